@@ -1,0 +1,140 @@
+package scenario
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func mustLoad(t *testing.T, yaml string) *Scenario {
+	t.Helper()
+	s, err := Parse("test.yaml", []byte("apiVersion: labrun.dev/v1alpha1\nkind: Scenario\nmetadata: {name: t}\n"+yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestExpand(t *testing.T) {
+	tests := []struct {
+		name string
+		yaml string
+		want []string // "ID" or "ID | not run reason prefix" or "ID ~ ignored"
+	}{
+		{
+			name: "baseline shape",
+			yaml: "workload: {resolvers: [glibc, musl], mitigations: [none, single-request-reopen]}\n",
+			want: []string{
+				"default_glibc_none",
+				"default_glibc_single-request-reopen",
+				"default_musl_none",
+				"default_musl_single-request-reopen ~ single-request-reopen",
+			},
+		},
+		{
+			name: "composition is canonical and not applicable cells say why",
+			yaml: "workload: {resolvers: [glibc, grpc-ares], mitigations: [single-request-reopen+grpc-native]}\n",
+			want: []string{
+				"default_glibc_grpc-native+single-request-reopen | not applicable: grpc-native on glibc",
+				"default_grpc-ares_grpc-native+single-request-reopen ~ single-request-reopen",
+			},
+		},
+		{
+			name: "cluster-level mitigations make their own shape, plain first",
+			yaml: "workload: {mitigations: [nodelocaldns+single-request, none]}\n",
+			want: []string{
+				"default_glibc_none",
+				"default+nodelocaldns_glibc_nodelocaldns+single-request | mitigation nodelocaldns (cluster-addon) is not set up",
+			},
+		},
+		{
+			name: "multi-valued axes appear in the id",
+			yaml: "workload:\n  load: [{concurrency: 1}, {concurrency: 8, podsPerNode: 2}]\nchaos: [{}, {raceEmulator: {}}]\nrepeats: 2\n",
+			want: []string{
+				"default_glibc_none_p1c1r50d1m0s_bare_r1",
+				"default_glibc_none_p1c1r50d1m0s_bare_r2",
+				"default_glibc_none_p1c1r50d1m0s_emu-5.0-5.5_r1",
+				"default_glibc_none_p1c1r50d1m0s_emu-5.0-5.5_r2",
+				"default_glibc_none_p2c8r50d1m0s_bare_r1",
+				"default_glibc_none_p2c8r50d1m0s_bare_r2",
+				"default_glibc_none_p2c8r50d1m0s_emu-5.0-5.5_r1",
+				"default_glibc_none_p2c8r50d1m0s_emu-5.0-5.5_r2",
+			},
+		},
+		{
+			name: "cluster axes the lab cannot set up yet",
+			yaml: "clusters: [{name: a, podNetwork: calico}, {name: b, kubeProxy: ipvs}, {name: c, dns: {server: kube-dns}}, {name: d, kubeProxy: nftables}]\nworkload: {mitigations: [autopath]}\n",
+			want: []string{
+				"a+autopath_glibc_autopath | podNetwork calico is not set up",
+				"b+autopath_glibc_autopath | kubeProxy ipvs is not set up by the lab yet (issue 6); this machine's kernel also lacks IPVS",
+				"c+autopath_glibc_autopath | not applicable: autopath is a CoreDNS plugin",
+				"d+autopath_glibc_autopath | mitigation autopath (dns-server) is not set up",
+			},
+		},
+		{
+			name: "name sets",
+			yaml: "workload:\n  names:\n    - [{name: a.b, kind: short}]\n    - [{name: c.d, kind: short}]\n    - [{name: x.lab.example., kind: fqdn}]\n",
+			want: []string{
+				"default_glibc_none_short",
+				"default_glibc_none_short2",
+				"default_glibc_none_fqdn",
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cells := mustLoad(t, tt.yaml).Expand()
+			if len(cells) != len(tt.want) {
+				t.Fatalf("got %d cells, want %d:\n%s", len(cells), len(tt.want), cellIDs(cells))
+			}
+			for i, c := range cells {
+				want := tt.want[i]
+				id, reason, _ := strings.Cut(want, " | ")
+				id, ignored, _ := strings.Cut(id, " ~ ")
+				if c.ID != id {
+					t.Errorf("cell %d: ID = %q, want %q", i, c.ID, id)
+				}
+				if !strings.HasPrefix(c.NotRun, reason) || (reason == "") != c.Runs() {
+					t.Errorf("cell %s: NotRun = %q, want prefix %q", c.ID, c.NotRun, reason)
+				}
+				if got := strings.Join(c.Ignored, ","); got != ignored {
+					t.Errorf("cell %s: Ignored = %q, want %q", c.ID, got, ignored)
+				}
+			}
+		})
+	}
+}
+
+func TestExpandBackendAndIDsUnique(t *testing.T) {
+	s, err := LoadFile("testdata/valid-axes.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cells := s.Expand()
+	// 2 clusters × (2 plain sets × 2 resolvers + 1 nodelocaldns set × 2) × 2 names × 2 loads × 2 chaos × 2 repeats
+	if want := 2 * 6 * 2 * 2 * 2 * 2; len(cells) != want {
+		t.Errorf("got %d cells, want %d", len(cells), want)
+	}
+	seen := map[string]bool{}
+	for _, c := range cells {
+		if seen[c.ID] {
+			t.Errorf("duplicate cell ID %s", c.ID)
+		}
+		seen[c.ID] = true
+		if c.Resolver == "grpc-ares" && c.Mitigations.Has("grpc-native") && c.Backend != "grpc-native" {
+			t.Errorf("%s: backend %s, want grpc-native", c.ID, c.Backend)
+		}
+	}
+	if len(Plan(cells)) != 4 {
+		t.Errorf("shapes = %d, want 4 (2 clusters × plain/nodelocaldns)", len(Plan(cells)))
+	}
+}
+
+func TestEstimateWallTime(t *testing.T) {
+	s := mustLoad(t, "workload: {resolvers: [glibc, musl], mitigations: [none, grpc-native], load: {duration: 30s}}\n")
+	// glibc/none and musl/none run; grpc-native is not applicable to either.
+	want := EstimateClusterUp + EstimateClusterDown + 2*(30*time.Second+EstimateCellOverhead)
+	if got := EstimateWallTime(s.Expand()); got != want {
+		t.Errorf("EstimateWallTime = %v, want %v", got, want)
+	}
+}
