@@ -1,0 +1,155 @@
+package probe
+
+import (
+	"bufio"
+	"context"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"time"
+
+	"labrun.dev/labrun/pkg/sample"
+)
+
+// grpcScript is the Python side of the gRPC back ends: real gRPC C-core
+// (python3-grpcio) resolving through c-ares or getaddrinfo.
+//
+//go:embed grpcpy/grpc_probe.py
+var grpcScript string
+
+// grpcResolver drives one Python worker per concurrent lookup over
+// stdin/stdout. The worker times the lookup itself, from opening the channel
+// to the end of one unary call to the lab's gRPC server.
+type grpcResolver struct {
+	workers chan *grpcWorker
+	all     []*grpcWorker
+}
+
+type grpcWorker struct {
+	cmd    *exec.Cmd
+	stdin  io.WriteCloser
+	stdout *bufio.Reader
+}
+
+// resolverEnv is the GRPC_DNS_RESOLVER value for a gRPC back end.
+func resolverEnv(backend string) string {
+	if backend == GRPCNative {
+		return "native"
+	}
+	return "ares"
+}
+
+func newGRPCResolver(cfg Config) (*grpcResolver, error) {
+	g := &grpcResolver{workers: make(chan *grpcWorker, cfg.Concurrency)}
+	deadline := strconv.FormatFloat(cfg.GRPCDeadline.Seconds(), 'f', -1, 64)
+	for i := 0; i < cfg.Concurrency; i++ {
+		w, err := startGRPCWorker(cfg.Python, resolverEnv(cfg.Backend), strconv.Itoa(cfg.GRPCPort), deadline)
+		if err != nil {
+			g.Close()
+			return nil, fmt.Errorf("back end %s: %w", cfg.Backend, err)
+		}
+		g.all = append(g.all, w)
+		g.workers <- w
+	}
+	return g, nil
+}
+
+func startGRPCWorker(python, resolver, port, deadline string) (*grpcWorker, error) {
+	cmd := exec.Command(python, "-c", grpcScript, "worker", port, deadline)
+	cmd.Env = append(os.Environ(), "GRPC_DNS_RESOLVER="+resolver)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", python, err)
+	}
+	w := &grpcWorker{cmd: cmd, stdin: stdin, stdout: bufio.NewReader(stdout)}
+	line, err := w.stdout.ReadString('\n')
+	if strings.TrimSpace(line) != "ready" {
+		stdin.Close()
+		_ = cmd.Wait()
+		return nil, fmt.Errorf("the gRPC worker (%s with grpcio) did not start: %v: %s", python, err, strings.TrimSpace(stderr.String()))
+	}
+	return w, nil
+}
+
+func (g *grpcResolver) Lookup(ctx context.Context, name string) Outcome {
+	var w *grpcWorker
+	select {
+	case w = <-g.workers:
+	case <-ctx.Done():
+		return Outcome{Result: sample.Error, Err: ctx.Err().Error()}
+	}
+	defer func() { g.workers <- w }()
+	if _, err := io.WriteString(w.stdin, name+"\n"); err != nil {
+		return Outcome{Result: sample.Error, Err: fmt.Sprintf("gRPC worker: %v", err)}
+	}
+	line, err := w.stdout.ReadBytes('\n')
+	if err != nil {
+		return Outcome{Result: sample.Error, Err: fmt.Sprintf("gRPC worker: %v", err)}
+	}
+	var reply struct {
+		Result string `json:"result"`
+		Error  string `json:"error"`
+		TookUS int64  `json:"took_us"`
+	}
+	if err := json.Unmarshal(line, &reply); err != nil {
+		return Outcome{Result: sample.Error, Err: fmt.Sprintf("gRPC worker said %q: %v", line, err)}
+	}
+	out := Outcome{Result: sample.Result(reply.Result), Err: reply.Error, Took: time.Duration(reply.TookUS) * time.Microsecond}
+	switch out.Result {
+	case sample.OK, sample.NXDomain, sample.Timeout, sample.Error:
+	default:
+		return Outcome{Result: sample.Error, Err: fmt.Sprintf("gRPC worker: unknown result %q", reply.Result)}
+	}
+	return out
+}
+
+// Close ends every worker (closing stdin ends its loop) and waits for it.
+func (g *grpcResolver) Close() error {
+	var errs []error
+	for _, w := range g.all {
+		w.stdin.Close()
+		if err := w.cmd.Wait(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	g.all = nil
+	return errors.Join(errs...)
+}
+
+// GRPCServer starts the lab's gRPC server (any unary method answers an empty
+// message) on addr, e.g. "[::]:50051", and returns once it listens. The server
+// runs until ctx is cancelled; wait on the returned Cmd.
+func GRPCServer(ctx context.Context, python, addr string) (*exec.Cmd, error) {
+	cmd := exec.CommandContext(ctx, python, "-c", grpcScript, "serve", addr)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start gRPC server: %w", err)
+	}
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if strings.TrimSpace(line) != "ready" {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		return nil, fmt.Errorf("gRPC server on %s did not start: %v: %s", addr, err, strings.TrimSpace(stderr.String()))
+	}
+	return cmd, nil
+}
