@@ -1,0 +1,203 @@
+// Package results is the on-disk layout of one run, results/<run>/:
+//
+//	scenario.yaml               the scenario as resolved (defaults filled in)
+//	env.json                    host kernel, Docker, kind, Kubernetes, images, emulator
+//	raw/<cell>/<pod>.jsonl      every probe's samples and its summary line (pkg/sample)
+//	counters/<cell>.json        node counters before and after the cell
+//	captures/<cell>/...         packet captures and their analysis (<cell>.json)
+//	status/<cell>.json          complete | incomplete | not-run, with the reason
+//	summary.json                the analysis (pkg/report writes it)
+//	plots/*.png                 figures
+//	index.html                  the report page
+//
+// The runner writes through Run; analysis and report read through it. Every
+// file is written atomically (a temporary file renamed into place), so a
+// reader never sees half a file, even after Ctrl-C.
+package results
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+)
+
+// Run is one run's directory.
+type Run struct{ Dir string }
+
+// Open returns the run at dir, which must exist.
+func Open(dir string) (Run, error) {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return Run{}, fmt.Errorf("open results: %w", err)
+	}
+	if !fi.IsDir() {
+		return Run{}, fmt.Errorf("open results: %s is not a directory", dir)
+	}
+	return Run{Dir: dir}, nil
+}
+
+// Create makes the run directory root/name (and its parents).
+func Create(root, name string) (Run, error) {
+	if err := checkName("run", name); err != nil {
+		return Run{}, err
+	}
+	dir := filepath.Join(root, name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return Run{}, fmt.Errorf("create results: %w", err)
+	}
+	return Run{Dir: dir}, nil
+}
+
+// Name is the run's name: its directory's base name.
+func (r Run) Name() string { return filepath.Base(r.Dir) }
+
+func (r Run) ScenarioPath() string            { return filepath.Join(r.Dir, "scenario.yaml") }
+func (r Run) EnvPath() string                 { return filepath.Join(r.Dir, "env.json") }
+func (r Run) SummaryPath() string             { return filepath.Join(r.Dir, "summary.json") }
+func (r Run) IndexPath() string               { return filepath.Join(r.Dir, "index.html") }
+func (r Run) PlotsDir() string                { return filepath.Join(r.Dir, "plots") }
+func (r Run) RawDir(cell string) string       { return filepath.Join(r.Dir, "raw", cell) }
+func (r Run) CountersPath(cell string) string { return filepath.Join(r.Dir, "counters", cell+".json") }
+func (r Run) StatusPath(cell string) string   { return filepath.Join(r.Dir, "status", cell+".json") }
+func (r Run) CapturesDir(cell string) string  { return filepath.Join(r.Dir, "captures", cell) }
+
+// CaptureSummaryPath is where the analysis of a cell's captures goes.
+func (r Run) CaptureSummaryPath(cell string) string {
+	return filepath.Join(r.Dir, "captures", cell+".json")
+}
+
+// RawPath is one probe pod's sample file.
+func (r Run) RawPath(cell, pod string) string {
+	return filepath.Join(r.RawDir(cell), pod+".jsonl")
+}
+
+// RawFiles lists a cell's sample files, sorted; none is not an error.
+func (r Run) RawFiles(cell string) ([]string, error) {
+	files, err := filepath.Glob(filepath.Join(r.RawDir(cell), "*.jsonl"))
+	if err != nil {
+		return nil, fmt.Errorf("list samples of %s: %w", cell, err)
+	}
+	slices.Sort(files)
+	return files, nil
+}
+
+// checkName refuses names that would escape the run directory or hide files.
+func checkName(what, name string) error {
+	if name == "" || name == "." || name == ".." || strings.ContainsAny(name, `/\`) || strings.HasPrefix(name, ".") {
+		return fmt.Errorf("%s name %q cannot be a file name", what, name)
+	}
+	return nil
+}
+
+// WriteFile writes data to path atomically: a temporary file in the same
+// directory, synced, then renamed over path.
+func WriteFile(path string, data []byte) error {
+	f, err := CreateAtomic(path)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Abort()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return f.Commit()
+}
+
+// WriteJSON writes v as indented JSON to path atomically.
+func WriteJSON(path string, v any) error {
+	data, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", path, err)
+	}
+	return WriteFile(path, append(data, '\n'))
+}
+
+// ReadJSON decodes path into v; unknown fields are an error, so a file written
+// by a newer labrun is not misread silently.
+func ReadJSON(path string, v any) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", path, err)
+	}
+	defer f.Close()
+	dec := json.NewDecoder(f)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("read %s: %w", path, err)
+	}
+	return nil
+}
+
+// AtomicFile is a file that appears at its path only when committed.
+type AtomicFile struct {
+	*os.File
+	path string
+	done bool
+}
+
+// CreateAtomic opens a temporary file next to path (creating directories).
+// Write to it, then Commit to put it in place or Abort to discard it.
+func CreateAtomic(path string) (*AtomicFile, error) {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("create %s: %w", path, err)
+	}
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return nil, fmt.Errorf("create %s: %w", path, err)
+	}
+	return &AtomicFile{File: f, path: path}, nil
+}
+
+// Commit syncs, closes and renames the file into place.
+func (f *AtomicFile) Commit() error {
+	if f.done {
+		return fmt.Errorf("commit %s: already closed", f.path)
+	}
+	f.done = true
+	err := errors.Join(f.Sync(), f.Close())
+	if err == nil {
+		err = os.Rename(f.Name(), f.path)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return fmt.Errorf("commit %s: %w", f.path, err)
+	}
+	return nil
+}
+
+// Abort closes and removes the temporary file; safe after Commit.
+func (f *AtomicFile) Abort() {
+	if f.done {
+		return
+	}
+	f.done = true
+	f.Close()
+	os.Remove(f.Name())
+}
+
+// CopyFile copies src to dst atomically (for captures and the scenario).
+func CopyFile(dst, src string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return fmt.Errorf("copy %s: %w", src, err)
+	}
+	defer in.Close()
+	out, err := CreateAtomic(dst)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Abort()
+		return fmt.Errorf("copy %s to %s: %w", src, dst, err)
+	}
+	return out.Commit()
+}
+
+func jsonUnmarshalLoose(data []byte, v any) error { return json.Unmarshal(data, v) }

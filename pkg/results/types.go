@@ -1,0 +1,166 @@
+package results
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+)
+
+// State is how far a cell got.
+type State string
+
+const (
+	Complete   State = "complete"   // every probe's summary matched the samples collected
+	Incomplete State = "incomplete" // it ran, but something is missing; Reason says what
+	NotRun     State = "not-run"    // it did not run; Reason says why
+)
+
+// Status is a cell's status file.
+type Status struct {
+	Cell   string `json:"cell"`
+	State  State  `json:"state"`
+	Reason string `json:"reason,omitempty"`
+	// Accounting: what the probes said they did, and what was collected.
+	Probes    int       `json:"probes"`
+	Expected  uint64    `json:"expected_samples"`
+	Collected uint64    `json:"collected_samples"`
+	Started   time.Time `json:"started,omitzero"`
+	Finished  time.Time `json:"finished,omitzero"`
+}
+
+// WriteStatus records a cell's status.
+func (r Run) WriteStatus(s Status) error {
+	if err := checkName("cell", s.Cell); err != nil {
+		return err
+	}
+	switch s.State {
+	case Complete, Incomplete, NotRun:
+	default:
+		return fmt.Errorf("status of %s: unknown state %q", s.Cell, s.State)
+	}
+	if s.State != Complete && s.Reason == "" {
+		return fmt.Errorf("status of %s: state %s needs a reason", s.Cell, s.State)
+	}
+	return WriteJSON(r.StatusPath(s.Cell), s)
+}
+
+// ReadStatus reads a cell's status; ok is false when it has none.
+func (r Run) ReadStatus(cell string) (s Status, ok bool, err error) {
+	err = ReadJSON(r.StatusPath(cell), &s)
+	if errors.Is(err, fs.ErrNotExist) {
+		return Status{}, false, nil
+	}
+	return s, err == nil, err
+}
+
+// StatusCells lists the cells that have a status file, sorted.
+func (r Run) StatusCells() ([]string, error) {
+	files, err := filepath.Glob(filepath.Join(r.Dir, "status", "*.json"))
+	if err != nil {
+		return nil, err
+	}
+	cells := make([]string, len(files))
+	for i, f := range files {
+		cells[i] = strings.TrimSuffix(filepath.Base(f), ".json")
+	}
+	slices.Sort(cells)
+	return cells, nil
+}
+
+// Counters are the node counters around one cell.
+type Counters struct {
+	Cell  string                  `json:"cell"`
+	Nodes map[string]NodeCounters `json:"nodes"` // by node name
+}
+
+// NodeCounters are one node's counters before and after a cell.
+// Conntrack maps are keyed by /proc/net/stat/nf_conntrack column name
+// (insert_failed, clashres, drop, ...) and summed over CPUs; Emulator maps
+// by the race emulator's counter names (seen, clashes, dropped, ...), absent
+// when the emulator did not run.
+type NodeCounters struct {
+	Before         map[string]uint64 `json:"before"`
+	After          map[string]uint64 `json:"after"`
+	EmulatorBefore map[string]uint64 `json:"emulator_before,omitempty"`
+	EmulatorAfter  map[string]uint64 `json:"emulator_after,omitempty"`
+}
+
+// WriteCounters records a cell's counters.
+func (r Run) WriteCounters(c Counters) error {
+	if err := checkName("cell", c.Cell); err != nil {
+		return err
+	}
+	return WriteJSON(r.CountersPath(c.Cell), c)
+}
+
+// ReadCounters reads a cell's counters; ok is false when it has none.
+func (r Run) ReadCounters(cell string) (c Counters, ok bool, err error) {
+	err = ReadJSON(r.CountersPath(cell), &c)
+	if errors.Is(err, fs.ErrNotExist) {
+		return Counters{}, false, nil
+	}
+	return c, err == nil, err
+}
+
+// Env is what the run ran on.
+type Env struct {
+	Started    time.Time         `json:"started,omitzero"`
+	Kernel     string            `json:"kernel"`
+	Docker     string            `json:"docker,omitempty"`
+	Kind       string            `json:"kind,omitempty"`
+	Kubernetes string            `json:"kubernetes,omitempty"`
+	Emulator   bool              `json:"emulator"`         // the race emulator ran in some cell
+	Images     []Image           `json:"images,omitempty"` // what ran, with digests
+	Extra      map[string]string `json:"extra,omitempty"`  // anything else worth keeping
+}
+
+// Image is one image the run used.
+type Image struct {
+	Name   string `json:"name"`
+	Digest string `json:"digest,omitempty"`
+	Source string `json:"source,omitempty"` // built | pulled | imported
+}
+
+// WriteEnv records env.json.
+func (r Run) WriteEnv(e Env) error { return WriteJSON(r.EnvPath(), e) }
+
+// ReadEnv reads env.json; ok is false when it is absent.
+func (r Run) ReadEnv() (e Env, ok bool, err error) {
+	err = ReadJSON(r.EnvPath(), &e)
+	if errors.Is(err, fs.ErrNotExist) {
+		return Env{}, false, nil
+	}
+	return e, err == nil, err
+}
+
+// CaptureSummary is the part of a capture's analysis (labrun pcap --json,
+// stored as captures/<cell>.json) that the claims use. Other fields of that
+// file are kept but not read here.
+type CaptureSummary struct {
+	Queries       uint64 `json:"queries"`
+	Answers       uint64 `json:"answers"`
+	SamePortPairs uint64 `json:"same_port_pairs"` // A+AAAA from one source port < 1 ms apart
+	Lookups       uint64 `json:"lookups"`
+	Unanswered    uint64 `json:"unanswered"`
+}
+
+// ReadCaptureSummary reads captures/<cell>.json, tolerating fields it does
+// not know; ok is false when the cell has no capture.
+func (r Run) ReadCaptureSummary(cell string) (c CaptureSummary, ok bool, err error) {
+	data, err := os.ReadFile(r.CaptureSummaryPath(cell))
+	if errors.Is(err, fs.ErrNotExist) {
+		return CaptureSummary{}, false, nil
+	}
+	if err != nil {
+		return CaptureSummary{}, false, fmt.Errorf("read capture summary: %w", err)
+	}
+	if err := jsonUnmarshalLoose(data, &c); err != nil {
+		return CaptureSummary{}, false, fmt.Errorf("read %s: %w", r.CaptureSummaryPath(cell), err)
+	}
+	return c, true, nil
+}
