@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
@@ -127,9 +128,17 @@ func (c *Conn) dispatch(b []byte, fn func(Packet)) error {
 		if l < unix.NLMSG_HDRLEN || l > len(b) {
 			return fmt.Errorf("netlink message length %d out of range (%d bytes left)", l, len(b))
 		}
-		var m netlink.Message
-		if err := m.UnmarshalBinary(b[:alignedLen(l, len(b))]); err != nil {
-			return fmt.Errorf("unmarshal netlink message: %w", err)
+		// Built by hand: the kernel does not pad the last message of a
+		// datagram, which netlink.Message.UnmarshalBinary rejects.
+		m := netlink.Message{
+			Header: netlink.Header{
+				Length:   uint32(l),
+				Type:     netlink.HeaderType(binary.NativeEndian.Uint16(b[4:6])),
+				Flags:    netlink.HeaderFlags(binary.NativeEndian.Uint16(b[6:8])),
+				Sequence: binary.NativeEndian.Uint32(b[8:12]),
+				PID:      binary.NativeEndian.Uint32(b[12:16]),
+			},
+			Data: b[unix.NLMSG_HDRLEN:l],
 		}
 		switch m.Header.Type {
 		case netlink.Error:
@@ -220,3 +229,7 @@ func appendVerdict(b []byte, q uint16, id uint32, v Verdict) []byte {
 	binary.BigEndian.PutUint32(m[28:32], id)
 	return append(b, m[:]...)
 }
+
+// SetReadDeadline makes a waiting or later Receive return once t passes;
+// the agent uses it to stop.
+func (c *Conn) SetReadDeadline(t time.Time) error { return c.nl.SetReadDeadline(t) }

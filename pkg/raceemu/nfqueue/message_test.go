@@ -147,3 +147,24 @@ func TestConfigEncoding(t *testing.T) {
 		t.Errorf("params:\n got %s\nwant %s", params, wantParams)
 	}
 }
+
+// The kernel does not pad the last message of a datagram: a 3-byte payload
+// leaves the datagram one byte short of alignment.
+func TestParseUnpaddedLastMessage(t *testing.T) {
+	b := mustHex(t, "43000000"+"0003"+"0000"+"00000000"+"00000000"+"00000007"+
+		"0b00"+"0100"+"0000002a"+"0800"+"00"+"00"+
+		"1400"+"0400"+"0000000065000000"+"00000000000003e8"+
+		"0800"+"0500"+"00000003"+
+		"0700"+"0a00"+"450000")
+	if binary.NativeEndian.Uint32(b[0:4]) != 0x43 {
+		t.Skip("fixture is little-endian")
+	}
+	var payload []byte
+	c := &Conn{}
+	if err := c.dispatch(b, func(p Packet) { payload = append([]byte(nil), p.Payload...) }); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(payload, []byte{0x45, 0, 0}) {
+		t.Errorf("payload %x", payload)
+	}
+}

@@ -1,0 +1,411 @@
+package raceemu
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"labrun.dev/labrun/pkg/raceemu/nfqueue"
+)
+
+// RaceMode says what the race emulator does with a clash.
+type RaceMode string
+
+const (
+	RaceOff       RaceMode = ""
+	RaceEmulate   RaceMode = "emulate"    // drop
+	RaceCountOnly RaceMode = "count-only" // count what would be dropped, drop nothing
+)
+
+// Mode is the agent's mode: a race mode and/or delay-AAAA, written like the
+// mitigation sets, e.g. "emulate", "count-only", "delay-aaaa",
+// "emulate+delay-aaaa".
+type Mode struct {
+	Race      RaceMode
+	DelayAAAA bool
+}
+
+// ParseMode parses a mode string.
+func ParseMode(s string) (Mode, error) {
+	var m Mode
+	for part := range strings.SplitSeq(s, "+") {
+		switch p := strings.TrimSpace(part); p {
+		case string(RaceEmulate), string(RaceCountOnly):
+			if m.Race != RaceOff {
+				return Mode{}, fmt.Errorf("mode %q: %s and %s exclude each other", s, m.Race, p)
+			}
+			m.Race = RaceMode(p)
+		case "delay-aaaa":
+			m.DelayAAAA = true
+		default:
+			return Mode{}, fmt.Errorf("mode %q: unknown part %q (want emulate, count-only, delay-aaaa, joined with +)", s, p)
+		}
+	}
+	return m, nil
+}
+
+func (m Mode) String() string {
+	var parts []string
+	if m.Race != RaceOff {
+		parts = append(parts, string(m.Race))
+	}
+	if m.DelayAAAA {
+		parts = append(parts, "delay-aaaa")
+	}
+	return strings.Join(parts, "+")
+}
+
+// Config configures the agent.
+type Config struct {
+	VIPs        []netip.Addr
+	Port        uint16
+	Window      time.Duration
+	Profile     Profile
+	Replicas    int
+	Mode        Mode
+	Delay       time.Duration // how long AAAA queries are held (delay-aaaa)
+	Queue       uint16        // race queue; the delay queue is Queue+1
+	MetricsAddr string        // "host:port" or "unix:/path"; empty: no endpoint
+	Iptables    string        // "auto", "nft", "legacy" or "iptables"
+
+	Rand func() float64 // uniform in [0, 1); nil: math/rand/v2
+	Log  *slog.Logger
+	Run  Runner // nil: ExecRunner
+	// Ready, if set, is called once the rules are in place.
+	Ready func(Info)
+}
+
+func (c *Config) validate() error {
+	var errs []error
+	if len(c.VIPs) == 0 {
+		errs = append(errs, errors.New("no VIP given"))
+	}
+	if c.Port == 0 {
+		errs = append(errs, errors.New("port must not be 0"))
+	}
+	if c.Mode.Race == RaceOff && !c.Mode.DelayAAAA {
+		errs = append(errs, errors.New("mode does nothing"))
+	}
+	if c.Mode.Race != RaceOff && c.Window <= 0 {
+		errs = append(errs, fmt.Errorf("window must be positive, got %v", c.Window))
+	}
+	if c.Mode.DelayAAAA && c.Delay <= 0 {
+		errs = append(errs, fmt.Errorf("delay must be positive, got %v", c.Delay))
+	}
+	if c.Queue == 65535 && c.Mode.DelayAAAA {
+		errs = append(errs, errors.New("queue 65535 leaves no room for the delay queue (queue+1)"))
+	}
+	switch c.Iptables {
+	case "", "auto", "nft", "legacy", "iptables":
+	default:
+		errs = append(errs, fmt.Errorf("iptables %q: want auto, nft, legacy or iptables", c.Iptables))
+	}
+	return errors.Join(errs...)
+}
+
+// LockName is the abstract unix socket that marks a running agent. Abstract
+// sockets belong to a network namespace and vanish with their process, even
+// on SIGKILL, so a dead agent never blocks the next one.
+const LockName = "@labrun-agent"
+
+// ErrAlreadyRunning is returned when another agent holds the lock.
+var ErrAlreadyRunning = errors.New("another labagent is already running in this network namespace")
+
+func lock() (net.Listener, error) {
+	l, err := net.Listen("unix", LockName)
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return nil, fmt.Errorf("%w (abstract unix socket %s is taken)", ErrAlreadyRunning, LockName)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("take lock %s: %w", LockName, err)
+	}
+	return l, nil
+}
+
+// DetectNetem says whether the kernel has the netem qdisc, by adding one to
+// the loopback of a throwaway network namespace: "present", "absent", or
+// "unknown: why".
+func DetectNetem(ctx context.Context) string {
+	cmd := exec.CommandContext(ctx, "tc", "qdisc", "add", "dev", "lo", "root", "netem", "delay", "1ms")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Unshareflags: syscall.CLONE_NEWNET}
+	out, err := cmd.CombinedOutput()
+	switch {
+	case err == nil:
+		return "present"
+	case strings.Contains(string(out), "qdisc kind is unknown"):
+		return "absent"
+	}
+	return "unknown: " + strings.TrimSpace(err.Error()+" "+string(out))
+}
+
+// Run runs the agent until ctx is done: it takes the lock, removes stale
+// rules, binds the queues, installs its rules, handles packets, and on the way
+// out removes its rules and releases held packets. The final counters go to
+// out as one JSON line.
+func Run(ctx context.Context, cfg Config, out io.Writer) (err error) {
+	if err := cfg.validate(); err != nil {
+		return fmt.Errorf("labagent config: %w", err)
+	}
+	log := cfg.Log
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	run := cfg.Run
+	if run == nil {
+		run = ExecRunner
+	}
+	draw := cfg.Rand
+	if draw == nil {
+		draw = rand.Float64
+	}
+	var prob float64
+	if cfg.Mode.Race != RaceOff {
+		if prob, err = DropProbability(cfg.Profile, cfg.Replicas); err != nil {
+			return fmt.Errorf("labagent config: %w", err)
+		}
+	}
+
+	lk, err := lock()
+	if err != nil {
+		return err
+	}
+	defer lk.Close()
+
+	be, err := chooseBackend(ctx, cfg.Iptables, run)
+	if err != nil {
+		return err
+	}
+	fw := Firewall{Run: run, Backend: be}
+	// Rules left by an agent that was killed still queue packets (bypassed,
+	// since nobody listens); remove them before binding.
+	n, err := fw.RemoveAll(ctx)
+	if err != nil {
+		return fmt.Errorf("remove stale rules: %w", err)
+	}
+	if n > 0 {
+		log.Info("removed stale rules of a previous agent", "commands", n)
+	}
+
+	info := Info{
+		Mode: cfg.Mode.String(), Iptables: be.IPv4, Port: cfg.Port, Queue: cfg.Queue,
+		StartedAt: time.Now().UTC(),
+	}
+	for _, v := range cfg.VIPs {
+		info.VIPs = append(info.VIPs, v.String())
+	}
+	var rules = Rules{VIPs: cfg.VIPs, Port: cfg.Port}
+	var queues []uint16
+	if cfg.Mode.Race != RaceOff {
+		q := cfg.Queue
+		rules.RaceQueue = &q
+		queues = append(queues, q)
+		info.Profile, info.Probability, info.WindowUS = cfg.Profile, prob, cfg.Window.Microseconds()
+	}
+	if cfg.Mode.DelayAAAA {
+		q := cfg.Queue + 1
+		rules.DelayQueue = &q
+		queues = append(queues, q)
+		info.DelayMS = float64(cfg.Delay) / float64(time.Millisecond)
+		info.Netem = DetectNetem(ctx)
+		// Even with netem the queue is used: one mechanism, tested here, for
+		// every node; the report says which kernel had what.
+		info.DelayMethod = "nfqueue (user-space hold)"
+		log.Info("delay-aaaa", "netem", info.Netem, "method", info.DelayMethod)
+	}
+
+	conn, err := nfqueue.Open(queues, nfqueue.Options{CopyRange: 512, MaxLen: 4096, FailOpen: true, ReadBuffer: 4 << 20})
+	if err != nil {
+		return fmt.Errorf("open nfqueue: %w", err)
+	}
+	a := &agent{
+		cfg: cfg, conn: conn, log: log, info: info,
+		tracker: NewTracker(Policy{Window: cfg.Window, Probability: prob}, draw),
+		held:    make(map[uint32]*time.Timer),
+	}
+	defer func() {
+		// Rules first, so no new packet is queued; then held packets go; only
+		// then the socket, whose closing would drop anything still queued.
+		if _, rerr := fw.RemoveAll(context.WithoutCancel(ctx)); rerr != nil {
+			err = errors.Join(err, fmt.Errorf("remove rules on exit: %w", rerr))
+		}
+		a.releaseHeld()
+		if cerr := conn.Close(); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("close nfqueue: %w", cerr))
+		}
+		if out != nil {
+			_ = json.NewEncoder(out).Encode(a.snapshot())
+		}
+	}()
+
+	if cfg.MetricsAddr != "" {
+		l, err := listenMetrics(cfg.MetricsAddr)
+		if err != nil {
+			return err
+		}
+		srv := &http.Server{Handler: metricsHandler(a.snapshot), ReadHeaderTimeout: 5 * time.Second}
+		go func() { _ = srv.Serve(l) }()
+		defer srv.Close()
+	}
+
+	if err := fw.Install(ctx, rules); err != nil {
+		return err
+	}
+	log.Info("labagent running", "mode", info.Mode, "profile", info.Profile, "p", prob, "window", cfg.Window,
+		"vips", info.VIPs, "port", cfg.Port, "queue", cfg.Queue, "iptables", be.IPv4, "metrics", cfg.MetricsAddr)
+	if cfg.Ready != nil {
+		cfg.Ready(info)
+	}
+	return a.loop(ctx)
+}
+
+func chooseBackend(ctx context.Context, name string, run Runner) (Backend, error) {
+	switch name {
+	case "nft", "legacy":
+		return backend(name), nil
+	case "iptables":
+		return backend(""), nil
+	}
+	b, err := DetectBackend(ctx, run, exec.LookPath)
+	if err != nil {
+		return Backend{}, fmt.Errorf("detect iptables: %w", err)
+	}
+	return b, nil
+}
+
+type agent struct {
+	cfg     Config
+	conn    *nfqueue.Conn
+	log     *slog.Logger
+	info    Info
+	tracker *Tracker
+	c       Counters
+
+	mu   sync.Mutex
+	held map[uint32]*time.Timer // delay-queue packet id → its release timer
+}
+
+func (a *agent) snapshot() Snapshot {
+	return Snapshot{
+		Info: a.info, At: time.Now().UTC(),
+		Seen: a.c.Seen.Load(), Clashes: a.c.Clashes.Load(), Dropped: a.c.Dropped.Load(),
+		WouldDrop: a.c.WouldDrop.Load(), Passed: a.c.Passed.Load(),
+		DelaySeen: a.c.DelaySeen.Load(), Delayed: a.c.Delayed.Load(),
+		ParseErrors: a.c.ParseErrors.Load(), Errors: a.c.Errors.Load(),
+		Overruns: a.conn.Overruns.Load(), KernelErrors: a.conn.KernelErrors.Load(),
+	}
+}
+
+func (a *agent) loop(ctx context.Context) error {
+	stop := context.AfterFunc(ctx, func() { _ = a.conn.SetReadDeadline(time.Now()) })
+	defer stop()
+	var verdicts []nfqueue.VerdictFor
+	for {
+		err := a.conn.Receive(func(p nfqueue.Packet) {
+			if v, ok := a.handle(p); ok {
+				verdicts = append(verdicts, v)
+			}
+		})
+		if len(verdicts) > 0 {
+			if verr := a.conn.SetVerdicts(verdicts); verr != nil {
+				a.c.Errors.Add(uint64(len(verdicts)))
+				a.log.Error("send verdicts", "err", verr)
+			}
+			verdicts = verdicts[:0]
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("labagent: %w", err)
+		}
+	}
+}
+
+// handle decides one packet; ok is false when the verdict comes later.
+func (a *agent) handle(p nfqueue.Packet) (v nfqueue.VerdictFor, ok bool) {
+	v = nfqueue.VerdictFor{Queue: p.Queue, ID: p.ID, Verdict: nfqueue.Accept}
+	pkt, err := ParsePacket(p.Payload)
+	if err != nil {
+		a.c.ParseErrors.Add(1)
+		return v, true
+	}
+	if a.cfg.Mode.DelayAAAA && p.Queue == a.cfg.Queue+1 {
+		a.c.DelaySeen.Add(1)
+		if qt, isQuery := QueryType(pkt.L4Payload); pkt.Tuple.Proto == protoUDP && isQuery && qt == TypeAAAA {
+			a.c.Delayed.Add(1)
+			a.hold(p.Queue, p.ID)
+			return v, false
+		}
+		return v, true
+	}
+	now := time.Now()
+	// The kernel's receive time, when it has one, is unaffected by how late
+	// the agent reads; a clock far off (not set on this path) is ignored.
+	if ts := p.Timestamp; !ts.IsZero() && now.Sub(ts) < time.Second && ts.Sub(now) < time.Second {
+		now = ts
+	}
+	a.c.Seen.Add(1)
+	clash, drop := a.tracker.Observe(pkt.Tuple, now)
+	if clash {
+		a.c.Clashes.Add(1)
+	}
+	switch {
+	case drop && a.cfg.Mode.Race == RaceEmulate:
+		a.c.Dropped.Add(1)
+		v.Verdict = nfqueue.Drop
+	case drop:
+		a.c.WouldDrop.Add(1)
+		a.c.Passed.Add(1)
+	default:
+		a.c.Passed.Add(1)
+	}
+	return v, true
+}
+
+// hold accepts a packet after the configured delay.
+func (a *agent) hold(q uint16, id uint32) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.held[id] = time.AfterFunc(a.cfg.Delay, func() {
+		a.mu.Lock()
+		_, mine := a.held[id]
+		delete(a.held, id)
+		a.mu.Unlock()
+		if !mine {
+			return // released on exit already
+		}
+		if err := a.conn.SetVerdict(q, id, nfqueue.Accept); err != nil {
+			a.c.Errors.Add(1)
+			a.log.Error("release delayed packet", "err", err)
+		}
+	})
+}
+
+// releaseHeld accepts every packet still held, at once.
+func (a *agent) releaseHeld() {
+	a.mu.Lock()
+	held := a.held
+	a.held = make(map[uint32]*time.Timer)
+	a.mu.Unlock()
+	var vs []nfqueue.VerdictFor
+	for id, t := range held {
+		t.Stop()
+		vs = append(vs, nfqueue.VerdictFor{Queue: a.cfg.Queue + 1, ID: id, Verdict: nfqueue.Accept})
+	}
+	if err := a.conn.SetVerdicts(vs); err != nil {
+		a.log.Error("release held packets on exit", "err", err)
+	}
+}

@@ -1,0 +1,368 @@
+package raceemu
+
+// Helpers of the integration tests: a network namespace of the test's own,
+// the agent binary run inside it, a DNS responder and clients whose sockets
+// live in it. Nothing leaves the machine: every address is on the namespace's
+// loopback.
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+const testVIP = "10.253.0.10"
+
+// requireIntegration skips under -short and fails, naming what is missing,
+// when the machine cannot run the test.
+func requireIntegration(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("integration test: needs root, network namespaces, iptables with NFQUEUE; run without -short")
+	}
+	var missing []string
+	if os.Geteuid() != 0 {
+		missing = append(missing, "root")
+	}
+	for _, bin := range []string{"ip", "iptables", "iptables-save", "nft"} {
+		if _, err := exec.LookPath(bin); err != nil {
+			missing = append(missing, bin+" in PATH")
+		}
+	}
+	if len(missing) > 0 {
+		t.Fatalf("integration test cannot run: missing %s", strings.Join(missing, ", "))
+	}
+	checkHostRulesetUnchanged(t)
+}
+
+// hostRuleset is the host namespace's firewall, as the tools print it.
+func hostRuleset(t *testing.T) string {
+	t.Helper()
+	var b strings.Builder
+	for _, argv := range [][]string{{"iptables-save"}, {"ip6tables-save"}, {"nft", "list", "ruleset"}} {
+		out, err := exec.Command(argv[0], argv[1:]...).Output()
+		if err != nil {
+			if _, lerr := exec.LookPath(argv[0]); lerr != nil {
+				continue
+			}
+			t.Fatalf("%v: %v", argv, err)
+		}
+		for line := range strings.Lines(string(out)) {
+			if !strings.HasPrefix(line, "#") { // save headers carry the time
+				b.WriteString(line)
+			}
+		}
+	}
+	return b.String()
+}
+
+func checkHostRulesetUnchanged(t *testing.T) {
+	before := hostRuleset(t)
+	t.Cleanup(func() {
+		if after := hostRuleset(t); after != before {
+			t.Errorf("the host's ruleset changed during the test:\nbefore:\n%s\nafter:\n%s", before, after)
+		}
+	})
+}
+
+var netnsSeq atomic.Int32
+
+// newNetns makes a network namespace with lo up and the VIP on it, and
+// deletes it when the test ends.
+func newNetns(t *testing.T) string {
+	t.Helper()
+	name := fmt.Sprintf("lr-emu-%d-%d", os.Getpid(), netnsSeq.Add(1))
+	run(t, "ip", "netns", "add", name)
+	t.Cleanup(func() {
+		if out, err := exec.Command("ip", "netns", "del", name).CombinedOutput(); err != nil {
+			t.Errorf("ip netns del %s: %v: %s", name, err, out)
+		}
+	})
+	run(t, "ip", "-n", name, "link", "set", "lo", "up")
+	run(t, "ip", "-n", name, "addr", "add", testVIP+"/32", "dev", "lo")
+	return name
+}
+
+func run(t *testing.T, name string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(name, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v: %s", name, strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// inNetns runs fn on a thread that is in netns; sockets fn creates stay in it.
+func inNetns(t *testing.T, netns string, fn func() error) error {
+	t.Helper()
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		orig, err := os.Open("/proc/thread-self/ns/net")
+		if err != nil {
+			errc <- err
+			return
+		}
+		defer orig.Close()
+		target, err := os.Open(filepath.Join("/run/netns", netns))
+		if err != nil {
+			errc <- err
+			return
+		}
+		defer target.Close()
+		if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
+			errc <- fmt.Errorf("setns %s: %w", netns, err)
+			return
+		}
+		ferr := fn()
+		if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
+			// Leave the thread locked: the runtime kills it when this goroutine ends.
+			errc <- errors.Join(ferr, fmt.Errorf("setns back: %w", err))
+			return
+		}
+		runtime.UnlockOSThread()
+		errc <- ferr
+	}()
+	return <-errc
+}
+
+// responder answers every DNS query on VIP:53 (UDP and TCP) with the query
+// itself, QR set: enough for a client to see an answer.
+func responder(t *testing.T, netns string) {
+	t.Helper()
+	var pc net.PacketConn
+	var ln net.Listener
+	if err := inNetns(t, netns, func() (err error) {
+		if pc, err = net.ListenPacket("udp4", testVIP+":53"); err != nil {
+			return err
+		}
+		ln, err = net.Listen("tcp4", testVIP+":53")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc.Close(); ln.Close() })
+	go func() {
+		buf := make([]byte, 1500)
+		for {
+			n, addr, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			if n >= 12 {
+				buf[2] |= 0x80
+				_, _ = pc.WriteTo(buf[:n], addr)
+			}
+		}
+	}()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				var l [2]byte
+				if _, err := io.ReadFull(c, l[:]); err != nil {
+					return
+				}
+				msg := make([]byte, binary.BigEndian.Uint16(l[:]))
+				if _, err := io.ReadFull(c, msg); err != nil || len(msg) < 12 {
+					return
+				}
+				msg[2] |= 0x80
+				_, _ = c.Write(append(l[:], msg...))
+			}()
+		}
+	}()
+}
+
+// dnsQuery is a query for lab.example. of qtype with id.
+func dnsQuery(id, qtype uint16) []byte {
+	b := []byte{byte(id >> 8), byte(id), 0x01, 0, 0, 1, 0, 0, 0, 0, 0, 0,
+		3, 'l', 'a', 'b', 7, 'e', 'x', 'a', 'm', 'p', 'l', 'e', 0, byte(qtype >> 8), byte(qtype), 0, 1}
+	return b
+}
+
+// udpSocket opens a UDP socket in netns connected to VIP:53.
+func udpSocket(t *testing.T, netns string) *net.UDPConn {
+	t.Helper()
+	var c *net.UDPConn
+	if err := inNetns(t, netns, func() (err error) {
+		c, err = net.DialUDP("udp4", nil, net.UDPAddrFromAddrPort(netip.MustParseAddrPort(testVIP+":53")))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// answers reads answers on c until wait passes and returns the arrival time
+// of each answered query id, measured from start.
+func answers(c *net.UDPConn, start time.Time, wait time.Duration) map[uint16]time.Duration {
+	got := map[uint16]time.Duration{}
+	_ = c.SetReadDeadline(time.Now().Add(wait))
+	buf := make([]byte, 1500)
+	for {
+		n, err := c.Read(buf)
+		if err != nil {
+			return got
+		}
+		if n >= 2 {
+			got[binary.BigEndian.Uint16(buf[0:2])] = time.Since(start)
+		}
+	}
+}
+
+// agentBinary builds cmd/labagent once per test binary.
+var agentBinary = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "labagent-test-")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "labagent")
+	out, err := exec.Command("go", "build", "-o", bin, "labrun.dev/labrun/cmd/labagent").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("build labagent: %v: %s", err, out)
+	}
+	return bin, nil
+})
+
+// runningAgent is a labagent process inside a test namespace.
+type runningAgent struct {
+	cmd     *exec.Cmd
+	metrics string
+	stdout  *bytes.Buffer
+	stderr  *syncBuffer
+	done    chan error
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// startAgent starts labagent in netns with args and waits until its rules are
+// in place. A test that expects a failed start uses startAgentProcess.
+func startAgent(t *testing.T, netns string, args ...string) *runningAgent {
+	t.Helper()
+	a := startAgentProcess(t, netns, args...)
+	deadline := time.After(20 * time.Second)
+	for !strings.Contains(a.stderr.String(), "labagent running") {
+		select {
+		case err := <-a.done:
+			t.Fatalf("labagent exited before it was ready: %v\n%s", err, a.stderr.String())
+		case <-deadline:
+			t.Fatalf("labagent not ready after 20 s:\n%s", a.stderr.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return a
+}
+
+func startAgentProcess(t *testing.T, netns string, args ...string) *runningAgent {
+	t.Helper()
+	bin, err := agentBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &runningAgent{
+		metrics: "unix:" + filepath.Join(t.TempDir(), "labagent.sock"),
+		stdout:  &bytes.Buffer{}, stderr: &syncBuffer{}, done: make(chan error, 1),
+	}
+	argv := append([]string{"netns", "exec", netns, bin, "run", "--vip", testVIP, "--metrics-addr", a.metrics}, args...)
+	a.cmd = exec.Command("ip", argv...)
+	a.cmd.Stdout, a.cmd.Stderr = a.stdout, a.stderr
+	if err := a.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { a.done <- a.cmd.Wait() }()
+	t.Cleanup(func() { a.stop(t) })
+	return a
+}
+
+// stop ends the agent with SIGTERM (if it still runs) and returns its exit error.
+func (a *runningAgent) stop(t *testing.T) error {
+	t.Helper()
+	if a.cmd.ProcessState != nil {
+		return nil
+	}
+	_ = a.cmd.Process.Signal(unix.SIGTERM)
+	select {
+	case err := <-a.done:
+		a.done <- err // keep it for a later stop
+		return err
+	case <-time.After(10 * time.Second):
+		_ = a.cmd.Process.Kill()
+		t.Errorf("labagent ignored SIGTERM for 10 s:\n%s", a.stderr.String())
+		return <-a.done
+	}
+}
+
+// wait returns the agent's exit error once it has exited.
+func (a *runningAgent) wait(t *testing.T, timeout time.Duration) error {
+	t.Helper()
+	select {
+	case err := <-a.done:
+		a.done <- err
+		return err
+	case <-time.After(timeout):
+		t.Fatalf("labagent still running after %v", timeout)
+		return nil
+	}
+}
+
+func (a *runningAgent) counters(t *testing.T) Snapshot {
+	t.Helper()
+	s, err := FetchCounters(a.metrics)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, a.stderr.String())
+	}
+	return s
+}
+
+// rulesIn returns the lines of iptables-save in netns that are the agent's.
+func rulesIn(t *testing.T, netns string) []string {
+	t.Helper()
+	var ours []string
+	for _, save := range []string{"iptables-save", "ip6tables-save"} {
+		out := run(t, "ip", "netns", "exec", netns, save)
+		sc := bufio.NewScanner(strings.NewReader(out))
+		for sc.Scan() {
+			if strings.Contains(sc.Text(), RuleComment) || strings.Contains(sc.Text(), chainName) {
+				ours = append(ours, sc.Text())
+			}
+		}
+	}
+	return ours
+}
