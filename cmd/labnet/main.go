@@ -1,0 +1,167 @@
+// Command labnet is the lab's default pod network, a small stand-in for
+// kindnetd (which cannot be built or pulled on the lab's machines). On each
+// node it writes a CNI configuration (ptp + host-local over the node's pod
+// CIDR), routes every other node's pod CIDR through that node, and masquerades
+// traffic that leaves the pod network. It is what the cluster's pods use when a
+// scenario asks for podNetwork: default.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log"
+	"net"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+)
+
+const (
+	cniDir   = "/etc/cni/net.d"
+	cniFile  = "10-labnet.conflist"
+	resync   = 10 * time.Second
+	ruleNote = "labnet: masquerade traffic leaving the pod network"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx); err != nil {
+		log.Fatalf("labnet: %v", err)
+	}
+}
+
+func run(ctx context.Context) error {
+	node, subnet := os.Getenv("NODE_NAME"), os.Getenv("POD_SUBNET")
+	if node == "" || subnet == "" {
+		return fmt.Errorf("NODE_NAME and POD_SUBNET must be set")
+	}
+	_, podNet, err := net.ParseCIDR(subnet)
+	if err != nil {
+		return fmt.Errorf("POD_SUBNET %q: %w", subnet, err)
+	}
+	cfg, err := rest.InClusterConfig()
+	if err != nil {
+		return err
+	}
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	if err := masquerade(podNet.String()); err != nil {
+		return err
+	}
+	// A periodic resync is enough for a lab: nodes join once, at creation.
+	for {
+		if err := sync(ctx, client, node); err != nil {
+			log.Printf("sync: %v", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(resync):
+		}
+	}
+}
+
+func sync(ctx context.Context, client kubernetes.Interface, self string) error {
+	nodes, err := client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return fmt.Errorf("list nodes: %w", err)
+	}
+	for _, n := range nodes.Items {
+		if n.Spec.PodCIDR == "" {
+			continue
+		}
+		if n.Name == self {
+			if err := writeCNIConfig(n.Spec.PodCIDR); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := route(n); err != nil {
+			log.Printf("route to %s: %v", n.Name, err)
+		}
+	}
+	return nil
+}
+
+// route sends node n's pod CIDR to n's internal address.
+func route(n corev1.Node) error {
+	_, dst, err := net.ParseCIDR(n.Spec.PodCIDR)
+	if err != nil {
+		return err
+	}
+	var gw net.IP
+	for _, a := range n.Status.Addresses {
+		if a.Type == corev1.NodeInternalIP {
+			if ip := net.ParseIP(a.Address); ip != nil && ip.To4() != nil {
+				gw = ip
+			}
+		}
+	}
+	if gw == nil {
+		return fmt.Errorf("no IPv4 internal address yet")
+	}
+	return netlink.RouteReplace(&netlink.Route{Dst: dst, Gw: gw})
+}
+
+func writeCNIConfig(podCIDR string) error {
+	conf := map[string]any{
+		"cniVersion": "1.0.0",
+		"name":       "labnet",
+		"plugins": []any{
+			map[string]any{
+				"type":   "ptp",
+				"ipMasq": false,
+				"mtu":    1500,
+				"ipam": map[string]any{
+					"type":   "host-local",
+					"ranges": [][]map[string]string{{{"subnet": podCIDR}}},
+					"routes": []map[string]string{{"dst": "0.0.0.0/0"}},
+				},
+			},
+			map[string]any{"type": "portmap", "capabilities": map[string]bool{"portMappings": true}},
+		},
+	}
+	b, err := json.MarshalIndent(conf, "", "  ")
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(cniDir, cniFile)
+	if old, err := os.ReadFile(path); err == nil && string(old) == string(b) {
+		return nil
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		return err
+	}
+	log.Printf("CNI configuration for %s written", podCIDR)
+	return os.Rename(tmp, path)
+}
+
+// masquerade adds one rule: pod traffic to anything outside the pod network
+// leaves with the node's address.
+func masquerade(podNet string) error {
+	rule := []string{"-t", "nat", "POSTROUTING", "-s", podNet, "!", "-d", podNet,
+		"-m", "comment", "--comment", ruleNote, "-j", "MASQUERADE"}
+	check := append([]string{"-C"}, rule...)
+	if exec.Command("iptables", check...).Run() == nil {
+		return nil
+	}
+	add := append([]string{"-A"}, rule...)
+	if out, err := exec.Command("iptables", add...).CombinedOutput(); err != nil {
+		return fmt.Errorf("iptables %v: %v: %s", add, err, out)
+	}
+	return nil
+}

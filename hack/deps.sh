@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Prepares a fresh Debian machine for the lab, idempotently, and says what it did:
+#   1. installs the Debian packages of hack/apt-packages.txt and docker.io;
+#   2. when `docker run --privileged` cannot work (the host's bounding set lacks
+#      CAP_SYS_RESOURCE, see docs/offline-images.md), builds and registers the
+#      labrun-runc wrapper as Docker's default runtime;
+#   3. starts dockerd in the background when none runs, and waits for `docker info`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+changed=0
+say() { printf 'deps: %s\n' "$*" >&2; }
+did() { say "$*"; changed=1; }
+[ "$(id -u)" = 0 ] || { say "must run as root (apt-get, dockerd, network namespaces)"; exit 1; }
+
+# 1. Packages.
+want=(docker.io $(grep -vE '^\s*(#|$)' hack/apt-packages.txt))
+missing=()
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  say "installing ${missing[*]} (apt-get)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  did "installed ${missing[*]}"
+fi
+
+# 2. The wrapper runtime, only where the bounding set lacks CAP_SYS_RESOURCE (bit 24).
+bnd=$(awk '/^CapBnd:/ {print $2}' /proc/self/status)
+need_wrapper=0
+(( (0x$bnd >> 24) & 1 )) || need_wrapper=1
+daemon_json=/etc/docker/daemon.json
+restart_dockerd=0
+if [ $need_wrapper = 1 ]; then
+  bin=/usr/local/bin/labrun-runc
+  tmp=$(mktemp)
+  CGO_ENABLED=0 go build -trimpath -o "$tmp" ./cmd/labrun-runc
+  if ! cmp -s "$tmp" "$bin" 2>/dev/null; then
+    install -m 0755 "$tmp" "$bin"
+    did "installed $bin (drops capabilities the host cannot grant, clamps oom_score_adj and rlimits)"
+  fi
+  rm -f "$tmp"
+  want_json='{
+  "runtimes": {"labrun-runc": {"path": "/usr/local/bin/labrun-runc"}},
+  "default-runtime": "labrun-runc"
+}'
+  if [ ! -f "$daemon_json" ] || ! grep -q '"default-runtime": "labrun-runc"' "$daemon_json"; then
+    if [ -s "$daemon_json" ] && ! grep -q labrun-runc "$daemon_json"; then
+      cp "$daemon_json" "$daemon_json.labrun-backup"
+      say "kept the previous $daemon_json as $daemon_json.labrun-backup"
+    fi
+    mkdir -p /etc/docker
+    printf '%s\n' "$want_json" >"$daemon_json"
+    did "registered labrun-runc as Docker's default runtime in $daemon_json"
+    restart_dockerd=1
+  fi
+fi
+
+# 3. dockerd.
+docker_ok() { timeout 10 docker info >/dev/null 2>&1; }
+if docker_ok && [ $restart_dockerd = 1 ]; then
+  say "restarting dockerd to load $daemon_json"
+  pkill -TERM -x dockerd || true
+  for _ in $(seq 50); do pgrep -x dockerd >/dev/null || break; sleep 0.2; done
+fi
+if ! docker_ok; then
+  mkdir -p /var/log
+  setsid nohup "$(command -v dockerd || echo /usr/sbin/dockerd)" >/var/log/labrun-dockerd.log 2>&1 </dev/null &
+  for _ in $(seq 150); do docker_ok && break; sleep 0.2; done
+  docker_ok || { say "dockerd did not answer within 30 s; see /var/log/labrun-dockerd.log"; tail -20 /var/log/labrun-dockerd.log >&2; exit 1; }
+  did "started dockerd (log: /var/log/labrun-dockerd.log)"
+fi
+
+# Check the one thing the lab needs from Docker: privileged containers.
+if ! out=$(docker run --rm --privileged --entrypoint /bin/true labrun/debian-base:probe 2>&1) && ! grep -q 'No such image\|Unable to find image\|pull access denied' <<<"$out"; then
+  say "docker run --privileged fails: $out"
+  exit 1
+fi
+
+[ $changed = 1 ] || say "nothing to do: packages installed, Docker running$([ $need_wrapper = 1 ] && echo ' with labrun-runc')"

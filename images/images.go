@@ -1,0 +1,17 @@
+// Package images holds the recipes' data for the offline image pipeline: the
+// pinned versions (versions.yaml) and the files each image carries, one folder
+// per image. The pipeline itself is pkg/images.
+package images
+
+import "embed"
+
+// FS holds versions.yaml and every image folder's files.
+//
+//go:embed versions.yaml node/files labnet/default-cni.yaml
+var FS embed.FS
+
+// LabnetManifest is the pod network's manifest, installed by kind as the
+// node image's default CNI; @IMAGE@ is replaced by the labnet image.
+//
+//go:embed labnet/default-cni.yaml
+var LabnetManifest string

@@ -1,0 +1,46 @@
+package images
+
+import (
+	"context"
+	"os"
+	"strings"
+)
+
+// Debian package sets of the root file systems the pipeline makes.
+var (
+	// nodePackages: what a kind node runs besides the binaries built from Go.
+	nodePackages = []string{
+		"systemd", "systemd-sysv", "dbus", "iptables", "nftables", "conntrack", "iproute2",
+		"ethtool", "socat", "util-linux", "mount", "kmod", "procps", "ca-certificates",
+		"libseccomp2", "tcpdump",
+	}
+	// toolsPackages: the base of images whose daemons program the network
+	// (kube-proxy, the pod network daemon, the lab agent).
+	toolsPackages = []string{"iptables", "nftables", "conntrack", "iproute2", "ca-certificates"}
+)
+
+// debootstrapStep makes rootfs.tar from `debootstrap --variant=minbase`.
+func debootstrapStep(v Versions, name string, packages []string) *Step {
+	inc := strings.Join(packages, ",")
+	return &Step{
+		Name:   "rootfs/" + name,
+		From:   "debootstrap --variant=minbase " + v.Debian.Suite + " +" + inc,
+		Inputs: []string{v.Debian.Suite, v.Debian.Mirror, inc},
+		build: func(ctx context.Context, j *job) error {
+			root := j.File("root")
+			if err := j.run(ctx, Cmd{Args: []string{"debootstrap", "--variant=minbase", "--include=" + inc,
+				v.Debian.Suite, root, v.Debian.Mirror}}); err != nil {
+				return err
+			}
+			// Drop what no image needs: package caches, lists, docs.
+			for _, p := range []string{"var/cache/apt/archives", "var/lib/apt/lists", "usr/share/doc", "usr/share/man", "usr/share/info"} {
+				os.RemoveAll(root + "/" + p)
+				os.MkdirAll(root+"/"+p, 0o755)
+			}
+			if err := j.run(ctx, Cmd{Args: []string{"tar", "--numeric-owner", "-C", root, "-cf", j.File("rootfs.tar"), "."}}); err != nil {
+				return err
+			}
+			return os.RemoveAll(root)
+		},
+	}
+}

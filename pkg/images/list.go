@@ -1,0 +1,68 @@
+package images
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// Row is one image as `images list` shows it.
+type Row struct {
+	Ref    string
+	Size   string
+	Status string // present | missing | stale (present, built from other inputs)
+	Where  string // docker | cache (a tarball in the artifact cache)
+	From   string
+}
+
+// List shows the node image, its preloaded images and the lab images for one
+// Kubernetes version, without building anything.
+func List(ctx context.Context, o Options) ([]Row, error) {
+	p, r, err := Prepare(ctx, &o)
+	if err != nil {
+		return nil, err
+	}
+	known := true
+	for _, s := range order(p.Roots()) {
+		if s.Always {
+			known = r.latest(s) && known
+			continue
+		}
+		r.keyOf(s)
+	}
+	var rows []Row
+	node := Row{Ref: p.Node.Image, Where: "docker", From: p.Node.From, Status: "missing", Size: "-"}
+	if info, ok := r.Docker.Inspect(ctx, p.Node.Image); ok {
+		node.Size = humanBytes(info.Size)
+		node.Status = "present"
+		if info.Key != p.Node.Key() || !known {
+			node.Status = "stale"
+		}
+	}
+	rows = append(rows, node)
+	for _, s := range append(append([]*Step{}, p.Components...), p.Lab...) {
+		row := Row{Ref: s.Name, Where: "cache", From: s.From, Status: "missing", Size: "-"}
+		if ref, err := ImageRef(s); err == nil {
+			row.Ref = ref
+		}
+		if st, err := os.Stat(ImageTar(s)); err == nil {
+			row.Status, row.Size = "present", humanBytes(st.Size())
+		} else if matches, _ := filepath.Glob(filepath.Join(r.dirOf(s), "*", tarFileName)); len(matches) > 0 {
+			row.Status = "stale"
+		}
+		rows = append(rows, row)
+	}
+	return rows, nil
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.2f GB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.0f MB", float64(n)/(1<<20))
+	default:
+		return fmt.Sprintf("%d kB", n>>10)
+	}
+}

@@ -1,0 +1,212 @@
+package images
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"strings"
+	"time"
+
+	data "labrun.dev/labrun/images"
+)
+
+// nodeStep makes the kind node image: the Debian node rootfs, the Kubernetes,
+// containerd, runc, crictl and CNI binaries, our configuration and entrypoint,
+// and every component image imported into the node's containerd (namespace
+// k8s.io, pinned) so that creating a cluster pulls nothing. kind needs
+// /kind/version and /kind/manifests/default-cni.yaml.
+func nodeStep(v Versions, k Kubernetes, rootfs, kube, containerd, runc, crictl, cni *Step, components []*Step) *Step {
+	deps := append([]*Step{rootfs, kube, containerd, runc, crictl, cni}, components...)
+	ref := NodeImage(k)
+	files, _ := fs.Sub(data.FS, "node/files")
+	return &Step{
+		Name:   "node-" + k.Version,
+		From:   "rootfs/node + kubernetes " + k.Version + ", containerd " + v.Containerd + ", runc " + v.Runc + ", " + fmt.Sprint(len(components)) + " preloaded images",
+		Inputs: []string{ref, k.Pause, treeDigest(files), data.LabnetManifest},
+		Deps:   deps,
+		Image:  ref,
+		build: func(ctx context.Context, j *job) error {
+			return buildNode(ctx, j, k, ref, files, rootfs, kube, containerd, runc, crictl, cni, components)
+		},
+	}
+}
+
+func buildNode(ctx context.Context, j *job, k Kubernetes, ref string, files fs.FS, rootfs, kube, containerd, runc, crictl, cni *Step, components []*Step) error {
+	d := j.docker
+	short := j.step.key[:12]
+	base := "labrun-build/node-rootfs:" + short
+	ctr := "labrun-build-node-" + short
+	// Whatever happens, the temporary container and image go away; the final
+	// tag is only written by `docker commit`, after every step succeeded.
+	cleanup := func() {
+		c := context.WithoutCancel(ctx)
+		d.Run(c, "rm", "-f", "-v", ctr)
+		d.Run(c, "rmi", "-f", base)
+	}
+	cleanup()
+	defer cleanup()
+
+	f, err := os.Open(rootfs.File("rootfs.tar"))
+	if err != nil {
+		return err
+	}
+	_, err = d.RunStdin(ctx, f, "import", "-", base)
+	f.Close()
+	if err != nil {
+		return err
+	}
+	if _, err := d.Run(ctx, "run", "-d", "--privileged", "--name", ctr, "--label", LabelBuild+"=node",
+		"--entrypoint", "/bin/sleep", base, "infinity"); err != nil {
+		return err
+	}
+
+	// One tar stream with everything the node carries besides its rootfs.
+	var overlay bytes.Buffer
+	tw := tar.NewWriter(&overlay)
+	add := func(dst, src string, mode int64) error { return tarFile(tw, dst, src, mode) }
+	addBytes := func(dst string, b []byte, mode int64) error { return tarBytes(tw, dst, b, mode) }
+	err = fs.WalkDir(files, ".", func(p string, e fs.DirEntry, err error) error {
+		if err != nil || e.IsDir() {
+			return err
+		}
+		b, err := fs.ReadFile(files, p)
+		if err != nil {
+			return err
+		}
+		b = bytes.ReplaceAll(b, []byte("@PAUSE@"), []byte(k.Pause))
+		mode := int64(0o644)
+		if strings.HasPrefix(p, "usr/local/bin/") {
+			mode = 0o755
+		}
+		return addBytes("/"+p, b, mode)
+	})
+	if err != nil {
+		return err
+	}
+	bins := []struct {
+		step      *Step
+		name, dst string
+	}{
+		{kube, "kubeadm", "/usr/bin/kubeadm"}, {kube, "kubelet", "/usr/bin/kubelet"}, {kube, "kubectl", "/usr/bin/kubectl"},
+		{containerd, "containerd", "/usr/local/bin/containerd"}, {containerd, "ctr", "/usr/local/bin/ctr"},
+		{containerd, "containerd-shim-runc-v2", "/usr/local/bin/containerd-shim-runc-v2"},
+		{runc, "runc", "/usr/local/sbin/runc"}, {crictl, "crictl", "/usr/local/bin/crictl"},
+	}
+	for _, b := range bins {
+		if err := add(b.dst, b.step.File(b.name), 0o755); err != nil {
+			return err
+		}
+	}
+	for _, p := range []string{"ptp", "bridge", "loopback", "host-local", "portmap"} {
+		if err := add("/opt/cni/bin/"+p, cni.File(p), 0o755); err != nil {
+			return err
+		}
+	}
+	var labnetRef string
+	for i, c := range components {
+		if err := add(fmt.Sprintf("/kind/images/%02d.tar", i), ImageTar(c), 0o644); err != nil {
+			return err
+		}
+		if strings.HasPrefix(c.Name, "image/labnet") {
+			if labnetRef, err = ImageRef(c); err != nil {
+				return err
+			}
+		}
+	}
+	if err := addBytes("/kind/version", []byte(k.Version+"\n"), 0o644); err != nil {
+		return err
+	}
+	manifest := strings.ReplaceAll(data.LabnetManifest, "@IMAGE@", labnetRef)
+	if err := addBytes("/kind/manifests/default-cni.yaml", []byte(manifest), 0o644); err != nil {
+		return err
+	}
+	if err := tw.Close(); err != nil {
+		return err
+	}
+	if _, err := d.RunStdin(ctx, &overlay, "cp", "-", ctr+":/"); err != nil {
+		return err
+	}
+
+	// Import the component images into the node's containerd: start it in the
+	// build container, import unpacked-on-demand and pinned, stop it cleanly.
+	script := `set -eu
+systemctl enable containerd.service kubelet.service >/dev/null 2>&1
+mkdir -p /etc/cni/net.d /var/lib/kubelet /etc/kubernetes/manifests
+containerd >/var/log/containerd-build.log 2>&1 &
+pid=$!
+for i in $(seq 100); do ctr version >/dev/null 2>&1 && break; sleep 0.1; done
+for t in /kind/images/*.tar; do
+  ctr -n k8s.io images import --no-unpack --platform linux/amd64 --label io.cri-containerd.pinned=pinned "$t"
+done
+ctr -n k8s.io images ls -q
+kill $pid; wait $pid || true
+rm -rf /kind/images /var/log/containerd-build.log /run/containerd /tmp/*
+`
+	out, err := d.Run(ctx, "exec", ctr, "bash", "-c", script)
+	fmt.Fprintf(j.log, "%s\n", out)
+	if err != nil {
+		return fmt.Errorf("import images into the node's containerd: %w", err)
+	}
+	for _, c := range components {
+		r, _ := ImageRef(c)
+		if !strings.Contains(out, r) {
+			return fmt.Errorf("image %s missing from the node's containerd after import (see %s)", r, j.logPath)
+		}
+	}
+	if _, err := d.Run(ctx, "stop", "-t", "1", ctr); err != nil {
+		return err
+	}
+	_, err = d.Run(ctx, "commit",
+		"--change", `ENTRYPOINT ["/usr/local/bin/entrypoint", "/sbin/init"]`,
+		"--change", `CMD []`,
+		"--change", "ENV container=docker",
+		"--change", "LABEL "+LabelKey+"="+j.step.key,
+		"--change", fmt.Sprintf("LABEL %s=%q", LabelFrom, j.step.From),
+		ctr, ref)
+	return err
+}
+
+func tarBytes(tw *tar.Writer, dst string, b []byte, mode int64) error {
+	if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: strings.TrimPrefix(dst, "/"), Mode: mode,
+		Size: int64(len(b)), ModTime: time.Unix(0, 0)}); err != nil {
+		return err
+	}
+	_, err := tw.Write(b)
+	return err
+}
+
+func tarFile(tw *tar.Writer, dst, src string, mode int64) error {
+	f, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: strings.TrimPrefix(dst, "/"), Mode: mode,
+		Size: st.Size(), ModTime: time.Unix(0, 0)}); err != nil {
+		return err
+	}
+	_, err = io.Copy(tw, f)
+	return err
+}
+
+// treeDigest hashes an embedded folder (the node's files) into the key.
+func treeDigest(fsys fs.FS) string {
+	var parts []string
+	fs.WalkDir(fsys, ".", func(p string, e fs.DirEntry, err error) error {
+		if err == nil && !e.IsDir() {
+			b, _ := fs.ReadFile(fsys, p)
+			parts = append(parts, path.Clean(p), string(b))
+		}
+		return nil
+	})
+	return hashOf(parts...)
+}

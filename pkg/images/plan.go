@@ -1,0 +1,218 @@
+package images
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Image names the lab uses.
+const (
+	NodeRepo    = "labrun/node"
+	labnetRepo  = "docker.io/labrun/labnet"
+	labdnsRepo  = "docker.io/labrun/labdns"
+	refFileName = "ref"       // an image step's output: the image's repo:tag
+	tarFileName = "image.tar" // an image step's output: docker-loadable tarball
+)
+
+// Plan is every step that makes the images of one Kubernetes version.
+type Plan struct {
+	Kube Kubernetes
+	// Node is the kind node image, with every image the cluster needs preloaded.
+	Node *Step
+	// Lab are images loaded into a cluster's nodes when it is created (the lab
+	// upstream DNS server, ...): they change with this repository's code, so
+	// they are not baked into the node image.
+	Lab []*Step
+	// Components are the images preloaded into the node (kube-*, etcd, ...).
+	Components []*Step
+}
+
+// NodeImage is the node image's name for a Kubernetes version.
+func NodeImage(k Kubernetes) string { return NodeRepo + ":" + k.Version }
+
+// Roots are the steps `images build` asks for.
+func (p *Plan) Roots() []*Step { return append([]*Step{p.Node}, p.Lab...) }
+
+// ImageRef returns the repo:tag an image step produced (after it ran).
+func ImageRef(s *Step) (string, error) {
+	if s.Image != "" {
+		return s.Image, nil
+	}
+	b, err := os.ReadFile(s.File(refFileName))
+	if err != nil {
+		return "", fmt.Errorf("image %s has not been built: %w", s.Name, err)
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+// ImageTar is the docker-loadable tarball of an image step.
+func ImageTar(s *Step) string { return s.File(tarFileName) }
+
+// NewPlan lays out the steps for Kubernetes version k; repo is the labrun
+// source tree (our own daemons are built from it).
+func NewPlan(v Versions, k Kubernetes, repo string) *Plan {
+	kubeBins := []string{"kubeadm", "kubelet", "kubectl", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy"}
+	kube := &Step{
+		Name:   "go/kubernetes-" + k.Version,
+		From:   "k8s.io/kubernetes " + k.Version + " (" + strings.Join(kubeBins, ", ") + ")",
+		Inputs: append([]string{k.Version, kubeLdflags(k)}, kubeBins...),
+		build:  func(ctx context.Context, j *job) error { return kubernetesModule(ctx, j, k, kubeBins) },
+	}
+	etcd := &Step{
+		Name:   "go/etcd-" + k.Etcd,
+		From:   "go.etcd.io/etcd/server/v3 " + k.Etcd,
+		Inputs: []string{k.Etcd, etcdMain},
+		build: func(ctx context.Context, j *job) error {
+			return goModule{
+				require: []string{"go.etcd.io/etcd/server/v3 " + k.Etcd},
+				files:   map[string]string{"main.go": etcdMain},
+				pkgs:    []string{"."},
+				ldflags: "-s -w",
+			}.build(ctx, j)
+		},
+	}
+	// goInstall names the binary after the module's main package folder; etcd's
+	// wrapper module is named after its step, so rename it to etcd.
+	etcdBuild := etcd.build
+	etcd.build = func(ctx context.Context, j *job) error {
+		if err := etcdBuild(ctx, j); err != nil {
+			return err
+		}
+		return os.Rename(j.File(filepath.Base(j.step.Name)), j.File("etcd"))
+	}
+	coredns := goInstallStep("coredns", "github.com/coredns/coredns", k.CoreDNS, false, "", "")
+	crictl := goInstallStep("crictl", "sigs.k8s.io/cri-tools", k.Crictl, false, "", "", "cmd/crictl")
+	cni := goInstallStep("cni-plugins", "github.com/containernetworking/plugins", v.CNIPlugins, false, "", "-s -w",
+		"plugins/main/ptp", "plugins/main/bridge", "plugins/main/loopback", "plugins/ipam/host-local", "plugins/meta/portmap")
+	containerd := goInstallStep("containerd", "github.com/containerd/containerd/v2", v.Containerd, false,
+		"no_aufs no_zfs no_btrfs no_devmapper", "-s -w", "cmd/containerd", "cmd/ctr", "cmd/containerd-shim-runc-v2")
+	// runc needs cgo and seccomp, or pods fail with "seccomp not supported".
+	runc := goInstallStep("runc", "github.com/opencontainers/runc", v.Runc, true, "seccomp", "-s -w", "")
+	pause := pauseStep(k)
+	nodeRootfs := debootstrapStep(v, "node", nodePackages)
+	tools := debootstrapStep(v, "tools", toolsPackages)
+	labnet := ownBinaryStep(repo, "labnet", false)
+	labdns := ownBinaryStep(repo, "labdns", false)
+
+	bin := func(s *Step, name string) fileFrom { return fileFrom{s, name} }
+	components := []*Step{
+		componentImage("kube-apiserver", "registry.k8s.io/kube-apiserver:"+k.Version, nil, bin(kube, "kube-apiserver")),
+		componentImage("kube-controller-manager", "registry.k8s.io/kube-controller-manager:"+k.Version, nil, bin(kube, "kube-controller-manager")),
+		componentImage("kube-scheduler", "registry.k8s.io/kube-scheduler:"+k.Version, nil, bin(kube, "kube-scheduler")),
+		// kube-proxy programs iptables/nftables: it needs their tools.
+		componentImage("kube-proxy", "registry.k8s.io/kube-proxy:"+k.Version, tools, bin(kube, "kube-proxy")),
+		componentImage("etcd", "registry.k8s.io/etcd:"+k.EtcdTag(), nil, bin(etcd, "etcd")),
+		componentImage("coredns", "registry.k8s.io/coredns/coredns:"+k.CoreDNS, nil, bin(coredns, "coredns")),
+		componentImage("pause", "registry.k8s.io/pause:"+k.Pause, nil, bin(pause, "pause")),
+		componentImage("labnet", labnetRepo, tools, bin(labnet, "labnet")),
+	}
+	node := nodeStep(v, k, nodeRootfs, kube, containerd, runc, crictl, cni, components)
+	lab := []*Step{componentImage("labdns", labdnsRepo, nil, bin(labdns, "labdns"))}
+	return &Plan{Kube: k, Node: node, Lab: lab, Components: components}
+}
+
+// goInstallStep builds packages of module mod at version with `go install`.
+func goInstallStep(name, mod, version string, cgo bool, tags, ldflags string, pkgs ...string) *Step {
+	if len(pkgs) == 0 {
+		pkgs = []string{""}
+	}
+	var full []string
+	for _, p := range pkgs {
+		full = append(full, strings.TrimSuffix(mod+"/"+p, "/")+"@"+version)
+	}
+	return &Step{
+		Name:   "go/" + name + "-" + version,
+		From:   mod + " " + version,
+		Inputs: append([]string{version, tags, ldflags, fmt.Sprint(cgo)}, full...),
+		build: func(ctx context.Context, j *job) error {
+			return goInstall(ctx, j, cgo, tags, ldflags, full...)
+		},
+	}
+}
+
+// pauseStep compiles Kubernetes's pause.c statically, as its image does.
+func pauseStep(k Kubernetes) *Step {
+	return &Step{
+		Name:   "c/pause-" + k.Pause,
+		From:   "k8s.io/kubernetes " + k.Version + " build/pause/linux/pause.c (gcc -static)",
+		Inputs: []string{k.Version, k.Pause},
+		build: func(ctx context.Context, j *job) error {
+			dir, err := j.output(ctx, Cmd{Env: goEnv, Args: []string{"go", "mod", "download", "-json", "k8s.io/kubernetes@" + k.Version}})
+			if err != nil {
+				return err
+			}
+			src := jsonField(dir, "Dir") + "/build/pause/linux/pause.c"
+			return j.run(ctx, Cmd{Args: []string{"gcc", "-Os", "-Wall", "-Werror", "-static",
+				"-DVERSION=v" + k.Pause + "-labrun", "-o", j.File("pause"), src}})
+		},
+	}
+}
+
+// ownBinaryStep builds one of this repository's commands. It always runs (Go's
+// build cache makes that cheap); its key is the hash of what it produced.
+func ownBinaryStep(repo, name string, cgo bool) *Step {
+	return &Step{
+		Name:   "labrun/" + name,
+		From:   "labrun.dev/labrun/cmd/" + name + " (this repository)",
+		Always: true,
+		build: func(ctx context.Context, j *job) error {
+			return j.run(ctx, Cmd{Dir: repo, Env: append([]string{cgoEnv(cgo)}, goEnv...),
+				Args: []string{"go", "build", "-ldflags", "-s -w", "-o", j.File(name), "./cmd/" + name}})
+		},
+	}
+}
+
+type fileFrom struct {
+	step *Step
+	name string
+}
+
+// componentImage assembles an image from one binary (at /usr/local/bin/NAME,
+// its entrypoint) on an empty base or a Debian rootfs. A ref without a tag is
+// tagged with the image's own content key.
+func componentImage(name, ref string, base *Step, binary fileFrom) *Step {
+	deps := []*Step{binary.step}
+	from := binary.step.From
+	if base != nil {
+		deps = append(deps, base)
+		from += " on " + base.Name
+	}
+	return &Step{
+		Name:   "image/" + name,
+		From:   from,
+		Inputs: []string{ref, binary.name},
+		Deps:   deps,
+		build: func(ctx context.Context, j *job) error {
+			full := ref
+			if !strings.Contains(ref[strings.LastIndex(ref, "/")+1:], ":") {
+				full = ref + ":" + j.step.key[:12]
+			}
+			img := ociImage{
+				Ref:        full,
+				Files:      map[string]string{"/usr/local/bin/" + binary.name: binary.step.File(binary.name)},
+				Entrypoint: []string{"/usr/local/bin/" + binary.name},
+				Labels:     map[string]string{LabelKey: j.step.key, LabelFrom: from},
+			}
+			if base != nil {
+				img.BaseRootfs = base.File("rootfs.tar")
+			}
+			if err := img.write(j.File(tarFileName)); err != nil {
+				return fmt.Errorf("assemble %s: %w", full, err)
+			}
+			return os.WriteFile(j.File(refFileName), []byte(full+"\n"), 0o644)
+		},
+	}
+}
+
+func jsonField(b []byte, field string) string {
+	s := string(b)
+	i := strings.Index(s, `"`+field+`": "`)
+	if i < 0 {
+		return ""
+	}
+	s = s[i+len(field)+5:]
+	return s[:strings.IndexByte(s, '"')]
+}
