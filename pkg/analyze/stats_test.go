@@ -64,3 +64,14 @@ func TestReservoirBoundedAndUniform(t *testing.T) {
 		t.Errorf("reservoir mean %.0f, want near %d: not uniform", mean, n/2)
 	}
 }
+
+func TestResamplerWithoutRNGIsTheSample(t *testing.T) {
+	xs := make([]int64, 1000)
+	for i := range xs {
+		xs[i] = int64(i + 1)
+	}
+	mean, p99 := newResampler(xs).stats(nil)
+	if mean != 500.5 || p99 != 990 {
+		t.Errorf("mean %g p99 %g, want 500.5 and 990", mean, p99)
+	}
+}

@@ -1,0 +1,223 @@
+package analyze
+
+import (
+	"fmt"
+	"hash/fnv"
+	"strings"
+
+	"labrun.dev/labrun/pkg/results"
+	"labrun.dev/labrun/pkg/sample"
+	"labrun.dev/labrun/pkg/scenario"
+)
+
+// Cell is one cell's analysis.
+type Cell struct {
+	ID         string   `json:"id"`
+	Shape      string   `json:"shape"`
+	Cluster    string   `json:"cluster"`
+	Resolver   string   `json:"resolver"` // as the scenario names it
+	Backend    string   `json:"backend"`  // what the probe ran
+	Mitigation string   `json:"mitigation"`
+	Ignored    []string `json:"ignored,omitempty"` // members the back end is known to ignore
+	Names      string   `json:"names"`
+	NameKinds  []string `json:"name_kinds"`
+	Load       string   `json:"load"`
+	// LookupsInFlightPerNode is podsPerNode × concurrency: the load axis of claim 11.
+	LookupsInFlightPerNode int    `json:"lookups_in_flight_per_node"`
+	Chaos                  string `json:"chaos"`
+	Emulator               bool   `json:"emulator"`
+	EmulatorProfile        string `json:"emulator_profile,omitempty"`
+	Repeat                 int    `json:"repeat"`
+
+	State  results.State `json:"state"`
+	Reason string        `json:"reason,omitempty"`
+
+	Stats      *Stats                  `json:"stats,omitempty"`
+	Counters   *Deltas                 `json:"counters,omitempty"`
+	Capture    *results.CaptureSummary `json:"capture,omitempty"`
+	Comparison *Comparison             `json:"comparison,omitempty"`
+
+	acc         *Accumulator
+	baselineKey string
+	cell        scenario.Cell
+}
+
+// Histogram is the cell's latency histogram (µs), nil when it has no samples.
+func (c *Cell) Histogram() *Histogram {
+	if c.acc == nil {
+		return nil
+	}
+	return c.acc.Histogram()
+}
+
+// Has reports whether the cell's mitigation set contains id.
+func (c *Cell) Has(id string) bool { return c.cell.Mitigations.Has(id) }
+
+// IsBaseline reports whether the cell's mitigation is none.
+func (c *Cell) IsBaseline() bool { return c.cell.Mitigations.IsNone() }
+
+// Measured reports whether the cell completed with samples.
+func (c *Cell) Measured() bool {
+	return c.State == results.Complete && c.Stats != nil && c.Stats.Count > 0
+}
+
+// Analysis is a run's analysis.
+type Analysis struct {
+	Run      string      `json:"run"`
+	Scenario string      `json:"scenario"`
+	Env      results.Env `json:"env"`
+	Cells    []*Cell     `json:"cells"`
+	Claims   []Claim     `json:"claims"`
+}
+
+// Cell returns the cell with id, or nil.
+func (a *Analysis) Cell(id string) *Cell {
+	for _, c := range a.Cells {
+		if c.ID == id {
+			return c
+		}
+	}
+	return nil
+}
+
+// Run reads a run from disk and analyses it: the recorded scenario gives
+// every cell, status files say how far each got, raw files are streamed
+// once. A cell whose collected samples differ from its probes' summaries is
+// marked incomplete, whatever its status file says.
+func Run(run results.Run) (*Analysis, error) {
+	s, err := run.ReadScenario()
+	if err != nil {
+		return nil, fmt.Errorf("analyze %s: %w", run.Dir, err)
+	}
+	env, _, err := run.ReadEnv()
+	if err != nil {
+		return nil, fmt.Errorf("analyze %s: %w", run.Dir, err)
+	}
+	a := &Analysis{Run: run.Name(), Scenario: s.Metadata.Name, Env: env}
+	for _, sc := range s.Expand() {
+		c := newCell(sc)
+		if err := load(run, c, sc); err != nil {
+			return nil, fmt.Errorf("analyze %s: cell %s: %w", run.Dir, c.ID, err)
+		}
+		a.Cells = append(a.Cells, c)
+	}
+	a.Finish()
+	return a, nil
+}
+
+func newCell(sc scenario.Cell) *Cell {
+	var kinds []string
+	for _, n := range sc.Names.Names {
+		kinds = append(kinds, n.Kind)
+	}
+	c := &Cell{
+		ID: sc.ID, Shape: sc.Shape.ID, Cluster: sc.Shape.Cluster.Name,
+		Resolver: sc.Resolver, Backend: sc.Backend, Mitigation: sc.MitigationID(), Ignored: sc.Ignored,
+		Names: sc.Names.ID, NameKinds: kinds, Load: sc.LoadID,
+		LookupsInFlightPerNode: sc.Load.PodsPerNode * sc.Load.Concurrency,
+		Chaos:                  sc.Chaos.ID(), Emulator: sc.UnderEmulator(), Repeat: sc.Repeat,
+		cell: sc,
+	}
+	if c.Emulator {
+		c.EmulatorProfile = sc.Chaos.RaceEmulator.Profile
+	}
+	// The baseline shares everything but the mitigation set; a cell of a
+	// cluster-level mitigation compares with the plain cluster's.
+	c.baselineKey = strings.Join([]string{c.Cluster, c.Resolver, c.Names, c.Load, c.Chaos, fmt.Sprint(c.Repeat)}, "|")
+	return c
+}
+
+func load(run results.Run, c *Cell, sc scenario.Cell) error {
+	st, ok, err := run.ReadStatus(c.ID)
+	if err != nil {
+		return err
+	}
+	switch {
+	case ok:
+		c.State, c.Reason = st.State, st.Reason
+	case !sc.Runs():
+		c.State, c.Reason = results.NotRun, sc.NotRun
+	default:
+		c.State, c.Reason = results.NotRun, "no status file: the run did not reach this cell"
+	}
+	if c.State == results.NotRun {
+		return nil
+	}
+	c.acc = NewAccumulator(c.ID)
+	probes, err := run.ReadSamples(c.ID, func(s *sample.Sample) { c.acc.AddSample(s) })
+	if err != nil {
+		return err
+	}
+	if problem := accounting(probes); problem != "" && c.State == results.Complete {
+		c.State, c.Reason = results.Incomplete, problem
+	}
+	st2 := c.acc.Stats()
+	c.Stats = &st2
+	if counters, ok, err := run.ReadCounters(c.ID); err != nil {
+		return err
+	} else if ok {
+		d := CounterDeltas(counters)
+		c.Counters = &d
+	}
+	if capt, ok, err := run.ReadCaptureSummary(c.ID); err != nil {
+		return err
+	} else if ok {
+		c.Capture = &capt
+	}
+	return nil
+}
+
+// accounting checks that every probe's summary matches the samples read.
+func accounting(probes []results.Probe) string {
+	if len(probes) == 0 {
+		return "no sample files"
+	}
+	var problems []string
+	for _, p := range probes {
+		switch {
+		case p.Summary == nil:
+			problems = append(problems, fmt.Sprintf("%s: no summary line", p.File))
+		case p.Summary.Lookups != p.Samples:
+			problems = append(problems, fmt.Sprintf("%s: summary says %d lookups, file holds %d", p.File, p.Summary.Lookups, p.Samples))
+		case !p.Summary.Complete:
+			problems = append(problems, fmt.Sprintf("%s: the probe stopped early", p.File))
+		}
+	}
+	return strings.Join(problems, "; ")
+}
+
+// Finish compares each cell with its baseline and evaluates the claims. Run
+// calls it; call it again after changing cells by hand (tests do).
+func (a *Analysis) Finish() {
+	base := map[string]*Cell{}
+	for _, c := range a.Cells {
+		if c.IsBaseline() {
+			base[c.baselineKey] = c
+		}
+	}
+	for _, c := range a.Cells {
+		c.Comparison = nil
+		b := base[c.baselineKey]
+		if b == nil || b == c || !c.Measured() || !b.Measured() {
+			continue
+		}
+		h := fnv.New64a()
+		h.Write([]byte(c.ID))
+		mean, p99, ok := Compare(c.acc.Reservoir(), b.acc.Reservoir(), h.Sum64())
+		if ok {
+			c.Comparison = &Comparison{Baseline: b.ID, MeanRatio: mean, P99Ratio: p99,
+				Resamples: BootstrapResamples, Level: ConfidenceLevel}
+		}
+	}
+	a.Claims = EvaluateClaims(a)
+}
+
+// baselineOf returns c's baseline cell, or nil.
+func (a *Analysis) baselineOf(c *Cell) *Cell {
+	for _, b := range a.Cells {
+		if b.IsBaseline() && b.baselineKey == c.baselineKey {
+			return b
+		}
+	}
+	return nil
+}

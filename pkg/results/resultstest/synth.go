@@ -1,0 +1,172 @@
+// Package resultstest writes synthetic runs to disk, through pkg/results, for
+// tests and benchmarks of analysis and reports: no cluster needed.
+package resultstest
+
+import (
+	"fmt"
+	"hash/fnv"
+	"math"
+	"math/rand/v2"
+
+	"labrun.dev/labrun/pkg/results"
+	"labrun.dev/labrun/pkg/sample"
+	"labrun.dev/labrun/pkg/scenario"
+)
+
+// Cell says what a synthetic cell's data look like.
+type Cell struct {
+	Lookups int     // samples in all (split over Pods)
+	Pods    int     // probe files; default 2
+	Delayed float64 // share of lookups delayed by one 5 s retry (a tenth of them by two)
+	// MedianUS is the median of an undelayed lookup (log-normal); default 1500.
+	MedianUS float64
+	// Counters, summed over nodes (split over two nodes).
+	EmulatorDropped uint64
+	InsertFailed    uint64
+	ClashRes        uint64
+	NoCounters      bool
+	Capture         *results.CaptureSummary
+	// State of the cell; default complete. LoseSamples drops that many
+	// sample lines after the summary counted them (an accounting failure).
+	State       results.State
+	Reason      string
+	LoseSamples int
+}
+
+// Spec gives each cell of the scenario its synthetic data; a cell for which
+// it returns ok=false gets no files at all (as if the run stopped before it).
+type Spec func(scenario.Cell) (Cell, bool)
+
+// WriteRun parses scenarioYAML, writes it and env.json under root/name, and
+// writes each runnable cell's data as spec says.
+func WriteRun(root, name, scenarioYAML string, spec Spec) (results.Run, error) {
+	s, err := scenario.Parse(name+".yaml", []byte(scenarioYAML))
+	if err != nil {
+		return results.Run{}, err
+	}
+	run, err := results.Create(root, name)
+	if err != nil {
+		return results.Run{}, err
+	}
+	if err := run.WriteScenario(s); err != nil {
+		return run, err
+	}
+	if err := run.WriteEnv(results.Env{Kernel: "6.18.0-synthetic", Kubernetes: scenario.DefaultKubernetes, Emulator: true,
+		Extra: map[string]string{"generator": "resultstest"}}); err != nil {
+		return run, err
+	}
+	for _, c := range s.Expand() {
+		if !c.Runs() {
+			if err := run.WriteStatus(results.Status{Cell: c.ID, State: results.NotRun, Reason: c.NotRun}); err != nil {
+				return run, err
+			}
+			continue
+		}
+		cs, ok := spec(c)
+		if !ok {
+			continue
+		}
+		if err := writeCell(run, c, cs); err != nil {
+			return run, fmt.Errorf("cell %s: %w", c.ID, err)
+		}
+	}
+	return run, nil
+}
+
+func writeCell(run results.Run, c scenario.Cell, cs Cell) error {
+	if cs.Pods == 0 {
+		cs.Pods = 2
+	}
+	if cs.MedianUS == 0 {
+		cs.MedianUS = 1500
+	}
+	if cs.State == "" {
+		cs.State = results.Complete
+	}
+	h := fnv.New64a()
+	h.Write([]byte(c.ID))
+	rng := rand.New(rand.NewPCG(h.Sum64(), 7))
+	var total uint64
+	for p := range cs.Pods {
+		pod := fmt.Sprintf("probe-%d", p)
+		n := cs.Lookups / cs.Pods
+		if p == 0 {
+			n += cs.Lookups % cs.Pods
+		}
+		if err := writePod(run, c, pod, n, cs, rng, p == 0); err != nil {
+			return err
+		}
+		total += uint64(n)
+	}
+	collected := total - uint64(cs.LoseSamples)
+	if err := run.WriteStatus(results.Status{Cell: c.ID, State: cs.State, Reason: cs.Reason, Probes: cs.Pods,
+		Expected: total, Collected: collected}); err != nil {
+		return err
+	}
+	if !cs.NoCounters {
+		nodes := map[string]results.NodeCounters{}
+		for i, node := range []string{"lab-worker", "lab-worker2"} {
+			share := func(v uint64) uint64 { return v/2 + uint64(i)*(v%2) }
+			nc := results.NodeCounters{
+				Before: map[string]uint64{"insert_failed": 10, "clashres": 100, "drop": 0, "found": 5},
+				After: map[string]uint64{"insert_failed": 10 + share(cs.InsertFailed), "clashres": 100 + share(cs.ClashRes),
+					"drop": share(cs.InsertFailed), "found": 5},
+			}
+			if c.UnderEmulator() {
+				nc.EmulatorBefore = map[string]uint64{"seen": 0, "dropped": 0}
+				nc.EmulatorAfter = map[string]uint64{"seen": uint64(cs.Lookups), "dropped": share(cs.EmulatorDropped)}
+			}
+			nodes[node] = nc
+		}
+		if err := run.WriteCounters(results.Counters{Cell: c.ID, Nodes: nodes}); err != nil {
+			return err
+		}
+	}
+	if cs.Capture != nil {
+		if err := results.WriteJSON(run.CaptureSummaryPath(c.ID), cs.Capture); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func writePod(run results.Run, c scenario.Cell, pod string, n int, cs Cell, rng *rand.Rand, lose bool) error {
+	f, err := run.CreateRaw(c.ID, pod)
+	if err != nil {
+		return err
+	}
+	enc := sample.NewEncoder(f)
+	names := c.Names.Names
+	byResult := map[sample.Result]uint64{}
+	start := int64(1_790_000_000_000_000_000)
+	for i := range n {
+		d := int64(cs.MedianUS * math.Exp(0.5*rng.NormFloat64()))
+		if rng.Float64() < cs.Delayed {
+			d += 5_000_000
+			if rng.IntN(10) == 0 {
+				d += 5_000_000
+			}
+		}
+		nm := names[i%len(names)]
+		s := &sample.Sample{StartNS: start + int64(i)*20_000_000, DurationUS: d, Cell: c.ID, Resolver: c.Backend,
+			Mitigation: c.MitigationID(), Name: nm.Name, NameKind: sample.NameKind(nm.Kind), Result: sample.OK,
+			Answers: 1, Pod: pod, Node: "lab-worker", Seq: uint64(i)}
+		byResult[s.Result]++
+		if lose && i < cs.LoseSamples {
+			continue
+		}
+		if err := enc.Sample(s); err != nil {
+			f.Abort()
+			return err
+		}
+	}
+	if err := enc.Summary(&sample.Summary{Resolver: c.Backend, Pod: pod, Node: "lab-worker", Lookups: uint64(n), ByResult: byResult, Complete: true}); err != nil {
+		f.Abort()
+		return err
+	}
+	if err := enc.Flush(); err != nil {
+		f.Abort()
+		return err
+	}
+	return f.Commit()
+}
