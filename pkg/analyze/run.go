@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"labrun.dev/labrun/pkg/results"
-	"labrun.dev/labrun/pkg/sample"
 	"labrun.dev/labrun/pkg/scenario"
 )
 
@@ -144,7 +143,7 @@ func load(run results.Run, c *Cell, sc scenario.Cell) error {
 		return nil
 	}
 	c.acc = NewAccumulator(c.ID)
-	probes, err := run.ReadSamples(c.ID, func(s *sample.Sample) { c.acc.AddSample(s) })
+	probes, err := run.ReadLookups(c.ID, func(l results.Lookup) { c.acc.Add(l.DurationUS, l.Result) })
 	if err != nil {
 		return err
 	}
