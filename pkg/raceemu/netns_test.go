@@ -29,6 +29,9 @@ import (
 
 const testVIP = "10.253.0.10"
 
+// answerDelay is how long the test responder waits before answering.
+const answerDelay = 3 * time.Millisecond
+
 // requireIntegration skips under -short and fails, naming what is missing,
 // when the machine cannot run the test.
 func requireIntegration(t *testing.T) {
@@ -166,8 +169,13 @@ func responder(t *testing.T, netns string) {
 				return
 			}
 			if n >= 12 {
-				buf[2] |= 0x80
-				_, _ = pc.WriteTo(buf[:n], addr)
+				// Answer a little later, as a server over a network would: an
+				// answer that beat the second query of a pair would spare it
+				// (its conntrack entry is then established), and on this
+				// loaded 2-CPU machine a sender can be descheduled that long.
+				msg := append([]byte(nil), buf[:n]...)
+				msg[2] |= 0x80
+				time.AfterFunc(answerDelay, func() { _, _ = pc.WriteTo(msg, addr) })
 			}
 		}
 	}()
@@ -179,16 +187,20 @@ func responder(t *testing.T, netns string) {
 			}
 			go func() {
 				defer c.Close()
-				var l [2]byte
-				if _, err := io.ReadFull(c, l[:]); err != nil {
-					return
+				for {
+					var l [2]byte
+					if _, err := io.ReadFull(c, l[:]); err != nil {
+						return
+					}
+					msg := make([]byte, binary.BigEndian.Uint16(l[:]))
+					if _, err := io.ReadFull(c, msg); err != nil || len(msg) < 12 {
+						return
+					}
+					msg[2] |= 0x80
+					if _, err := c.Write(append(l[:], msg...)); err != nil {
+						return
+					}
 				}
-				msg := make([]byte, binary.BigEndian.Uint16(l[:]))
-				if _, err := io.ReadFull(c, msg); err != nil || len(msg) < 12 {
-					return
-				}
-				msg[2] |= 0x80
-				_, _ = c.Write(append(l[:], msg...))
 			}()
 		}
 	}()
@@ -201,12 +213,21 @@ func dnsQuery(id, qtype uint16) []byte {
 	return b
 }
 
-// udpSocket opens a UDP socket in netns connected to VIP:53.
+// nextPort hands out source ports: an ephemeral port reused within the
+// conntrack timeout would find the earlier socket's entry (state
+// ESTABLISHED), and its packets would rightly not race.
+var nextPort atomic.Int32
+
+func init() { nextPort.Store(20000) }
+
+// udpSocket opens a UDP socket in netns connected to VIP:53, from a source
+// port no other socket of this test binary used.
 func udpSocket(t *testing.T, netns string) *net.UDPConn {
 	t.Helper()
 	var c *net.UDPConn
+	local := &net.UDPAddr{IP: net.ParseIP(testVIP), Port: int(nextPort.Add(1))}
 	if err := inNetns(t, netns, func() (err error) {
-		c, err = net.DialUDP("udp4", nil, net.UDPAddrFromAddrPort(netip.MustParseAddrPort(testVIP+":53")))
+		c, err = net.DialUDP("udp4", local, net.UDPAddrFromAddrPort(netip.MustParseAddrPort(testVIP+":53")))
 		return err
 	}); err != nil {
 		t.Fatal(err)
