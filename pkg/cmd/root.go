@@ -70,6 +70,7 @@ func newRoot(s Streams) *cobra.Command {
 // subcommands is filled by each subcommand file's var block (no init()).
 var subcommands = []func(Streams) *cobra.Command{
 	newVersionCommand,
+	newPcapCommand,
 	newImagesCommand,
 }
 
