@@ -159,7 +159,7 @@ func TestAnalyze(t *testing.T) {
 			write: func(s *synth) {
 				s.query(c1, 40000, 7, name, A).after(10*time.Microsecond).query(c1, 40000, 8, name, AAAA)
 				s.after(200*time.Microsecond).answer(c1, 40000, 7, name, A, 1)
-				s.after(5 * time.Second).query(c1, 40000, 8, name, AAAA).after(200*time.Microsecond).answer(c1, 40000, 8, name, AAAA, 1)
+				s.after(5*time.Second).query(c1, 40000, 8, name, AAAA).after(200*time.Microsecond).answer(c1, 40000, 8, name, AAAA, 1)
 			},
 			check: func(t *testing.T, r *Report) {
 				want(t, "queries", r.Queries, 3)
@@ -267,7 +267,7 @@ func want(t *testing.T, what string, got, want uint64) {
 func TestJSONFields(t *testing.T) {
 	var buf bytes.Buffer
 	s := newSynth(t, &buf, layers.LinkTypeEthernet)
-	s.query(c1, 40000, 8, name, AAAA).after(5 * time.Second).query(c1, 40000, 8, name, AAAA)
+	s.query(c1, 40000, 8, name, AAAA).after(5*time.Second).query(c1, 40000, 8, name, AAAA)
 	r, err := Analyze(&buf, Options{})
 	if err != nil {
 		t.Fatal(err)
