@@ -34,7 +34,7 @@ const answerDelay = 3 * time.Millisecond
 
 // requireIntegration skips under -short and fails, naming what is missing,
 // when the machine cannot run the test.
-func requireIntegration(t *testing.T) {
+func requireIntegration(t testing.TB) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("integration test: needs root, network namespaces, iptables with NFQUEUE; run without -short")
@@ -55,7 +55,7 @@ func requireIntegration(t *testing.T) {
 }
 
 // hostRuleset is the host namespace's firewall, as the tools print it.
-func hostRuleset(t *testing.T) string {
+func hostRuleset(t testing.TB) string {
 	t.Helper()
 	var b strings.Builder
 	for _, argv := range [][]string{{"iptables-save"}, {"ip6tables-save"}, {"nft", "list", "ruleset"}} {
@@ -75,7 +75,7 @@ func hostRuleset(t *testing.T) string {
 	return b.String()
 }
 
-func checkHostRulesetUnchanged(t *testing.T) {
+func checkHostRulesetUnchanged(t testing.TB) {
 	before := hostRuleset(t)
 	t.Cleanup(func() {
 		if after := hostRuleset(t); after != before {
@@ -88,7 +88,7 @@ var netnsSeq atomic.Int32
 
 // newNetns makes a network namespace with lo up and the VIP on it, and
 // deletes it when the test ends.
-func newNetns(t *testing.T) string {
+func newNetns(t testing.TB) string {
 	t.Helper()
 	name := fmt.Sprintf("lr-emu-%d-%d", os.Getpid(), netnsSeq.Add(1))
 	run(t, "ip", "netns", "add", name)
@@ -102,7 +102,7 @@ func newNetns(t *testing.T) string {
 	return name
 }
 
-func run(t *testing.T, name string, args ...string) string {
+func run(t testing.TB, name string, args ...string) string {
 	t.Helper()
 	out, err := exec.Command(name, args...).CombinedOutput()
 	if err != nil {
@@ -112,7 +112,7 @@ func run(t *testing.T, name string, args ...string) string {
 }
 
 // inNetns runs fn on a thread that is in netns; sockets fn creates stay in it.
-func inNetns(t *testing.T, netns string, fn func() error) error {
+func inNetns(t testing.TB, netns string, fn func() error) error {
 	t.Helper()
 	errc := make(chan error, 1)
 	go func() {
@@ -147,7 +147,10 @@ func inNetns(t *testing.T, netns string, fn func() error) error {
 
 // responder answers every DNS query on VIP:53 (UDP and TCP) with the query
 // itself, QR set: enough for a client to see an answer.
-func responder(t *testing.T, netns string) {
+func responder(t testing.TB, netns string) { respond(t, netns, answerDelay) }
+
+// respond is responder with a chosen answer delay (0 for benchmarks).
+func respond(t testing.TB, netns string, delay time.Duration) {
 	t.Helper()
 	var pc net.PacketConn
 	var ln net.Listener
@@ -175,7 +178,11 @@ func responder(t *testing.T, netns string) {
 				// loaded 2-CPU machine a sender can be descheduled that long.
 				msg := append([]byte(nil), buf[:n]...)
 				msg[2] |= 0x80
-				time.AfterFunc(answerDelay, func() { _, _ = pc.WriteTo(msg, addr) })
+				if delay == 0 {
+					_, _ = pc.WriteTo(msg, addr)
+					continue
+				}
+				time.AfterFunc(delay, func() { _, _ = pc.WriteTo(msg, addr) })
 			}
 		}
 	}()
@@ -222,7 +229,7 @@ func init() { nextPort.Store(20000) }
 
 // udpSocket opens a UDP socket in netns connected to VIP:53, from a source
 // port no other socket of this test binary used.
-func udpSocket(t *testing.T, netns string) *net.UDPConn {
+func udpSocket(t testing.TB, netns string) *net.UDPConn {
 	t.Helper()
 	var c *net.UDPConn
 	local := &net.UDPAddr{IP: net.ParseIP(testVIP), Port: int(nextPort.Add(1))}
@@ -295,7 +302,7 @@ func (s *syncBuffer) String() string {
 
 // startAgent starts labagent in netns with args and waits until its rules are
 // in place. A test that expects a failed start uses startAgentProcess.
-func startAgent(t *testing.T, netns string, args ...string) *runningAgent {
+func startAgent(t testing.TB, netns string, args ...string) *runningAgent {
 	t.Helper()
 	a := startAgentProcess(t, netns, args...)
 	deadline := time.After(20 * time.Second)
@@ -311,7 +318,7 @@ func startAgent(t *testing.T, netns string, args ...string) *runningAgent {
 	return a
 }
 
-func startAgentProcess(t *testing.T, netns string, args ...string) *runningAgent {
+func startAgentProcess(t testing.TB, netns string, args ...string) *runningAgent {
 	t.Helper()
 	bin, err := agentBinary()
 	if err != nil {
@@ -333,7 +340,7 @@ func startAgentProcess(t *testing.T, netns string, args ...string) *runningAgent
 }
 
 // stop ends the agent with SIGTERM (if it still runs) and returns its exit error.
-func (a *runningAgent) stop(t *testing.T) error {
+func (a *runningAgent) stop(t testing.TB) error {
 	t.Helper()
 	if a.cmd.ProcessState != nil {
 		return nil
@@ -351,7 +358,7 @@ func (a *runningAgent) stop(t *testing.T) error {
 }
 
 // wait returns the agent's exit error once it has exited.
-func (a *runningAgent) wait(t *testing.T, timeout time.Duration) error {
+func (a *runningAgent) wait(t testing.TB, timeout time.Duration) error {
 	t.Helper()
 	select {
 	case err := <-a.done:
@@ -363,7 +370,7 @@ func (a *runningAgent) wait(t *testing.T, timeout time.Duration) error {
 	}
 }
 
-func (a *runningAgent) counters(t *testing.T) Snapshot {
+func (a *runningAgent) counters(t testing.TB) Snapshot {
 	t.Helper()
 	s, err := FetchCounters(a.metrics)
 	if err != nil {
@@ -373,7 +380,7 @@ func (a *runningAgent) counters(t *testing.T) Snapshot {
 }
 
 // rulesIn returns the lines of iptables-save in netns that are the agent's.
-func rulesIn(t *testing.T, netns string) []string {
+func rulesIn(t testing.TB, netns string) []string {
 	t.Helper()
 	var ours []string
 	for _, save := range []string{"iptables-save", "ip6tables-save"} {
