@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"os/signal"
 	"strings"
 	"syscall"
@@ -70,6 +71,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs.IntVar(&cfg.GRPCPort, "grpc-port", cfg.GRPCPort, "grpc-*: port of the dns:///NAME:PORT target (env "+probe.EnvGRPCPort+")")
 	fs.DurationVar(&cfg.GRPCDeadline, "grpc-deadline", cfg.GRPCDeadline, "grpc-*: RPC deadline; DEADLINE_EXCEEDED counts as a timeout")
 	fs.StringVar(&cfg.Python, "python", cfg.Python, "grpc-*: python3 with grpcio")
+	serveGRPC := fs.String("serve-grpc", "", "instead of probing, run the lab's gRPC server on this address (e.g. [::]:50051)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -78,6 +80,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	if fs.NArg() > 0 {
 		return usageError{fmt.Errorf("unexpected arguments %q (names go in --names)", fs.Args())}
+	}
+	if *serveGRPC != "" {
+		return serveGRPCUntil(ctx, cfg.Python, *serveGRPC, stderr)
 	}
 	if err := cfg.Validate(); err != nil {
 		return usageError{err}
@@ -102,4 +107,19 @@ func libcOrNone() string {
 		return l
 	}
 	return "none"
+}
+
+// serveGRPCUntil runs the lab's gRPC server until ctx ends (SIGTERM).
+func serveGRPCUntil(ctx context.Context, python, addr string, stderr io.Writer) error {
+	argv := probe.GRPCServerArgv(python, addr)
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	if err := probe.StartGRPCServer(cmd); err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "probe: gRPC server listening on %s\n", addr)
+	err := cmd.Wait()
+	if ctx.Err() != nil {
+		return nil // stopped by a signal, as intended
+	}
+	return fmt.Errorf("gRPC server exited: %w", err)
 }

@@ -327,7 +327,9 @@ func (l *Lab) Capture(ctx context.Context, ns, iface, file string, filter ...str
 	if _, err := exec.LookPath("tcpdump"); err != nil {
 		return nil, errors.New("netlab: capture needs tcpdump")
 	}
-	args := append([]string{"tcpdump", "-i", iface, "-n", "-U", "-s", "512", "-w", file}, filter...)
+	// --immediate-mode: without it TPACKET_V3 holds packets in a block that
+	// SIGINT discards, and a short capture comes out empty.
+	args := append([]string{"tcpdump", "-i", iface, "-n", "-U", "--immediate-mode", "-s", "512", "-w", file}, filter...)
 	cmd := l.Command(ctx, ns, args...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {

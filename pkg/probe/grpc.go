@@ -131,25 +131,30 @@ func (g *grpcResolver) Close() error {
 	return errors.Join(errs...)
 }
 
-// GRPCServer starts the lab's gRPC server (any unary method answers an empty
-// message) on addr, e.g. "[::]:50051", and returns once it listens. The server
-// runs until ctx is cancelled; wait on the returned Cmd.
-func GRPCServer(ctx context.Context, python, addr string) (*exec.Cmd, error) {
-	cmd := exec.CommandContext(ctx, python, "-c", grpcScript, "serve", addr)
+// GRPCServerArgv is the command line of the lab's gRPC server, listening on
+// addr (e.g. "[::]:50051"): any unary method answers an empty message. Run it
+// with StartGRPCServer, wrapped as needed (ip netns exec ..., a container).
+func GRPCServerArgv(python, addr string) []string {
+	return []string{python, "-c", grpcScript, "serve", addr}
+}
+
+// StartGRPCServer starts cmd (built from GRPCServerArgv) and returns once the
+// server listens. The caller owns the process: kill or cancel it, then Wait.
+func StartGRPCServer(cmd *exec.Cmd) error {
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start gRPC server: %w", err)
+		return fmt.Errorf("start gRPC server: %w", err)
 	}
 	line, err := bufio.NewReader(stdout).ReadString('\n')
 	if strings.TrimSpace(line) != "ready" {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
-		return nil, fmt.Errorf("gRPC server on %s did not start: %v: %s", addr, err, strings.TrimSpace(stderr.String()))
+		return fmt.Errorf("gRPC server did not start: %v: %s", err, strings.TrimSpace(stderr.String()))
 	}
-	return cmd, nil
+	return nil
 }

@@ -20,7 +20,11 @@ import grpc
 METHOD = "/labrun.Probe/Ping"
 
 
-def classify(err):
+def classify(err, took_s):
+    """Maps an RPC error to a probe result. getaddrinfo's EAI_AGAIN ("Temporary
+    failure in name resolution", the native resolver) is a timeout only when it
+    took at least a second, as in the Go probe's libc back ends: sooner, the
+    server answered SERVFAIL or REFUSED."""
     code = err.code()
     details = err.details() or ""
     text = "%s: %s" % (code.name, details)
@@ -31,6 +35,8 @@ def classify(err):
         if "not found" in low or "name or service not known" in low or "no address" in low:
             return "nxdomain", text
         if "timeout" in low or "timed out" in low:
+            return "timeout", text
+        if "temporary failure" in low and took_s >= 1.0:
             return "timeout", text
     return "error", text
 
@@ -48,7 +54,7 @@ def worker(port, deadline):
             ping = channel.unary_unary(METHOD)
             ping(b"", timeout=deadline)
         except grpc.RpcError as err:
-            result, text = classify(err)
+            result, text = classify(err, (time.perf_counter_ns() - start) / 1e9)
         finally:
             channel.close()
         took = (time.perf_counter_ns() - start) // 1000
