@@ -1,0 +1,87 @@
+package report
+
+import (
+	"bytes"
+	_ "embed"
+	"encoding/base64"
+	"fmt"
+	"html/template"
+	"strings"
+
+	"labrun.dev/labrun/pkg/analyze"
+	"labrun.dev/labrun/pkg/results"
+)
+
+//go:embed index.html.tmpl
+var indexTemplate string
+
+var page = template.Must(template.New("index").Funcs(template.FuncMap{
+	"pct": func(v float64) string { return fmt.Sprintf("%.2f%%", 100*v) },
+	"ms":  func(v float64) string { return fmt.Sprintf("%.1f", v) },
+	"ratio": func(i analyze.Interval) string {
+		return fmt.Sprintf("%.3g [%.3g, %.3g]", i.Ratio, i.Low, i.High)
+	},
+	"join": strings.Join,
+}).Parse(indexTemplate))
+
+type pageData struct {
+	Summary Summary
+	Figures []pageFigure
+}
+
+type pageFigure struct {
+	Figure
+	// DataURI is the PNG inline, so index.html needs no other file.
+	DataURI template.URL
+}
+
+// HTML renders index.html: the claims, the cells and the figures, with the
+// figures inline as data URIs. Everything from the run is escaped by
+// html/template.
+func HTML(s Summary, figs []Figure) ([]byte, error) {
+	d := pageData{Summary: s}
+	for _, f := range figs {
+		// A data: URL of our own PNG bytes, base64: safe to mark as a URL.
+		uri := template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(f.png))
+		d.Figures = append(d.Figures, pageFigure{Figure: f, DataURI: uri})
+	}
+	var b bytes.Buffer
+	if err := page.Execute(&b, d); err != nil {
+		return nil, fmt.Errorf("render index.html: %w", err)
+	}
+	return b.Bytes(), nil
+}
+
+// Write writes a run's report from its analysis: summary.json, plots/*.png
+// and index.html, each atomically.
+func Write(run results.Run, a *analyze.Analysis) error {
+	s := NewSummary(a)
+	if err := results.WriteJSON(run.SummaryPath(), s); err != nil {
+		return err
+	}
+	figs, err := Draw(Figures(a))
+	if err != nil {
+		return err
+	}
+	if err := WriteFigures(run, figs); err != nil {
+		return err
+	}
+	html, err := HTML(s, figs)
+	if err != nil {
+		return err
+	}
+	return results.WriteFile(run.IndexPath(), html)
+}
+
+// Build analyses the run on disk and writes its report: what `labrun report`
+// does, with no cluster.
+func Build(run results.Run) (*analyze.Analysis, error) {
+	a, err := analyze.Run(run)
+	if err != nil {
+		return nil, err
+	}
+	if err := Write(run, a); err != nil {
+		return nil, fmt.Errorf("report %s: %w", run.Dir, err)
+	}
+	return a, nil
+}

@@ -1,0 +1,55 @@
+package report
+
+import (
+	"labrun.dev/labrun/pkg/analyze"
+	"labrun.dev/labrun/pkg/results"
+)
+
+// SummarySchema names the version of summary.json; change it when a field
+// changes meaning or goes away (adding one is compatible).
+const SummarySchema = "labrun.dev/summary/v1"
+
+// Summary is summary.json: docs/results-format.md documents every field.
+type Summary struct {
+	Schema     string             `json:"schema"`
+	Run        string             `json:"run"`
+	Scenario   string             `json:"scenario"`
+	Env        results.Env        `json:"env"`
+	Thresholds map[string]float64 `json:"thresholds"`
+	Totals     Totals             `json:"totals"`
+	Claims     []analyze.Claim    `json:"claims"`
+	Cells      []*analyze.Cell    `json:"cells"`
+}
+
+// Totals counts cells by state and claims by verdict.
+type Totals struct {
+	Cells  map[results.State]int   `json:"cells"`
+	Claims map[analyze.Verdict]int `json:"claims"`
+}
+
+// NewSummary builds summary.json's content from an analysis.
+func NewSummary(a *analyze.Analysis) Summary {
+	s := Summary{
+		Schema: SummarySchema, Run: a.Run, Scenario: a.Scenario, Env: a.Env,
+		Claims: a.Claims, Cells: a.Cells,
+		Thresholds: map[string]float64{
+			"delayed_min_lookups":         analyze.DelayedMin,
+			"delayed_min_share":           analyze.DelayedShare,
+			"clean_max_share":             analyze.CleanShare,
+			"clean_min_lookups":           analyze.CleanMinCount,
+			"clustered_of_slow_min":       analyze.ClusteredOfSlowMin,
+			"expanded_queries_per_lookup": analyze.ExpandedQueriesMin,
+			"bootstrap_resamples":         analyze.BootstrapResamples,
+			"confidence_level":            analyze.ConfidenceLevel,
+			"reservoir_size":              analyze.ReservoirSize,
+		},
+		Totals: Totals{Cells: map[results.State]int{}, Claims: map[analyze.Verdict]int{}},
+	}
+	for _, c := range a.Cells {
+		s.Totals.Cells[c.State]++
+	}
+	for _, c := range a.Claims {
+		s.Totals.Claims[c.Verdict]++
+	}
+	return s
+}
