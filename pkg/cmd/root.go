@@ -72,6 +72,8 @@ var subcommands = []func(Streams) *cobra.Command{
 	newVersionCommand,
 	newPcapCommand,
 	newImagesCommand,
+	newClusterCommand,
+	newCleanCommand,
 }
 
 func isFlagError(err error) bool {

@@ -67,7 +67,7 @@ func Prepare(ctx context.Context, o *Options) (*Plan, *Runner, error) {
 	if err := checkDisk(o.Cache); err != nil {
 		return nil, nil, err
 	}
-	return NewPlan(v, k, o.Repo), &Runner{Cache: o.Cache, Progress: o.Progress, Docker: d}, nil
+	return NewPlan(v, k, o.Repo), &Runner{Cache: o.Cache, Progress: o.Progress, Docker: d, Parallel: 2}, nil
 }
 
 // Build builds every image the lab needs for one Kubernetes version.

@@ -216,3 +216,13 @@ func jsonField(b []byte, field string) string {
 	s = s[i+len(field)+5:]
 	return s[:strings.IndexByte(s, '"')]
 }
+
+// LabImage returns the lab image step named name ("labdns", ...), or nil.
+func (p *Plan) LabImage(name string) *Step {
+	for _, s := range p.Lab {
+		if s.Name == "image/"+name {
+			return s
+		}
+	}
+	return nil
+}

@@ -10,7 +10,10 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 )
 
 // recipeVersion is part of every key: bump it when a recipe changes in a way
@@ -51,7 +54,9 @@ type Runner struct {
 	Cache    string    // root of the artifact cache
 	Progress io.Writer // one line per step with its elapsed time
 	Docker   *Docker
+	Parallel int // steps run at once (default 1)
 
+	mu            sync.Mutex
 	reused, built []string
 }
 
@@ -84,26 +89,66 @@ func order(roots []*Step) []*Step {
 	return out
 }
 
-// Run builds roots and everything they need.
+// Run builds roots and everything they need. Independent steps run side by
+// side (Parallel at a time; a debootstrap waits on the network while a Go
+// build uses the CPU).
 func (r *Runner) Run(ctx context.Context, roots ...*Step) error {
 	steps := order(roots)
 	start := time.Now()
+	done := make(map[*Step]chan struct{}, len(steps))
+	for _, s := range steps {
+		done[s] = make(chan struct{})
+	}
+	parallel := r.Parallel
+	if parallel < 1 {
+		parallel = 1
+	}
+	sem := make(chan struct{}, parallel)
+	g, gctx := errgroup.WithContext(ctx)
 	for i, s := range steps {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if err := r.runStep(ctx, s, i+1, len(steps)); err != nil {
-			return fmt.Errorf("build %s: %w", s.Name, err)
-		}
+		g.Go(func() error {
+			for _, d := range s.Deps {
+				select {
+				case <-done[d]:
+				case <-gctx.Done():
+					return nil // another step failed or the user interrupted
+				}
+			}
+			select {
+			case sem <- struct{}{}:
+			case <-gctx.Done():
+				return nil
+			}
+			defer func() { <-sem }()
+			if err := r.runStep(gctx, s, i+1, len(steps)); err != nil {
+				return fmt.Errorf("build %s: %w", s.Name, err)
+			}
+			close(done[s])
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
 	}
 	r.logf("images: %d steps in %s: %d built, %d reused", len(steps), since(start), len(r.built), len(r.reused))
 	return nil
 }
 
 func (r *Runner) logf(format string, args ...any) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	if r.Progress != nil {
 		fmt.Fprintf(r.Progress, format+"\n", args...)
 	}
+}
+
+func (r *Runner) record(list *[]string, name string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	*list = append(*list, name)
 }
 
 func since(t time.Time) string { return time.Since(t).Round(100 * time.Millisecond).String() }
@@ -161,7 +206,7 @@ func (r *Runner) runStep(ctx context.Context, s *Step, n, total int) error {
 	r.keyOf(s)
 	tag := fmt.Sprintf("[%d/%d] %s", n, total, s.Name)
 	if r.present(ctx, s) {
-		r.reused = append(r.reused, s.Name)
+		r.record(&r.reused, s.Name)
 		what := s.key[:12]
 		if s.Image != "" {
 			what = s.Image + " " + what
@@ -213,7 +258,7 @@ func (r *Runner) runStep(ctx context.Context, s *Step, n, total int) error {
 			}
 		}
 	}
-	r.built = append(r.built, s.Name)
+	r.record(&r.built, s.Name)
 	r.logf("%s: built in %s", tag, since(start))
 	return nil
 }

@@ -1,0 +1,49 @@
+# labrun: a lab on kind clusters for the Kubernetes "DNS lookups take 5 s" problem.
+#   make deps                     prepare this machine (apt packages, Docker, the runc wrapper)
+#   make lab SCENARIO=baseline    build images if needed, run scenarios/$(SCENARIO).yaml, print the report's path
+#   make test                     every test tier: unit, integration (root, network namespaces), e2e on kind
+
+SHELL      := /bin/bash
+SCENARIO   ?= baseline
+GO         ?= go
+LABRUN     := bin/labrun
+export GOFLAGS := -buildvcs=false
+
+.PHONY: all deps build images lab test test-unit test-integration test-e2e vet clean bench
+
+all: build
+
+deps:
+	@hack/deps.sh
+
+build:
+	@mkdir -p bin
+	$(GO) build -o $(LABRUN) ./cmd/labrun
+
+images: deps build
+	$(LABRUN) images build
+
+lab: deps build
+	$(LABRUN) run scenarios/$(SCENARIO).yaml
+
+vet:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
+	$(GO) vet ./...
+	$(GO) vet -tags e2e ./test/e2e/...
+
+# Unit tests: no root, no Docker, seconds.
+test-unit:
+	$(GO) test -short -count=1 ./...
+
+# Integration tests: root, network namespaces the tests make and remove, real packets.
+test-integration:
+	$(GO) test -count=1 -p 1 -run 'Integration' ./...
+
+# End-to-end on real kind clusters from the offline images (built first if missing).
+test-e2e: images
+	$(GO) test -tags e2e -count=1 -p 1 -timeout 60m -v ./test/e2e/...
+
+test: deps vet test-unit test-integration test-e2e
+
+clean: build
+	$(LABRUN) clean

@@ -1,0 +1,255 @@
+package cluster
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/kind/pkg/apis/config/v1alpha4"
+	kindcluster "sigs.k8s.io/kind/pkg/cluster"
+	"sigs.k8s.io/kind/pkg/cluster/nodes"
+	kindexec "sigs.k8s.io/kind/pkg/exec"
+	kindlog "sigs.k8s.io/kind/pkg/log"
+)
+
+// Kind makes clusters whose nodes are Docker containers, through kind's Go API.
+type Kind struct {
+	provider *kindcluster.Provider
+	progress io.Writer
+}
+
+// NewKind returns the kind provider; progress gets kind's own status lines.
+func NewKind(progress io.Writer) *Kind {
+	if progress == nil {
+		progress = io.Discard
+	}
+	return &Kind{
+		provider: kindcluster.NewProvider(kindcluster.ProviderWithDocker(), kindcluster.ProviderWithLogger(logger{progress})),
+		progress: progress,
+	}
+}
+
+// KubeconfigPath is where the lab keeps a cluster's kubeconfig (never merged
+// into the user's ~/.kube/config).
+func KubeconfigPath(name string) string {
+	return filepath.Join(os.TempDir(), "labrun", name+".kubeconfig")
+}
+
+// kindConfig turns a Spec into kind's configuration.
+func kindConfig(s Spec) *v1alpha4.Cluster {
+	cfg := &v1alpha4.Cluster{}
+	for i := 0; i < s.ControlPlanes; i++ {
+		cfg.Nodes = append(cfg.Nodes, v1alpha4.Node{Role: v1alpha4.ControlPlaneRole, Image: s.NodeImage})
+	}
+	for i := 0; i < s.Workers; i++ {
+		cfg.Nodes = append(cfg.Nodes, v1alpha4.Node{Role: v1alpha4.WorkerRole, Image: s.NodeImage})
+	}
+	cfg.Networking.KubeProxyMode = v1alpha4.ProxyMode(s.KubeProxyMode)
+	cfg.Networking.PodSubnet = s.PodSubnet
+	// Kubernetes >= 1.35 refuses cgroup v1 hosts unless told otherwise, and the
+	// lab's hosts are cgroup v1 (FACTS.md). The field is ignored where unknown.
+	cfg.KubeadmConfigPatches = []string{`kind: KubeletConfiguration
+apiVersion: kubelet.config.k8s.io/v1beta1
+failCgroupV1: false
+`}
+	v1alpha4.SetDefaultsCluster(cfg)
+	return cfg
+}
+
+// Create makes a cluster and waits until every node and CoreDNS is Ready.
+// If ctx is cancelled (Ctrl-C) or anything fails, the half-made cluster is
+// deleted before Create returns.
+func (k *Kind) Create(ctx context.Context, s Spec) (c *Cluster, err error) {
+	if err := s.Validate(); err != nil {
+		return nil, err
+	}
+	existing, err := k.List()
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range existing {
+		if n == s.Name {
+			return nil, fmt.Errorf("cluster %q already exists: `labrun cluster down --name %s` deletes it", s.Name, s.Name)
+		}
+	}
+	if err := checkImage(ctx, s.NodeImage); err != nil {
+		return nil, err
+	}
+	if err := saveHostSysctls(); err != nil {
+		return nil, err
+	}
+	kubeconfig := KubeconfigPath(s.Name)
+	if err := os.MkdirAll(filepath.Dir(kubeconfig), 0o700); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			fmt.Fprintf(k.progress, "cluster %s: deleting the half-made cluster (%v)\n", s.Name, err)
+			if derr := k.Delete(context.WithoutCancel(ctx), s.Name); derr != nil {
+				fmt.Fprintf(k.progress, "cluster %s: delete: %v\n", s.Name, derr)
+			}
+		}
+	}()
+
+	done := make(chan error, 1)
+	go func() {
+		done <- k.provider.Create(s.Name,
+			kindcluster.CreateWithV1Alpha4Config(kindConfig(s)),
+			kindcluster.CreateWithKubeconfigPath(kubeconfig),
+			kindcluster.CreateWithWaitForReady(0),
+			kindcluster.CreateWithDisplayUsage(false),
+			kindcluster.CreateWithDisplaySalutation(false))
+	}()
+	select {
+	case err = <-done:
+		if err != nil {
+			return nil, fmt.Errorf("create cluster %s: %w", s.Name, kindError(err))
+		}
+	case <-ctx.Done():
+		// kind's Create takes no context: remove its nodes under it, which
+		// makes it fail fast, then wait for it before the final delete.
+		fmt.Fprintf(k.progress, "cluster %s: interrupted, removing its nodes\n", s.Name)
+		_ = k.provider.Delete(s.Name, kubeconfig)
+		<-done
+		return nil, ctx.Err()
+	}
+	if c, err = k.Get(ctx, s.Name); err != nil {
+		return nil, err
+	}
+	if err := waitReady(ctx, c, s.DNSReplicas, k.progress); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// kindError adds the output of a failed command to kind's error.
+func kindError(err error) error {
+	if re := kindexec.RunErrorForError(err); re != nil {
+		return fmt.Errorf("%w\n%s", err, strings.TrimSpace(string(re.Output)))
+	}
+	return err
+}
+
+func checkImage(ctx context.Context, image string) error {
+	if _, err := exec.LookPath("docker"); err != nil {
+		return fmt.Errorf("docker is not installed: run `make deps`")
+	}
+	if out, err := exec.CommandContext(ctx, "docker", "info", "--format", "{{.ServerVersion}}").CombinedOutput(); err != nil {
+		return fmt.Errorf("docker daemon does not answer (`docker info`: %s): run `make deps`", strings.TrimSpace(string(out)))
+	}
+	if err := exec.CommandContext(ctx, "docker", "image", "inspect", image).Run(); err != nil {
+		return fmt.Errorf("node image %s is not in Docker: run `labrun images build` first", image)
+	}
+	return nil
+}
+
+// Get returns a running cluster.
+func (k *Kind) Get(ctx context.Context, name string) (*Cluster, error) {
+	kubeconfig := KubeconfigPath(name)
+	raw, err := k.provider.KubeConfig(name, false)
+	if err != nil {
+		return nil, fmt.Errorf("cluster %s: kubeconfig: %w", name, err)
+	}
+	if err := os.MkdirAll(filepath.Dir(kubeconfig), 0o700); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(kubeconfig, []byte(raw), 0o600); err != nil {
+		return nil, err
+	}
+	rc, err := clientcmd.RESTConfigFromKubeConfig([]byte(raw))
+	if err != nil {
+		return nil, fmt.Errorf("cluster %s: kubeconfig: %w", name, err)
+	}
+	list, err := k.provider.ListNodes(name)
+	if err != nil {
+		return nil, fmt.Errorf("cluster %s: list nodes: %w", name, err)
+	}
+	byName := map[string]nodes.Node{}
+	c := &Cluster{Name: name, Kubeconfig: kubeconfig, Rest: rc}
+	for _, n := range list {
+		role, _ := n.Role()
+		ip, _, _ := n.IP()
+		c.Nodes = append(c.Nodes, Node{Name: n.String(), Role: role, IP: ip})
+		byName[n.String()] = n
+	}
+	sort.Slice(c.Nodes, func(i, j int) bool { return c.Nodes[i].Name < c.Nodes[j].Name })
+	c.exec = func(ctx context.Context, node string, stdin io.Reader, argv ...string) ([]byte, error) {
+		n, ok := byName[node]
+		if !ok {
+			return nil, fmt.Errorf("cluster %s has no node %q", name, node)
+		}
+		var out, errb bytes.Buffer
+		cmd := n.CommandContext(ctx, argv[0], argv[1:]...).SetStdout(&out).SetStderr(&errb)
+		if stdin != nil {
+			cmd.SetStdin(stdin)
+		}
+		if err := cmd.Run(); err != nil {
+			return out.Bytes(), fmt.Errorf("on node %s: %s: %w: %s", node, kindexec.PrettyCommand(argv[0], argv[1:]...), err, strings.TrimSpace(errb.String()))
+		}
+		return out.Bytes(), nil
+	}
+	return c, nil
+}
+
+// Delete removes a cluster and its kubeconfig; when no lab cluster is left it
+// also restores the host sysctls kubelet changed.
+func (k *Kind) Delete(ctx context.Context, name string) error {
+	start := time.Now()
+	if err := k.provider.Delete(name, KubeconfigPath(name)); err != nil {
+		return fmt.Errorf("delete cluster %s: %w", name, err)
+	}
+	os.Remove(KubeconfigPath(name))
+	left, err := k.List()
+	if err == nil && len(left) == 0 {
+		if err := restoreHostSysctls(k.progress); err != nil {
+			fmt.Fprintf(k.progress, "restore host sysctls: %v\n", err)
+		}
+	}
+	fmt.Fprintf(k.progress, "cluster %s: deleted in %s\n", name, time.Since(start).Round(100*time.Millisecond))
+	return nil
+}
+
+// List returns the lab's clusters (kind clusters named NamePrefix…).
+func (k *Kind) List() ([]string, error) {
+	all, err := k.provider.List()
+	if err != nil {
+		return nil, fmt.Errorf("list kind clusters: %w", err)
+	}
+	var out []string
+	for _, n := range all {
+		if strings.HasPrefix(n, NamePrefix) {
+			out = append(out, n)
+		}
+	}
+	return out, nil
+}
+
+// logger adapts kind's logger to a progress writer.
+type logger struct{ w io.Writer }
+
+func (l logger) Warn(m string)                        { fmt.Fprintln(l.w, "kind: warning:", m) }
+func (l logger) Warnf(f string, a ...any)             { l.Warn(fmt.Sprintf(f, a...)) }
+func (l logger) Error(m string)                       { fmt.Fprintln(l.w, "kind: error:", m) }
+func (l logger) Errorf(f string, a ...any)            { l.Error(fmt.Sprintf(f, a...)) }
+func (l logger) V(v kindlog.Level) kindlog.InfoLogger { return infoLogger{l.w, v == 0} }
+
+type infoLogger struct {
+	w  io.Writer
+	on bool
+}
+
+func (i infoLogger) Info(m string) {
+	if i.on {
+		fmt.Fprintln(i.w, "kind:", strings.TrimSpace(m))
+	}
+}
+func (i infoLogger) Infof(f string, a ...any) { i.Info(fmt.Sprintf(f, a...)) }
+func (i infoLogger) Enabled() bool            { return i.on }

@@ -1,0 +1,71 @@
+package cluster
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// kubelet (and kube-proxy) write host-wide sysctls from inside the privileged
+// nodes, whose /proc/sys is the host's (FACTS.md). The lab records them before
+// its first cluster and puts them back when its last cluster is gone.
+var hostSysctls = []string{
+	"kernel/panic", "kernel/panic_on_oops", "vm/overcommit_memory", "vm/panic_on_oom",
+	"kernel/keys/root_maxkeys", "kernel/keys/root_maxbytes", "net/netfilter/nf_conntrack_max",
+}
+
+func sysctlFile() string { return filepath.Join(os.TempDir(), "labrun", "host-sysctls.json") }
+
+// saveHostSysctls records the values unless a record exists (an earlier
+// cluster of the lab is still up, or was not cleaned: the first record wins).
+func saveHostSysctls() error {
+	if _, err := os.Stat(sysctlFile()); err == nil {
+		return nil
+	}
+	vals := map[string]string{}
+	for _, k := range hostSysctls {
+		if b, err := os.ReadFile("/proc/sys/" + k); err == nil {
+			vals[k] = strings.TrimSpace(string(b))
+		}
+	}
+	b, _ := json.MarshalIndent(vals, "", "  ")
+	if err := os.MkdirAll(filepath.Dir(sysctlFile()), 0o700); err != nil {
+		return err
+	}
+	return os.WriteFile(sysctlFile(), b, 0o600)
+}
+
+// restoreHostSysctls writes back what saveHostSysctls recorded, says what it
+// changed, and forgets the record.
+func restoreHostSysctls(progress io.Writer) error {
+	b, err := os.ReadFile(sysctlFile())
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	vals := map[string]string{}
+	if err := json.Unmarshal(b, &vals); err != nil {
+		return fmt.Errorf("%s: %w", sysctlFile(), err)
+	}
+	var errs []string
+	for k, want := range vals {
+		cur, err := os.ReadFile("/proc/sys/" + k)
+		if err != nil || strings.TrimSpace(string(cur)) == want {
+			continue
+		}
+		if err := os.WriteFile("/proc/sys/"+k, []byte(want), 0o644); err != nil {
+			errs = append(errs, fmt.Sprintf("%s: %v", k, err))
+			continue
+		}
+		fmt.Fprintf(progress, "host sysctl %s restored: %s -> %s\n", strings.ReplaceAll(k, "/", "."), strings.TrimSpace(string(cur)), want)
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("restore host sysctls: %s", strings.Join(errs, "; "))
+	}
+	return os.Remove(sysctlFile())
+}

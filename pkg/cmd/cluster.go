@@ -1,0 +1,62 @@
+package cmd
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"labrun.dev/labrun/pkg/cluster"
+	"labrun.dev/labrun/pkg/lab"
+)
+
+func newClusterCommand(s Streams) *cobra.Command {
+	c := &cobra.Command{Use: "cluster", Short: "Bring a lab kind cluster up or down"}
+	var o lab.UpOptions
+	up := &cobra.Command{
+		Use:   "up",
+		Short: "Create a kind cluster from the locally built images and wait until it is ready",
+		Long: `Create a kind cluster (default: 1 control-plane + 2 workers, kube-proxy iptables,
+CoreDNS x 2 forwarding to the lab upstream DNS server) from the images of
+'labrun images build' (built first if missing), and wait until every node and
+CoreDNS is Ready. Ctrl-C deletes the half-made cluster. Prints the kubeconfig path.`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			o.Progress = s.Err
+			l, err := lab.Up(c.Context(), o)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(s.Out, l.Cluster.Kubeconfig)
+			return nil
+		},
+	}
+	up.Flags().StringVar(&o.Scenario, "config", "", "a scenario file whose cluster shape to use (default: the default shape)")
+	up.Flags().StringVar(&o.Shape, "shape", "", "which cluster shape of --config (default: the first)")
+	up.Flags().StringVar(&o.Name, "name", cluster.NamePrefix, "cluster name; must start with "+cluster.NamePrefix)
+	up.Flags().StringVar(&o.Kubernetes, "kubernetes", "", "Kubernetes version (default: the scenario's, else images/versions.yaml's first)")
+	up.Flags().BoolVar(&o.Retain, "retain", false, "keep the cluster if its setup fails")
+
+	var name string
+	down := &cobra.Command{
+		Use:   "down",
+		Short: "Delete a lab cluster",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return lab.Down(c.Context(), name, s.Err)
+		},
+	}
+	down.Flags().StringVar(&name, "name", cluster.NamePrefix, "cluster name")
+	c.AddCommand(up, down)
+	return c
+}
+
+func newCleanCommand(s Streams) *cobra.Command {
+	return &cobra.Command{
+		Use:   "clean",
+		Short: "Delete every cluster, container and network the lab made (found by name and label)",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return lab.Clean(c.Context(), s.Err)
+		},
+	}
+}

@@ -1,0 +1,67 @@
+package lab
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+
+	"labrun.dev/labrun/pkg/cluster"
+	"labrun.dev/labrun/pkg/images"
+)
+
+// Clean deletes everything the lab made on this machine, found by name and
+// label, with no state file: lab clusters, build containers and images, and
+// the docker network and empty /lib/modules folder kind leaves behind.
+func Clean(ctx context.Context, progress io.Writer) error {
+	var errs []string
+	kind := cluster.NewKind(progress)
+	names, err := kind.List()
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		if err := kind.Delete(ctx, n); err != nil {
+			errs = append(errs, err.Error())
+		}
+	}
+	docker := func(args ...string) string {
+		out, err := exec.CommandContext(ctx, "docker", args...).CombinedOutput()
+		if err != nil {
+			errs = append(errs, fmt.Sprintf("docker %s: %s", strings.Join(args, " "), strings.TrimSpace(string(out))))
+		}
+		return strings.TrimSpace(string(out))
+	}
+	if ids := strings.Fields(docker("ps", "-aq", "--filter", "label="+images.LabelBuild)); len(ids) > 0 {
+		docker(append([]string{"rm", "-f", "-v"}, ids...)...)
+		fmt.Fprintf(progress, "clean: removed %d build containers\n", len(ids))
+	}
+	if refs := strings.Fields(docker("images", "-q", "labrun-build/node-rootfs")); len(refs) > 0 {
+		docker(append([]string{"rmi", "-f"}, refs...)...)
+		fmt.Fprintf(progress, "clean: removed %d build images\n", len(refs))
+	}
+	// kind keeps its network after its last cluster; remove it when no
+	// container (of any kind cluster) uses it any more.
+	if left := docker("ps", "-aq", "--filter", "label=io.x-k8s.kind.cluster"); left == "" {
+		if strings.Contains(docker("network", "ls", "--format", "{{.Name}}"), "kind") {
+			if out, err := exec.CommandContext(ctx, "docker", "network", "rm", "kind").CombinedOutput(); err == nil {
+				fmt.Fprintln(progress, "clean: removed the kind docker network")
+			} else if !strings.Contains(string(out), "not found") {
+				errs = append(errs, "docker network rm kind: "+strings.TrimSpace(string(out)))
+			}
+		}
+		// Docker makes /lib/modules for kind's bind mount on hosts without it.
+		if entries, err := os.ReadDir("/lib/modules"); err == nil && len(entries) == 0 {
+			if os.Remove("/lib/modules") == nil {
+				fmt.Fprintln(progress, "clean: removed the empty /lib/modules Docker made")
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("clean: %s", strings.Join(errs, "; "))
+	}
+	fmt.Fprintf(progress, "clean: %d lab clusters deleted; nothing of the lab is left\n", len(names))
+	return nil
+}

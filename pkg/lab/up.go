@@ -1,0 +1,140 @@
+// Package lab is the runner: the one place that knows every stage. It walks
+// scenario → images → cluster → addons → workload → chaos → collect →
+// analyze → report for a plan, shows progress, and cleans up on interrupt.
+package lab
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"k8s.io/client-go/kubernetes"
+
+	"labrun.dev/labrun/pkg/addons"
+	"labrun.dev/labrun/pkg/cluster"
+	"labrun.dev/labrun/pkg/images"
+	"labrun.dev/labrun/pkg/scenario"
+)
+
+// UpOptions say which cluster to bring up.
+type UpOptions struct {
+	Name       string // cluster name (default cluster.NamePrefix)
+	Kubernetes string // overrides the shape's version
+	Scenario   string // a scenario file whose cluster shape to use ("" for the default shape)
+	Shape      string // which of the scenario's shapes ("" for the first)
+	Retain     bool   // keep a cluster whose setup failed, for debugging
+	Progress   io.Writer
+}
+
+// Lab is a cluster ready for the lab's workloads: nodes Ready, CoreDNS Ready
+// and forwarding to the lab upstream, the lab images loaded.
+type Lab struct {
+	Cluster  *cluster.Cluster
+	Images   *images.Plan
+	Upstream string // the lab upstream's service IP
+}
+
+// specFor turns a scenario cluster shape into a cluster spec.
+func specFor(c scenario.Cluster) cluster.Spec {
+	s := cluster.DefaultSpec()
+	if c.Nodes.ControlPlanes > 0 {
+		s.ControlPlanes = c.Nodes.ControlPlanes
+	}
+	s.Workers = c.Nodes.Workers
+	if c.KubeProxy != "" {
+		s.KubeProxyMode = c.KubeProxy
+	}
+	if c.DNS.Replicas > 0 {
+		s.DNSReplicas = c.DNS.Replicas
+	}
+	return s
+}
+
+// shapeFrom reads the cluster shape of a scenario file.
+func shapeFrom(file, name string) (scenario.Cluster, error) {
+	sc, err := scenario.LoadFile(file)
+	if err != nil {
+		return scenario.Cluster{}, err
+	}
+	for _, c := range sc.Clusters {
+		if name == "" || c.Name == name {
+			return c, nil
+		}
+	}
+	return scenario.Cluster{}, fmt.Errorf("%s: no cluster shape named %q", file, name)
+}
+
+// Up builds (or reuses) the images and brings a lab cluster up.
+func Up(ctx context.Context, o UpOptions) (*Lab, error) {
+	spec := cluster.DefaultSpec()
+	version := o.Kubernetes
+	if o.Scenario != "" {
+		shape, err := shapeFrom(o.Scenario, o.Shape)
+		if err != nil {
+			return nil, err
+		}
+		spec = specFor(shape)
+		if version == "" {
+			version = shape.Kubernetes
+		}
+	}
+	if o.Name != "" {
+		spec.Name = o.Name
+	}
+	start := time.Now()
+	plan, err := images.Build(ctx, images.Options{Kubernetes: version, Progress: o.Progress})
+	if err != nil {
+		return nil, fmt.Errorf("images: %w", err)
+	}
+	spec.NodeImage = images.NodeImage(plan.Kube)
+	fmt.Fprintf(o.Progress, "cluster %s: creating (%d control-plane, %d workers, kube-proxy %s, Kubernetes %s)\n",
+		spec.Name, spec.ControlPlanes, spec.Workers, spec.KubeProxyMode, plan.Kube.Version)
+	kind := cluster.NewKind(o.Progress)
+	c, err := kind.Create(ctx, spec)
+	if err != nil {
+		return nil, err
+	}
+	lab, err := setUp(ctx, c, plan, spec, o.Progress)
+	if err != nil {
+		if !o.Retain {
+			fmt.Fprintf(o.Progress, "cluster %s: setup failed, deleting it (--retain keeps it)\n", spec.Name)
+			if derr := kind.Delete(context.WithoutCancel(ctx), spec.Name); derr != nil {
+				fmt.Fprintln(o.Progress, derr)
+			}
+		}
+		return nil, err
+	}
+	fmt.Fprintf(o.Progress, "cluster %s: ready in %s (kubeconfig: %s)\n", spec.Name, time.Since(start).Round(time.Second), c.Kubeconfig)
+	return lab, nil
+}
+
+// setUp loads the lab images and installs the addons.
+func setUp(ctx context.Context, c *cluster.Cluster, plan *images.Plan, spec cluster.Spec, progress io.Writer) (*Lab, error) {
+	start := time.Now()
+	for _, s := range plan.Lab {
+		if err := c.LoadImage(ctx, images.ImageTar(s)); err != nil {
+			return nil, err
+		}
+	}
+	fmt.Fprintf(progress, "cluster %s: %d lab images loaded (%s)\n", spec.Name, len(plan.Lab), time.Since(start).Round(100*time.Millisecond))
+	cs, err := kubernetes.NewForConfig(c.Rest)
+	if err != nil {
+		return nil, err
+	}
+	ref, err := images.ImageRef(plan.LabImage("labdns"))
+	if err != nil {
+		return nil, err
+	}
+	ip, err := addons.LabUpstream(ctx, cs, ref)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(progress, "cluster %s: CoreDNS forwards to the lab upstream %s (zone %s)\n", spec.Name, ip, addons.Zone)
+	return &Lab{Cluster: c, Images: plan, Upstream: ip}, nil
+}
+
+// Down deletes a lab cluster.
+func Down(ctx context.Context, name string, progress io.Writer) error {
+	return cluster.NewKind(progress).Delete(ctx, name)
+}
