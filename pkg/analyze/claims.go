@@ -297,24 +297,17 @@ func claim8(a *Analysis) Claim {
 	return k.verdict(8)
 }
 
-func queriesPerLookup(c *Cell) float64 {
-	if c.Capture == nil || c.Capture.Lookups == 0 {
-		return 0
-	}
-	return float64(c.Capture.Queries) / float64(c.Capture.Lookups)
-}
-
 func claim9(a *Analysis) Claim {
 	k := &check{}
 	cutters := measured(a, func(c *Cell) bool {
-		return c.Capture != nil && c.Capture.Lookups > 0 && hasAny(c, "fqdn", "autopath", "ndots-1")
+		return c.Capture != nil && c.Capture.Lookups.Count > 0 && hasAny(c, "fqdn", "autopath", "ndots-1")
 	})
 	for _, c := range cutters {
 		b := a.baselineOf(c)
-		if b == nil || !b.Measured() || b.Capture == nil || b.Capture.Lookups == 0 || !slices.Contains(b.NameKinds, "external") {
+		if b == nil || !b.Measured() || b.Capture == nil || b.Capture.Lookups.Count == 0 || !slices.Contains(b.NameKinds, "external") {
 			continue
 		}
-		bq, cq := queriesPerLookup(b), queriesPerLookup(c)
+		bq, cq := b.Capture.QueriesPerLookup(), c.Capture.QueriesPerLookup()
 		line := fmt.Sprintf("%s: %.1f queries per lookup vs %.1f without mitigation", c.ID, cq, bq)
 		if bq > ExpandedQueriesMin && cq < bq {
 			k.pass = append(k.pass, line)

@@ -112,9 +112,8 @@ func Figures(a *analyze.Analysis) FigureData {
 				}
 				emu.Bars = append(emu.Bars, Bar{Label: full, Cell: c.ID, Value: dropped})
 			}
-			if cp := c.Capture; cp != nil && cp.Lookups > 0 {
-				fd.QueriesPerLookup = append(fd.QueriesPerLookup, Bar{Label: b + " " + label, Cell: c.ID,
-					Value: float64(cp.Queries) / float64(cp.Lookups)})
+			if cp := c.Capture; cp != nil && cp.Lookups.Count > 0 {
+				fd.QueriesPerLookup = append(fd.QueriesPerLookup, Bar{Label: b + " " + label, Cell: c.ID, Value: cp.QueriesPerLookup()})
 			}
 		}
 		fd.CCDFs = append(fd.CCDFs, ccdf)

@@ -36,7 +36,7 @@ func syntheticRun(t *testing.T) results.Run {
 			cs.Delayed, cs.EmulatorDropped = 0.03, 130
 		}
 		if c.Backend == "glibc" {
-			cs.Capture = &results.CaptureSummary{Queries: 8000, Answers: 7900, Lookups: 4000}
+			cs.Capture = &results.CaptureSummary{Queries: 8000, Answers: 7900, Lookups: results.CaptureLookups{Count: 4000}}
 			if c.Mitigations.IsNone() {
 				cs.Capture.SamePortPairs = 3900
 			}

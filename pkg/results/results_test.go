@@ -122,3 +122,22 @@ func TestScenarioRoundTrip(t *testing.T) {
 		t.Errorf("recorded scenario expands to %d cells, want 2", len(back.Expand()))
 	}
 }
+
+func TestReadCaptureSummaryOfPcapJSON(t *testing.T) {
+	run, _ := Create(t.TempDir(), "r")
+	// The shape of `labrun pcap --json` (pkg/analyze/capture), abridged.
+	pcap := `{"link_type":"Ethernet","packets":40,"queries":20,"answers":18,"unmatched_answers":0,"same_port_pairs":9,
+"different_port_pairs":1,"pair_window_us":1000,"resends":[{"name":"a.","type":"AAAA","src_port":4000,"after_ms":5001}],
+"resends_at_5s_multiples":1,"unanswered":2,"unanswered_queries":[],"lookups":{"count":10,"by_result":{"ok":10},
+"names_tried":{"1":10},"queries":{"2":10},"patterns":[{"names":["a."],"count":10}]}}`
+	if err := WriteFile(run.CaptureSummaryPath("c"), []byte(pcap)); err != nil {
+		t.Fatal(err)
+	}
+	c, ok, err := run.ReadCaptureSummary("c")
+	if err != nil || !ok {
+		t.Fatalf("ReadCaptureSummary: %v %v", ok, err)
+	}
+	if c.Queries != 20 || c.SamePortPairs != 9 || c.ResendsAt5s != 1 || c.Lookups.Count != 10 || c.QueriesPerLookup() != 2 {
+		t.Errorf("capture summary = %+v", c)
+	}
+}

@@ -138,15 +138,31 @@ func (r Run) ReadEnv() (e Env, ok bool, err error) {
 	return e, err == nil, err
 }
 
-// CaptureSummary is the part of a capture's analysis (labrun pcap --json,
-// stored as captures/<cell>.json) that the claims use. Other fields of that
-// file are kept but not read here.
+// CaptureSummary is the part of a capture's analysis that the claims use:
+// the JSON of `labrun pcap --json` (pkg/analyze/capture), stored as
+// captures/<cell>.json. Field names follow that output; its other fields
+// are kept in the file but not read here.
 type CaptureSummary struct {
-	Queries       uint64 `json:"queries"`
-	Answers       uint64 `json:"answers"`
-	SamePortPairs uint64 `json:"same_port_pairs"` // A+AAAA from one source port < 1 ms apart
-	Lookups       uint64 `json:"lookups"`
-	Unanswered    uint64 `json:"unanswered"`
+	Queries            uint64         `json:"queries"`
+	Answers            uint64         `json:"answers"`
+	SamePortPairs      uint64         `json:"same_port_pairs"` // A+AAAA from one source port < 1 ms apart
+	DifferentPortPairs uint64         `json:"different_port_pairs"`
+	ResendsAt5s        uint64         `json:"resends_at_5s_multiples"`
+	Unanswered         uint64         `json:"unanswered"`
+	Lookups            CaptureLookups `json:"lookups"`
+}
+
+// CaptureLookups is how many lookups the capture's queries were grouped into.
+type CaptureLookups struct {
+	Count uint64 `json:"count"`
+}
+
+// QueriesPerLookup is Queries / Lookups.Count, 0 without lookups.
+func (c CaptureSummary) QueriesPerLookup() float64 {
+	if c.Lookups.Count == 0 {
+		return 0
+	}
+	return float64(c.Queries) / float64(c.Lookups.Count)
 }
 
 // ReadCaptureSummary reads captures/<cell>.json, tolerating fields it does
