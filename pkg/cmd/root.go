@@ -74,6 +74,9 @@ var subcommands = []func(Streams) *cobra.Command{
 	newImagesCommand,
 	newClusterCommand,
 	newCleanCommand,
+	newValidateCommand,
+	newPlanCommand,
+	newReportCommand,
 }
 
 func isFlagError(err error) bool {

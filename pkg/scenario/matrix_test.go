@@ -36,7 +36,7 @@ func TestExpand(t *testing.T) {
 			yaml: "workload: {resolvers: [glibc, grpc-ares], mitigations: [single-request-reopen+grpc-native]}\n",
 			want: []string{
 				"default_glibc_grpc-native+single-request-reopen | not applicable: grpc-native on glibc",
-				"default_grpc-ares_grpc-native+single-request-reopen ~ single-request-reopen",
+				"default_grpc-ares_grpc-native+single-request-reopen",
 			},
 		},
 		{

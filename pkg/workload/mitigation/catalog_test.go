@@ -56,7 +56,7 @@ func TestSetFor(t *testing.T) {
 		{"single-request-reopen", GRPCAres, true, "single-request-reopen", GRPCAres},
 		{"grpc-native", Glibc, false, "", Glibc},
 		{"grpc-native", GRPCNative, false, "", GRPCNative},
-		{"grpc-native+single-request-reopen", GRPCAres, true, "single-request-reopen", GRPCNative},
+		{"grpc-native+single-request-reopen", GRPCAres, true, "", GRPCNative},
 		{"nodelocaldns", Musl, true, "", Musl},
 	}
 	for _, tt := range tests {

@@ -121,14 +121,16 @@ type Applicability struct {
 }
 
 // For returns how s applies to back end r: not at all if any member cannot
-// apply; otherwise which members r ignores.
+// apply; otherwise which members the back end that really runs ignores
+// (grpc-ares with grpc-native is getaddrinfo, which honours resolv.conf).
 func (s Set) For(r string) Applicability {
 	var a Applicability
+	eff := s.EffectiveResolver(r)
 	for _, m := range s {
 		if ok, why := m.AppliesToResolver(r); !ok {
 			return Applicability{Reason: fmt.Sprintf("%s on %s: %s", m.ID, r, why)}
 		}
-		if m.Ignores(r) {
+		if m.Ignores(eff) {
 			a.Ignored = append(a.Ignored, m.ID)
 		}
 	}

@@ -1,0 +1,39 @@
+package cmd
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"labrun.dev/labrun/pkg/report"
+	"labrun.dev/labrun/pkg/results"
+)
+
+func newReportCommand(s Streams) *cobra.Command {
+	return &cobra.Command{
+		Use:   "report RESULTS_DIR",
+		Short: "Rebuild a run's analysis, summary.json, plots and index.html from its files, without a cluster",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			run, err := results.Open(args[0])
+			if err != nil {
+				return UsageError{err}
+			}
+			a, err := report.Build(run)
+			if err != nil {
+				return err
+			}
+			for _, c := range a.Claims {
+				fmt.Fprintf(s.Out, "claim %2d: %-7s %s\n", c.N, c.Verdict, c.Evidence)
+			}
+			states := map[results.State]int{}
+			for _, c := range a.Cells {
+				states[c.State]++
+			}
+			fmt.Fprintf(s.Out, "%d cells: %d complete, %d incomplete, %d not run\n", len(a.Cells),
+				states[results.Complete], states[results.Incomplete], states[results.NotRun])
+			fmt.Fprintln(s.Out, run.IndexPath())
+			return nil
+		},
+	}
+}

@@ -1,0 +1,79 @@
+package cmd
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"labrun.dev/labrun/pkg/results/resultstest"
+	"labrun.dev/labrun/pkg/scenario"
+)
+
+func runCLI(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	err := Run(context.Background(), Streams{In: strings.NewReader(""), Out: &out, Err: &errb}, args)
+	return out.String(), err
+}
+
+func TestValidateAndPlan(t *testing.T) {
+	out, err := runCLI(t, "validate", "../../scenarios/baseline.yaml", "../../scenarios/grpc.yaml")
+	if err != nil || !strings.Contains(out, "baseline.yaml: ok: 4 cells (4 will run)") {
+		t.Errorf("validate: %v\n%s", err, out)
+	}
+	_, err = runCLI(t, "validate", "../scenario/testdata/invalid-values.yaml", "../../scenarios/baseline.yaml")
+	if ExitCode(err) != 2 || !strings.Contains(err.Error(), "invalid-values.yaml:28: repeats: 0 is out of range") {
+		t.Errorf("validate of a bad file: exit %d, %v", ExitCode(err), err)
+	}
+	out, err = runCLI(t, "plan", "../../scenarios/baseline.yaml")
+	for _, want := range []string{"4 will run, 0 not run; estimated wall time", "default_musl_single-request-reopen", "musl ignores single-request-reopen"} {
+		if err != nil || !strings.Contains(out, want) {
+			t.Errorf("plan lacks %q: %v\n%s", want, err, out)
+		}
+	}
+	if _, err := runCLI(t, "plan", "absent.yaml"); ExitCode(err) != 2 {
+		t.Errorf("plan of a missing file: exit %d", ExitCode(err))
+	}
+}
+
+func TestPlanNotRun(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "s.yaml")
+	os.WriteFile(f, []byte("apiVersion: labrun.dev/v1alpha1\nkind: Scenario\nmetadata: {name: s}\nclusters: [{name: v, kubeProxy: ipvs}]\nworkload: {resolvers: [glibc], mitigations: [none, grpc-native]}\n"), 0o644)
+	out, err := runCLI(t, "plan", f)
+	if err != nil || !strings.Contains(out, "0 will run, 2 not run") || !strings.Contains(out, "not run: not applicable: grpc-native on glibc") ||
+		!strings.Contains(out, "not run: kubeProxy ipvs") {
+		t.Errorf("plan: %v\n%s", err, out)
+	}
+}
+
+func TestReportFromDisk(t *testing.T) {
+	run, err := resultstest.WriteRun(t.TempDir(), "run", "apiVersion: labrun.dev/v1alpha1\nkind: Scenario\nmetadata: {name: s}\nworkload: {mitigations: [none, use-vc]}\nchaos: {raceEmulator: {}}\n",
+		func(c scenario.Cell) (resultstest.Cell, bool) {
+			cs := resultstest.Cell{Lookups: 1000}
+			if c.Mitigations.IsNone() {
+				cs.Delayed, cs.EmulatorDropped = 0.05, 50
+			}
+			return cs, true
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := runCLI(t, "report", run.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"claim  1: pass", "claim  2: pass", "claim  7: pass", "2 cells: 2 complete", run.IndexPath()} {
+		if !strings.Contains(out, want) {
+			t.Errorf("report output lacks %q:\n%s", want, out)
+		}
+	}
+	if _, err := os.Stat(run.SummaryPath()); err != nil {
+		t.Error(err)
+	}
+	if _, err := runCLI(t, "report", filepath.Join(t.TempDir(), "none")); ExitCode(err) != 2 {
+		t.Errorf("report of a missing directory: exit %d", ExitCode(err))
+	}
+}
