@@ -18,6 +18,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -328,7 +329,11 @@ func startAgentProcess(t testing.TB, netns string, args ...string) *runningAgent
 		metrics: "unix:" + filepath.Join(t.TempDir(), "labagent.sock"),
 		stdout:  &bytes.Buffer{}, stderr: &syncBuffer{}, done: make(chan error, 1),
 	}
-	argv := append([]string{"netns", "exec", netns, bin, "run", "--vip", testVIP, "--metrics-addr", a.metrics}, args...)
+	argv := []string{"netns", "exec", netns, bin, "run", "--metrics-addr", a.metrics}
+	if !slices.Contains(args, "--vip") {
+		argv = append(argv, "--vip", testVIP)
+	}
+	argv = append(argv, args...)
 	a.cmd = exec.Command("ip", argv...)
 	a.cmd.Stdout, a.cmd.Stderr = a.stdout, a.stderr
 	if err := a.cmd.Start(); err != nil {
