@@ -400,3 +400,35 @@ func TestRawTimeout(t *testing.T) {
 		t.Fatalf("result %s (%s), want timeout", out.Result, out.Err)
 	}
 }
+
+// stampedWriter notes when each write happened.
+type stampedWriter struct {
+	mu     sync.Mutex
+	writes []time.Time
+	buf    bytes.Buffer
+}
+
+func (w *stampedWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.writes = append(w.writes, time.Now())
+	return w.buf.Write(p)
+}
+
+// TestRunFlushesWhileWaiting: a sample reaches the output within about
+// flushEvery even when the next lookup is far off (a collector tails it).
+func TestRunFlushesWhileWaiting(t *testing.T) {
+	cfg := Defaults()
+	cfg.Backend, cfg.Names, cfg.Rate, cfg.Count, cfg.Duration = Go, []Name{{"x", sample.Short}}, 2, 2, 0 // at 0 s and 0.5 s
+	w := &stampedWriter{}
+	start := time.Now()
+	if _, err := Run(context.Background(), cfg, &scripted{by: map[string]sample.Result{"x": sample.OK}}, sample.NewEncoder(w)); err != nil {
+		t.Fatal(err)
+	}
+	if len(w.writes) < 2 {
+		t.Fatalf("%d writes: want the first sample written before the second lookup", len(w.writes))
+	}
+	if first := w.writes[0].Sub(start); first > 400*time.Millisecond {
+		t.Fatalf("first sample written after %v: want within about %v", first, flushEvery)
+	}
+}

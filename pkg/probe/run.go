@@ -28,6 +28,9 @@ type Resolver interface {
 	Close() error
 }
 
+// flushEvery bounds how long a written sample may sit in the output buffer.
+const flushEvery = 100 * time.Millisecond
+
 // Offset is when lookup i is due, counted from the start, at rate lookups per
 // second over the whole probe. Pure arithmetic, so pacing is tested without
 // sleeping; rate 0 means no pacing.
@@ -109,12 +112,7 @@ func Run(ctx context.Context, cfg Config, r Resolver, enc *sample.Encoder) (samp
 			mu.Lock()
 			if writeErr == nil {
 				s.Seq = sum.Lookups
-				// Flushed line by line: a collector tailing the output sees
-				// each lookup as it ends, and a killed probe loses nothing written.
 				err := enc.Sample(&s)
-				if err == nil {
-					err = enc.Flush()
-				}
 				if err != nil {
 					writeErr = fmt.Errorf("write sample: %w", err)
 					stop()
@@ -126,11 +124,39 @@ func Run(ctx context.Context, cfg Config, r Resolver, enc *sample.Encoder) (samp
 			mu.Unlock()
 		}
 	}
+	// A flusher, not a write per lookup: a collector tailing the output sees
+	// each lookup within flushEvery, and a write per lookup would cost more
+	// than a fast lookup itself.
+	flusherDone := make(chan struct{})
+	var flusher sync.WaitGroup
+	flusher.Add(1)
+	go func() {
+		defer flusher.Done()
+		t := time.NewTicker(flushEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-flusherDone:
+				return
+			case <-t.C:
+				mu.Lock()
+				if writeErr == nil {
+					if err := enc.Flush(); err != nil {
+						writeErr = fmt.Errorf("write samples: %w", err)
+						stop()
+					}
+				}
+				mu.Unlock()
+			}
+		}
+	}()
 	for w := 0; w < cfg.Concurrency; w++ {
 		wg.Add(1)
 		go worker()
 	}
 	wg.Wait()
+	close(flusherDone)
+	flusher.Wait()
 	if writeErr != nil {
 		return sum, writeErr
 	}
