@@ -156,3 +156,11 @@ func TestFQDN(t *testing.T) {
 		}
 	}
 }
+
+func TestProbeImage(t *testing.T) {
+	for backend, want := range map[string]string{"glibc": "probe-glibc", "musl": "probe-musl", "grpc-ares": "probe-glibc", "grpc-native": "probe-glibc", "go": "probe-glibc"} {
+		if got := ProbeImage(backend); got != want {
+			t.Errorf("ProbeImage(%s) = %s, want %s", backend, got, want)
+		}
+	}
+}
