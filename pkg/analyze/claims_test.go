@@ -249,3 +249,20 @@ func TestCounterDeltas(t *testing.T) {
 		t.Errorf("Drops = %d %s", n, which)
 	}
 }
+
+func TestStrayStatusFiles(t *testing.T) {
+	run, err := resultstest.WriteRun(t.TempDir(), "run", baselineYAML, raceLike(func(scenario.Cell) bool { return true }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := run.WriteStatus(results.Status{Cell: "old_cell", State: results.Complete}); err != nil {
+		t.Fatal(err)
+	}
+	a, err := Run(run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(a.Stray, ",") != "old_cell" || len(a.Cells) != 4 {
+		t.Errorf("stray = %v, cells = %d", a.Stray, len(a.Cells))
+	}
+}

@@ -67,6 +67,9 @@ type Analysis struct {
 	Env      results.Env `json:"env"`
 	Cells    []*Cell     `json:"cells"`
 	Claims   []Claim     `json:"claims"`
+	// Stray lists status files of cells the recorded scenario does not have
+	// (the scenario was edited after the run): they are not analysed.
+	Stray []string `json:"stray,omitempty"`
 }
 
 // Cell returns the cell with id, or nil.
@@ -99,6 +102,15 @@ func Run(run results.Run) (*Analysis, error) {
 			return nil, fmt.Errorf("analyze %s: cell %s: %w", run.Dir, c.ID, err)
 		}
 		a.Cells = append(a.Cells, c)
+	}
+	recorded, err := run.StatusCells()
+	if err != nil {
+		return nil, fmt.Errorf("analyze %s: %w", run.Dir, err)
+	}
+	for _, id := range recorded {
+		if a.Cell(id) == nil {
+			a.Stray = append(a.Stray, id)
+		}
 	}
 	a.Finish()
 	return a, nil

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"image/color"
 	"math"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"gonum.org/v1/plot"
@@ -78,11 +80,25 @@ func Draw(fd FigureData) ([]Figure, error) {
 	return figs, nil
 }
 
-// WriteFigures writes figs under the run's plots/ directory.
+// WriteFigures writes figs under the run's plots/ directory and removes
+// figures an earlier report drew that this one does not (a back end gone).
 func WriteFigures(run results.Run, figs []Figure) error {
+	keep := map[string]bool{}
 	for _, f := range figs {
-		if err := results.WriteFile(run.PlotsDir()+"/"+f.File, f.png); err != nil {
+		if err := results.WriteFile(filepath.Join(run.PlotsDir(), f.File), f.png); err != nil {
 			return err
+		}
+		keep[f.File] = true
+	}
+	old, err := filepath.Glob(filepath.Join(run.PlotsDir(), "*.png"))
+	if err != nil {
+		return err
+	}
+	for _, f := range old {
+		if !keep[filepath.Base(f)] {
+			if err := os.Remove(f); err != nil {
+				return fmt.Errorf("remove stale figure: %w", err)
+			}
 		}
 	}
 	return nil

@@ -179,3 +179,17 @@ func TestHTMLEscapes(t *testing.T) {
 		t.Error("the escaped reason is missing")
 	}
 }
+
+func TestStaleFiguresRemoved(t *testing.T) {
+	run := syntheticRun(t)
+	stale := filepath.Join(run.PlotsDir(), "ccdf-go.png")
+	if err := results.WriteFile(stale, []byte("old")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Build(run); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Errorf("stale figure still there: %v", err)
+	}
+}

@@ -19,6 +19,7 @@ type Summary struct {
 	Totals     Totals             `json:"totals"`
 	Claims     []analyze.Claim    `json:"claims"`
 	Cells      []*analyze.Cell    `json:"cells"`
+	Stray      []string           `json:"stray,omitempty"` // status files of cells the scenario lacks
 }
 
 // Totals counts cells by state and claims by verdict.
@@ -31,7 +32,7 @@ type Totals struct {
 func NewSummary(a *analyze.Analysis) Summary {
 	s := Summary{
 		Schema: SummarySchema, Run: a.Run, Scenario: a.Scenario, Env: a.Env,
-		Claims: a.Claims, Cells: a.Cells,
+		Claims: a.Claims, Cells: a.Cells, Stray: a.Stray,
 		Thresholds: map[string]float64{
 			"delayed_min_lookups":         analyze.DelayedMin,
 			"delayed_min_share":           analyze.DelayedShare,
