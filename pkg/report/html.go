@@ -16,8 +16,9 @@ import (
 var indexTemplate string
 
 var page = template.Must(template.New("index").Funcs(template.FuncMap{
-	"pct": func(v float64) string { return fmt.Sprintf("%.2f%%", 100*v) },
-	"ms":  func(v float64) string { return fmt.Sprintf("%.1f", v) },
+	"pct":   func(v float64) string { return fmt.Sprintf("%.2f%%", 100*v) },
+	"level": func(v float64) string { return fmt.Sprintf("%g%%", 100*v) },
+	"ms":    func(v float64) string { return fmt.Sprintf("%.1f", v) },
 	"ratio": func(i analyze.Interval) string {
 		return fmt.Sprintf("%.3g [%.3g, %.3g]", i.Ratio, i.Low, i.High)
 	},
