@@ -237,6 +237,7 @@ type analyzer struct {
 	pending  map[flowKey]*pending
 	pairs    map[pairKey]*[2]firstSend // [0] A, [1] AAAA
 	open     map[lookupKey]*lookup
+	linger   map[*lookup]bool // replaced while queries were still open
 	patterns map[string]*Pattern
 	sweepAt  time.Time
 }
@@ -247,6 +248,7 @@ func newAnalyzer(opts Options, lt layers.LinkType) *analyzer {
 		pending:  map[flowKey]*pending{},
 		pairs:    map[pairKey]*[2]firstSend{},
 		open:     map[lookupKey]*lookup{},
+		linger:   map[*lookup]bool{},
 		patterns: map[string]*Pattern{},
 	}
 	a.rep.LinkType = lt.String()
@@ -427,6 +429,10 @@ func (a *analyzer) answer(client netip.Addr, id uint16, name string, qtype uint1
 		if rcode == dns.RcodeSuccess && addrs > 0 {
 			l.ok = true
 		}
+		if l.open == 0 && a.linger[l] {
+			delete(a.linger, l)
+			a.close(l)
+		}
 	}
 }
 
@@ -451,7 +457,7 @@ func (a *analyzer) lookupFor(client netip.Addr, name string, qtype uint16, ts ti
 	}
 	if !join {
 		if l != nil {
-			a.close(l)
+			a.retire(l)
 		}
 		l = &lookup{client: client, asked: map[string]bool{}, start: ts}
 		a.open[key] = l
@@ -470,6 +476,17 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// retire ends l as the open lookup of its key. A lookup with queries still
+// unanswered lingers until they are answered or swept, so a re-send 5 s
+// later still counts in it even if the same name was looked up meanwhile.
+func (a *analyzer) retire(l *lookup) {
+	if l.open > 0 {
+		a.linger[l] = true
+		return
+	}
+	a.close(l)
 }
 
 func (a *analyzer) close(l *lookup) {
@@ -518,6 +535,12 @@ func (a *analyzer) sweep(now time.Time) {
 			delete(a.open, k)
 		}
 	}
+	for l := range a.linger {
+		if now.Sub(l.last) >= a.opts.LookupGap && now.Sub(l.lastAns) >= a.opts.LookupGap {
+			a.close(l)
+			delete(a.linger, l)
+		}
+	}
 	for k, p := range a.pairs {
 		if now.Sub(p[0].at) > a.opts.PairWindow && now.Sub(p[1].at) > a.opts.PairWindow {
 			delete(a.pairs, k)
@@ -540,8 +563,11 @@ func (a *analyzer) finish() *Report {
 	for _, k := range left {
 		a.unanswered(k, a.pending[k])
 	}
-	open := make([]*lookup, 0, len(a.open))
+	open := make([]*lookup, 0, len(a.open)+len(a.linger))
 	for _, l := range a.open {
+		open = append(open, l)
+	}
+	for l := range a.linger {
 		open = append(open, l)
 	}
 	sort.Slice(open, func(i, j int) bool { return open[i].start.Before(open[j].start) })

@@ -176,6 +176,21 @@ func TestAnalyze(t *testing.T) {
 			verify: "<-- 5 s multiple",
 		},
 		{
+			name: "a re-send still counts in its lookup after the name was looked up again",
+			write: func(s *synth) {
+				s.query(c1, 40000, 7, name, A).query(c1, 40000, 8, name, AAAA).answer(c1, 40000, 7, name, A, 1)
+				s.after(time.Second).query(c1, 40001, 9, name, A).query(c1, 40001, 10, name, AAAA)
+				s.answer(c1, 40001, 9, name, A, 1).answer(c1, 40001, 10, name, AAAA, 1)
+				s.after(4*time.Second).query(c1, 40000, 8, name, AAAA).answer(c1, 40000, 8, name, AAAA, 1)
+			},
+			check: func(t *testing.T, r *Report) {
+				want(t, "lookups", r.Lookups.Count, 2)
+				want(t, "lookups with 3 queries", r.Lookups.QueriesPer["3"], 1)
+				want(t, "lookups with 2 queries", r.Lookups.QueriesPer["2"], 1)
+				want(t, "resends at 5 s", r.ResendsAt5s, 1)
+			},
+		},
+		{
 			name: "ndots:5 walk: four names, eight queries, one lookup",
 			write: func(s *synth) {
 				for i, n := range search {
