@@ -198,7 +198,9 @@ func barFigure(file, title, unit string, groups []BarGroup) (Figure, error) {
 	p.X.Min, p.X.Max = 0, math.Max(maxV, 1)*1.6
 	p.Legend.Top = true
 	height := max(figHeight/2, vg.Length(len(labels))*rowHeight*1.6+vg.Inch)
-	return render(p, file, height)
+	f, err := render(p, file, height)
+	f.Title = title
+	return f, err
 }
 
 func render(p *plot.Plot, file string, height vg.Length) (Figure, error) {
