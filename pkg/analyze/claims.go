@@ -70,8 +70,8 @@ func underRace(c *Cell) bool {
 
 func (c *Cell) symptom() string {
 	s := c.Stats
-	return fmt.Sprintf("%s/%s: %d of %d lookups at 5 s multiples (%.2f%%: 5 s %d, 10 s %d, 15 s %d, ≥20 s %d)",
-		c.Backend, c.Mitigation, s.Clustered, s.Count, 100*s.ClusteredShare, s.Near5s, s.Near10s, s.Near15s, s.Near20sPlus)
+	return fmt.Sprintf("%s: %d of %d lookups at 5 s multiples (%.2f%%: 5 s %d, 10 s %d, 15 s %d, ≥20 s %d)",
+		c.ID, s.Clustered, s.Count, 100*s.ClusteredShare, s.Near5s, s.Near10s, s.Near15s, s.Near20sPlus)
 }
 
 // check is a claim being evaluated: findings for and against.

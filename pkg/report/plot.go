@@ -127,7 +127,9 @@ func ccdfPlot(c CCDF) (*plot.Plot, error) {
 		if err != nil {
 			return nil, fmt.Errorf("ccdf %s: %w", s.Label, err)
 		}
+		// Colours repeat after seven lines; dashes tell those apart.
 		l.Color = plotutil.Color(i)
+		l.Dashes = plotutil.Dashes(i / len(plotutil.DefaultColors))
 		l.Width = vg.Points(1.5)
 		p.Add(l)
 		p.Legend.Add(s.Label, l)
@@ -141,9 +143,11 @@ func ccdfPlot(c CCDF) (*plot.Plot, error) {
 		l.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
 		p.Add(l)
 	}
-	p.X.Min, p.X.Max = 1e-4, maxX*1.5
+	// Lookups start near share 1 and fall within milliseconds, so the lower
+	// left is empty: the legend goes there, with room made on the left.
+	p.X.Min, p.X.Max = 1e-5, maxX*1.5
 	p.Y.Min, p.Y.Max = minY, 1.2
-	p.Legend.Top = true
+	p.Legend.Left = true
 	return p, nil
 }
 
