@@ -80,8 +80,9 @@ func (l Load) ID() string {
 
 // Unsupported says why the lab cannot run a cell yet, or "" if it can. It is
 // the one place that knows which axis values the runner sets up; issue 6
-// shrinks it. Detection of host features (IPVS) belongs to the runner.
-var Unsupported = func(c Cell) string {
+// shrinks it. Host features found at run time (IPVS in the kernel) are the
+// runner's to check: it records such a cell as not run, with the reason.
+func Unsupported(c Cell) string {
 	cl := c.Shape.Cluster
 	switch {
 	case cl.PodNetwork != DefaultPodNetwork:
