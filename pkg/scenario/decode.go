@@ -179,12 +179,18 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value, path string) {
 		fields[name] = i
 		names = append(names, name)
 	}
+	seen := map[string]int{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, val := n.Content[i], n.Content[i+1]
 		p := k.Value
 		if path != "" {
 			p = path + "." + k.Value
 		}
+		if first, dup := seen[k.Value]; dup {
+			d.problem(k.Line, p, fmt.Sprintf("written twice (first on line %d)", first), "each field once")
+			continue
+		}
+		seen[k.Value] = k.Line
 		fi, ok := fields[k.Value]
 		if !ok {
 			d.problem(k.Line, p, "unknown field", oneOf(names))

@@ -87,6 +87,7 @@ func TestLoadInvalid(t *testing.T) {
 			"invalid-unknown-fields.yaml:8: clusters[0].kubernetesVersion: unknown field; valid: name, kubernetes, nodes, podNetwork, kubeProxy, dns",
 			"invalid-unknown-fields.yaml:10: workload.resolver: unknown field; valid: resolvers, mitigations, names, load",
 			"invalid-unknown-fields.yaml:11: workload.load.seconds: unknown field; valid: podsPerNode, concurrency, rate, duration",
+			"invalid-unknown-fields.yaml:13: repeats: written twice (first on line 12); valid: each field once",
 		},
 		"invalid-types.yaml": {
 			"invalid-types.yaml:6: clusters: want a list, got a mapping",
