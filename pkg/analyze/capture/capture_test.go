@@ -2,6 +2,7 @@ package capture
 
 import (
 	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"errors"
 	"io"
@@ -398,4 +399,61 @@ func BenchmarkAnalyze(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(4*lookups*b.N)/b.Elapsed().Seconds(), "packets/s")
+}
+
+func TestAnalyzeGzipAndSLL2(t *testing.T) {
+	var plain bytes.Buffer
+	s := newSynth(t, &plain, layers.LinkTypeEthernet)
+	s.query(c1, 40000, 1, name, A).query(c1, 40000, 2, name, AAAA).answer(c1, 40000, 1, name, A, 1).answer(c1, 40000, 2, name, AAAA, 1)
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	if _, err := zw.Write(plain.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r, err := Analyze(&gz, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want(t, "gzipped: same port pairs", r.SamePortPairs, 1)
+	want(t, "gzipped: answers", r.Answers, 2)
+
+	// tcpdump -i any writes Linux SLL2 headers: rewrite the Ethernet frames.
+	var sll bytes.Buffer
+	w := pcapgo.NewWriterNanos(&sll)
+	if err := w.WriteFileHeader(65535, layers.LinkTypeLinuxSLL2); err != nil {
+		t.Fatal(err)
+	}
+	pr, err := pcapgo.NewReader(bytes.NewReader(plain.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		data, ci, err := pr.ReadPacketData()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		hdr := make([]byte, 20) // SLL2: protocol, reserved, ifindex, hatype, pkttype, addrlen, addr[8]
+		hdr[0], hdr[1] = 0x08, 0x00
+		hdr[9], hdr[10], hdr[11] = 1, 0, 6
+		frame := append(hdr, data[14:]...)
+		ci.CaptureLength, ci.Length = len(frame), len(frame)
+		if err := w.WritePacket(ci, frame); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, err = Analyze(&sll, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.LinkType != "Linux SLL2" {
+		t.Errorf("link type %q", r.LinkType)
+	}
+	want(t, "SLL2: queries", r.Queries, 2)
+	want(t, "SLL2: same port pairs", r.SamePortPairs, 1)
 }
