@@ -159,7 +159,7 @@ func load(run results.Run, c *Cell, sc scenario.Cell) error {
 	if err != nil {
 		return err
 	}
-	if problem := accounting(probes); problem != "" && c.State == results.Complete {
+	if problem := results.CheckProbes(probes); problem != "" && c.State == results.Complete {
 		c.State, c.Reason = results.Incomplete, problem
 	}
 	st2 := c.acc.Stats()
@@ -176,25 +176,6 @@ func load(run results.Run, c *Cell, sc scenario.Cell) error {
 		c.Capture = &capt
 	}
 	return nil
-}
-
-// accounting checks that every probe's summary matches the samples read.
-func accounting(probes []results.Probe) string {
-	if len(probes) == 0 {
-		return "no sample files"
-	}
-	var problems []string
-	for _, p := range probes {
-		switch {
-		case p.Summary == nil:
-			problems = append(problems, fmt.Sprintf("%s: no summary line", p.File))
-		case p.Summary.Lookups != p.Samples:
-			problems = append(problems, fmt.Sprintf("%s: summary says %d lookups, file holds %d", p.File, p.Summary.Lookups, p.Samples))
-		case !p.Summary.Complete:
-			problems = append(problems, fmt.Sprintf("%s: the probe stopped early", p.File))
-		}
-	}
-	return strings.Join(problems, "; ")
 }
 
 // Finish compares each cell with its baseline and evaluates the claims. Run

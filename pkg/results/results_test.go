@@ -141,3 +141,34 @@ func TestReadCaptureSummaryOfPcapJSON(t *testing.T) {
 		t.Errorf("capture summary = %+v", c)
 	}
 }
+
+func TestNumericFields(t *testing.T) {
+	m, err := NumericFields([]byte(`{"mode":"emulate","seen":12,"dropped":3,"drop_probability":0.5,"big":18446744073709551615,"neg":-1,"vips":["10.96.0.10"]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m) != 3 || m["seen"] != 12 || m["dropped"] != 3 || m["big"] != 18446744073709551615 {
+		t.Errorf("NumericFields = %v", m)
+	}
+	if _, err := NumericFields([]byte(`[1]`)); err == nil {
+		t.Error("a JSON list: want an error")
+	}
+}
+
+func TestCheckProbes(t *testing.T) {
+	ok := &sample.Summary{Lookups: 2, Complete: true}
+	for _, tt := range []struct {
+		probes []Probe
+		want   string
+	}{
+		{nil, "no sample files"},
+		{[]Probe{{File: "a", Samples: 2, Summary: ok}}, ""},
+		{[]Probe{{File: "a", Samples: 1, Summary: ok}}, "a: summary says 2 lookups, file holds 1"},
+		{[]Probe{{File: "a", Samples: 2}}, "a: no summary line"},
+		{[]Probe{{File: "a", Samples: 2, Summary: &sample.Summary{Lookups: 2}}}, "a: the probe stopped early"},
+	} {
+		if got := CheckProbes(tt.probes); got != tt.want {
+			t.Errorf("CheckProbes = %q, want %q", got, tt.want)
+		}
+	}
+}
