@@ -172,3 +172,14 @@ func TestCheckProbes(t *testing.T) {
 		}
 	}
 }
+
+func TestPending(t *testing.T) {
+	run, _ := Create(t.TempDir(), "r")
+	run.WriteStatus(Status{Cell: "a", State: Complete})
+	run.WriteStatus(Status{Cell: "b", State: Incomplete, Reason: "interrupted"})
+	run.WriteStatus(Status{Cell: "c", State: NotRun, Reason: "not applicable"})
+	got, err := run.Pending([]string{"a", "b", "c", "d"})
+	if err != nil || strings.Join(got, ",") != "b,d" {
+		t.Errorf("Pending = %v, %v; want b,d", got, err)
+	}
+}

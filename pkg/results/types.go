@@ -180,3 +180,19 @@ func (r Run) ReadCaptureSummary(cell string) (c CaptureSummary, ok bool, err err
 	}
 	return c, true, nil
 }
+
+// Pending returns the cells, in the order given, that a resumed run still has
+// to run: those with no status file or an incomplete one.
+func (r Run) Pending(cells []string) ([]string, error) {
+	var out []string
+	for _, c := range cells {
+		st, ok, err := r.ReadStatus(c)
+		if err != nil {
+			return nil, err
+		}
+		if !ok || st.State == Incomplete {
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}

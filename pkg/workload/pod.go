@@ -212,3 +212,7 @@ func downwardEnv() []corev1.EnvVar {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// Namespace is the namespace of a cell's probe pods: a DNS label whatever the
+// length of the cell id.
+func Namespace(cellID string) string { return "labrun-" + CellHash(cellID) }

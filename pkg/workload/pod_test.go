@@ -164,3 +164,11 @@ func TestProbeImage(t *testing.T) {
 		}
 	}
 }
+
+func TestNamespace(t *testing.T) {
+	long := strings.Repeat("default+nodelocaldns_grpc-ares_grpc-native+single-request-reopen_", 3)
+	ns := Namespace(long)
+	if len(ns) > 63 || !strings.HasPrefix(ns, "labrun-") || ns == Namespace(long+"x") {
+		t.Errorf("Namespace = %q", ns)
+	}
+}
