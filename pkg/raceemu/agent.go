@@ -226,6 +226,13 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (err error) {
 		log.Info("delay-aaaa", "netem", info.Netem, "method", info.DelayMethod)
 	}
 
+	// Packets then carry the kernel's receive time into the queue (see handle).
+	if closeTS, err := enableKernelTimestamps(); err != nil {
+		log.Warn("kernel timestamps unavailable; timing packets by the agent's clock", "err", err)
+	} else {
+		defer closeTS()
+	}
+
 	conn, err := nfqueue.Open(queues, nfqueue.Options{CopyRange: 512, MaxLen: 4096, FailOpen: true, ReadBuffer: 4 << 20})
 	if err != nil {
 		return fmt.Errorf("open nfqueue: %w", err)
@@ -271,6 +278,23 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (err error) {
 	return a.loop(ctx)
 }
 
+// enableKernelTimestamps holds a socket with SO_TIMESTAMPNS set, which makes
+// the kernel stamp every received packet (as tcpdump does): the agent then
+// times a packet by its arrival, not by when it read it, which matters on a
+// busy node where the agent can be descheduled between two packets of a pair.
+// Locally sent packets (OUTPUT) carry no such stamp.
+func enableKernelTimestamps() (func(), error) {
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_DGRAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("socket: %w", err)
+	}
+	if err := syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_TIMESTAMPNS, 1); err != nil {
+		syscall.Close(fd)
+		return nil, fmt.Errorf("SO_TIMESTAMPNS: %w", err)
+	}
+	return func() { syscall.Close(fd) }, nil
+}
+
 func chooseBackend(ctx context.Context, name string, run Runner) (Backend, error) {
 	switch name {
 	case "nft", "legacy":
@@ -305,6 +329,7 @@ func (a *agent) snapshot() Snapshot {
 		DelaySeen: a.c.DelaySeen.Load(), Delayed: a.c.Delayed.Load(),
 		ParseErrors: a.c.ParseErrors.Load(), Errors: a.c.Errors.Load(),
 		Overruns: a.conn.Overruns.Load(), KernelErrors: a.conn.KernelErrors.Load(),
+		KernelTime: a.c.KernelTime.Load(),
 	}
 }
 
@@ -356,6 +381,7 @@ func (a *agent) handle(p nfqueue.Packet) (v nfqueue.VerdictFor, ok bool) {
 	// the agent reads; a clock far off (not set on this path) is ignored.
 	if ts := p.Timestamp; !ts.IsZero() && now.Sub(ts) < time.Second && ts.Sub(now) < time.Second {
 		now = ts
+		a.c.KernelTime.Add(1)
 	}
 	a.c.Seen.Add(1)
 	clash, drop := a.tracker.Observe(pkt.Tuple, now)

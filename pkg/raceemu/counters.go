@@ -26,6 +26,7 @@ type Counters struct {
 	Delayed     atomic.Uint64 // delay queue: AAAA queries held
 	ParseErrors atomic.Uint64 // packets the agent could not read (accepted)
 	Errors      atomic.Uint64 // verdicts that could not be sent
+	KernelTime  atomic.Uint64 // race-queue packets timed by the kernel's timestamp (else by the agent's clock)
 }
 
 // Info describes the running agent; it goes with every counters snapshot.
@@ -59,6 +60,7 @@ type Snapshot struct {
 	Errors       uint64    `json:"errors"`
 	Overruns     uint64    `json:"overruns"`
 	KernelErrors uint64    `json:"kernel_errors"`
+	KernelTime   uint64    `json:"kernel_timestamps"`
 }
 
 // prometheus writes s in the Prometheus text format.
