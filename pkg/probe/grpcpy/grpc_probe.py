@@ -41,7 +41,20 @@ def classify(err, took_s):
     return "error", text
 
 
+def warm_up(port):
+    """Initialises gRPC core (threads, pollers) on a target that needs no DNS,
+    so the first timed lookup does not carry ~10 ms of start-up."""
+    channel = grpc.insecure_channel("ipv4:127.0.0.1:%d" % port)
+    try:
+        grpc.channel_ready_future(channel).result(timeout=0.2)
+    except grpc.FutureTimeoutError:
+        pass  # no server on loopback: core is initialised all the same
+    finally:
+        channel.close()
+
+
 def worker(port, deadline):
+    warm_up(port)
     print("ready", flush=True)
     for line in sys.stdin:
         name = line.strip()
