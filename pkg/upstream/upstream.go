@@ -51,8 +51,11 @@ type Handler struct {
 
 // NewHandler validates cfg and returns its handler.
 func NewHandler(cfg Config) (*Handler, error) {
-	if _, ok := dns.IsDomainName(cfg.Zone); !ok || cfg.Zone == "" || cfg.Zone == "." {
+	if _, ok := dns.IsDomainName(cfg.Zone); !ok || cfg.Zone == "" {
 		return nil, fmt.Errorf("zone %q: not a domain name", cfg.Zone)
+	}
+	if dns.CanonicalName(cfg.Zone) == "." {
+		return nil, fmt.Errorf("zone %q: the root cannot be the lab's zone (nothing would be NXDOMAIN)", cfg.Zone)
 	}
 	cfg.Zone = dns.CanonicalName(cfg.Zone)
 	if cfg.A == nil || cfg.A.To4() == nil {
