@@ -245,13 +245,18 @@ func (l *Lab) serveDNS(ns, ip string, h *upstream.Handler) (*upstream.Server, er
 // with Command (ip netns exec) see as /etc/resolv.conf.
 func (l *Lab) SetResolvConf(ns, content string) error {
 	dir := filepath.Join("/etc/netns", ns)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("netlab: %w", err)
+	var err error
+	// Another lab's Close may remove an empty /etc/netns between our MkdirAll
+	// and WriteFile: try again then.
+	for try := 0; try < 3; try++ {
+		if err = os.MkdirAll(dir, 0o755); err != nil {
+			continue
+		}
+		if err = os.WriteFile(filepath.Join(dir, "resolv.conf"), []byte(content), 0o644); err == nil {
+			return nil
+		}
 	}
-	if err := os.WriteFile(filepath.Join(dir, "resolv.conf"), []byte(content), 0o644); err != nil {
-		return fmt.Errorf("netlab: %w", err)
-	}
-	return nil
+	return fmt.Errorf("netlab: %w", err)
 }
 
 // Command returns `ip netns exec ns argv...`, not started: the process sees
