@@ -13,6 +13,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -334,8 +335,14 @@ func (a *agent) snapshot() Snapshot {
 }
 
 func (a *agent) loop(ctx context.Context) error {
-	stop := context.AfterFunc(ctx, func() { _ = a.conn.SetReadDeadline(time.Now()) })
-	defer stop()
+	// A thread of its own, blocked in recvfrom: one wake-up per burst instead
+	// of the poller's two; it cut the added p50 by about 25 µs under load
+	// (docs/race-emulator.md). It wakes every 100 ms to see whether to stop.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if err := a.conn.UseBlockingReads(100 * time.Millisecond); err != nil {
+		return err
+	}
 	var verdicts []nfqueue.VerdictFor
 	for {
 		err := a.conn.Receive(func(p nfqueue.Packet) {
@@ -343,6 +350,9 @@ func (a *agent) loop(ctx context.Context) error {
 				verdicts = append(verdicts, v)
 			}
 		})
+		if errors.Is(err, nfqueue.ErrTimeout) {
+			err = nil
+		}
 		if len(verdicts) > 0 {
 			if verr := a.conn.SetVerdicts(verdicts); verr != nil {
 				a.c.Errors.Add(uint64(len(verdicts)))

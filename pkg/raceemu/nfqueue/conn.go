@@ -31,6 +31,9 @@ type Conn struct {
 	raw syscall.RawConn
 	buf []byte
 
+	blocking bool // see UseBlockingReads
+	fd       int
+
 	// Overruns counts ENOBUFS on receive: the kernel could not deliver some
 	// packets to this socket (with FailOpen it accepted them).
 	Overruns atomic.Uint64
@@ -79,6 +82,61 @@ func Open(queues []uint16, o Options) (*Conn, error) {
 	return c, nil
 }
 
+// UseBlockingReads switches Receive to blocking system calls on the calling
+// goroutine's own thread, skipping the runtime's poller: one wake-up less per
+// packet. The socket then wakes up every poll interval so that Receive can
+// return ErrTimeout and the caller can check whether to stop.
+func (c *Conn) UseBlockingReads(poll time.Duration) error {
+	var serr error
+	err := c.raw.Control(func(fd uintptr) {
+		if serr = unix.SetNonblock(int(fd), false); serr != nil {
+			return
+		}
+		tv := unix.NsecToTimeval(poll.Nanoseconds())
+		serr = unix.SetsockoptTimeval(int(fd), unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
+		c.fd = int(fd)
+	})
+	if err == nil {
+		err = serr
+	}
+	if err != nil {
+		return fmt.Errorf("blocking reads: %w", err)
+	}
+	c.blocking = true
+	return nil
+}
+
+// ErrTimeout is returned by a blocking Receive that saw no packet within the
+// poll interval.
+var ErrTimeout = errors.New("no packet within the poll interval")
+
+func (c *Conn) receiveBlocking(fn func(Packet)) error {
+	for n := 0; n < maxBurst; n++ {
+		flags := 0
+		if n > 0 {
+			flags = unix.MSG_DONTWAIT
+		}
+		m, _, err := unix.Recvfrom(c.fd, c.buf, flags)
+		switch {
+		case errors.Is(err, unix.EAGAIN) && n == 0:
+			return ErrTimeout
+		case errors.Is(err, unix.EAGAIN):
+			return nil
+		case errors.Is(err, unix.ENOBUFS):
+			c.Overruns.Add(1)
+			continue
+		case errors.Is(err, unix.EINTR):
+			continue
+		case err != nil:
+			return fmt.Errorf("receive from netlink: %w", err)
+		}
+		if err := c.dispatch(c.buf[:m], fn); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Close closes the socket; the kernel unbinds its queues and drops packets
 // still waiting for a verdict, so give them one first.
 func (c *Conn) Close() error { return c.nl.Close() }
@@ -90,6 +148,9 @@ const maxBurst = 64
 // Receive waits for at least one queued packet and calls fn for each packet
 // that is ready, up to a burst. p.Payload is only valid during fn.
 func (c *Conn) Receive(fn func(p Packet)) error {
+	if c.blocking {
+		return c.receiveBlocking(fn)
+	}
 	var handleErr error
 	n := 0
 	err := c.raw.Read(func(fd uintptr) bool {
