@@ -153,13 +153,13 @@ func writeCNIConfig(podCIDR string) error {
 // masquerade adds one rule: pod traffic to anything outside the pod network
 // leaves with the node's address.
 func masquerade(podNet string) error {
-	rule := []string{"-t", "nat", "POSTROUTING", "-s", podNet, "!", "-d", podNet,
+	rule := []string{"POSTROUTING", "-s", podNet, "!", "-d", podNet,
 		"-m", "comment", "--comment", ruleNote, "-j", "MASQUERADE"}
-	check := append([]string{"-C"}, rule...)
+	check := append([]string{"-t", "nat", "-C"}, rule...)
 	if exec.Command("iptables", check...).Run() == nil {
 		return nil
 	}
-	add := append([]string{"-A"}, rule...)
+	add := append([]string{"-t", "nat", "-A"}, rule...)
 	if out, err := exec.Command("iptables", add...).CombinedOutput(); err != nil {
 		return fmt.Errorf("iptables %v: %v: %s", add, err, out)
 	}

@@ -27,6 +27,7 @@ type Spec struct {
 	KubeProxyMode string // iptables | nftables | ipvs
 	PodSubnet     string // "" for kind's default
 	DNSReplicas   int    // CoreDNS replicas; the DNAT race needs at least 2
+	Retain        bool   // keep a cluster that failed to come up, for debugging
 }
 
 // DefaultSpec is 1 control-plane and 2 workers, kube-proxy in iptables mode,

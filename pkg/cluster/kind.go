@@ -40,7 +40,7 @@ func NewKind(progress io.Writer) *Kind {
 // KubeconfigPath is where the lab keeps a cluster's kubeconfig (never merged
 // into the user's ~/.kube/config).
 func KubeconfigPath(name string) string {
-	return filepath.Join(os.TempDir(), "labrun", name+".kubeconfig")
+	return filepath.Join(os.TempDir(), "labrun-clusters", name+".kubeconfig")
 }
 
 // kindConfig turns a Spec into kind's configuration.
@@ -91,7 +91,9 @@ func (k *Kind) Create(ctx context.Context, s Spec) (c *Cluster, err error) {
 		return nil, err
 	}
 	defer func() {
-		if err != nil {
+		if err != nil && s.Retain && ctx.Err() == nil {
+			fmt.Fprintf(k.progress, "cluster %s: kept after a failure (--retain): %v\n", s.Name, err)
+		} else if err != nil {
 			fmt.Fprintf(k.progress, "cluster %s: deleting the half-made cluster (%v)\n", s.Name, err)
 			if derr := k.Delete(context.WithoutCancel(ctx), s.Name); derr != nil {
 				fmt.Fprintf(k.progress, "cluster %s: delete: %v\n", s.Name, derr)

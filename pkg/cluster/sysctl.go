@@ -17,7 +17,7 @@ var hostSysctls = []string{
 	"kernel/keys/root_maxkeys", "kernel/keys/root_maxbytes", "net/netfilter/nf_conntrack_max",
 }
 
-func sysctlFile() string { return filepath.Join(os.TempDir(), "labrun", "host-sysctls.json") }
+func sysctlFile() string { return filepath.Join(os.TempDir(), "labrun-clusters", "host-sysctls.json") }
 
 // saveHostSysctls records the values unless a record exists (an earlier
 // cluster of the lab is still up, or was not cleaned: the first record wins).

@@ -17,6 +17,9 @@ var (
 	// toolsPackages: the base of images whose daemons program the network
 	// (kube-proxy, the pod network daemon, the lab agent).
 	toolsPackages = []string{"iptables", "nftables", "conntrack", "iproute2", "ca-certificates"}
+	// probePackages: the glibc probe's base, with gRPC C-core for the grpc
+	// back ends and tcpdump for captures on the DNS path.
+	probePackages = []string{"python3", "python3-grpcio", "tcpdump", "ca-certificates"}
 )
 
 // debootstrapStep makes rootfs.tar from `debootstrap --variant=minbase`.

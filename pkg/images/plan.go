@@ -94,8 +94,16 @@ func NewPlan(v Versions, k Kubernetes, repo string) *Plan {
 	pause := pauseStep(k)
 	nodeRootfs := debootstrapStep(v, "node", nodePackages)
 	tools := debootstrapStep(v, "tools", toolsPackages)
-	labnet := ownBinaryStep(repo, "labnet", false)
-	labdns := ownBinaryStep(repo, "labdns", false)
+	labnet := ownBinaryStep(repo, "labnet", "labnet", nil, "-s -w")
+	labdns := ownBinaryStep(repo, "labdns", "labdns", nil, "-s -w")
+	// The probes call the real C libraries (pkg/probe): glibc dynamically
+	// linked on a Debian base that also has gRPC C-core (python3-grpcio);
+	// musl statically linked with musl-gcc, on an empty base.
+	probeRootfs := debootstrapStep(v, "probe", probePackages)
+	probeGlibc := ownBinaryStep(repo, "probe-glibc", "probe", []string{"CGO_ENABLED=1", "CC=gcc"}, "-s -w")
+	probeMusl := ownBinaryStep(repo, "probe-musl", "probe", []string{"CGO_ENABLED=1", "CC=musl-gcc"},
+		"-s -w -linkmode external -extldflags -static")
+	labagent := ownBinaryStep(repo, "labagent", "labagent", nil, "-s -w")
 
 	bin := func(s *Step, name string) fileFrom { return fileFrom{s, name} }
 	components := []*Step{
@@ -110,7 +118,12 @@ func NewPlan(v Versions, k Kubernetes, repo string) *Plan {
 		componentImage("labnet", labnetRepo, tools, bin(labnet, "labnet")),
 	}
 	node := nodeStep(v, k, nodeRootfs, kube, containerd, runc, crictl, cni, components)
-	lab := []*Step{componentImage("labdns", labdnsRepo, nil, bin(labdns, "labdns"))}
+	lab := []*Step{
+		componentImage("labdns", labdnsRepo, nil, bin(labdns, "labdns")),
+		componentImage("probe-glibc", "docker.io/labrun/probe-glibc", probeRootfs, bin(probeGlibc, "probe-glibc")),
+		componentImage("probe-musl", "docker.io/labrun/probe-musl", nil, bin(probeMusl, "probe-musl")),
+		componentImage("labagent", "docker.io/labrun/labagent", tools, bin(labagent, "labagent")),
+	}
 	return &Plan{Kube: k, Node: node, Lab: lab, Components: components}
 }
 
@@ -151,16 +164,20 @@ func pauseStep(k Kubernetes) *Step {
 	}
 }
 
-// ownBinaryStep builds one of this repository's commands. It always runs (Go's
-// build cache makes that cheap); its key is the hash of what it produced.
-func ownBinaryStep(repo, name string, cgo bool) *Step {
+// ownBinaryStep builds one of this repository's commands (./cmd/pkg) as
+// binary name. It always runs (Go's build cache makes that cheap); its key is
+// the hash of what it produced.
+func ownBinaryStep(repo, name, pkg string, env []string, ldflags string) *Step {
+	if env == nil {
+		env = []string{"CGO_ENABLED=0"}
+	}
 	return &Step{
 		Name:   "labrun/" + name,
-		From:   "labrun.dev/labrun/cmd/" + name + " (this repository)",
+		From:   "labrun.dev/labrun/cmd/" + pkg + " (this repository, " + strings.Join(env, " ") + ")",
 		Always: true,
 		build: func(ctx context.Context, j *job) error {
-			return j.run(ctx, Cmd{Dir: repo, Env: append([]string{cgoEnv(cgo)}, goEnv...),
-				Args: []string{"go", "build", "-ldflags", "-s -w", "-o", j.File(name), "./cmd/" + name}})
+			return j.run(ctx, Cmd{Dir: repo, Env: append(env, goEnv...),
+				Args: []string{"go", "build", "-ldflags", ldflags, "-o", j.File(name), "./cmd/" + pkg}})
 		},
 	}
 }

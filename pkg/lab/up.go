@@ -88,6 +88,7 @@ func Up(ctx context.Context, o UpOptions) (*Lab, error) {
 		return nil, fmt.Errorf("images: %w", err)
 	}
 	spec.NodeImage = images.NodeImage(plan.Kube)
+	spec.Retain = o.Retain
 	fmt.Fprintf(o.Progress, "cluster %s: creating (%d control-plane, %d workers, kube-proxy %s, Kubernetes %s)\n",
 		spec.Name, spec.ControlPlanes, spec.Workers, spec.KubeProxyMode, plan.Kube.Version)
 	kind := cluster.NewKind(o.Progress)
