@@ -2,8 +2,11 @@ package netlab
 
 import (
 	"context"
+	"fmt"
 	"net"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -87,5 +90,49 @@ func TestIntegrationLab(t *testing.T) {
 	out, _ := exec.Command("ip", "netns", "list").CombinedOutput()
 	if strings.Contains(string(out), lab.Prefix+"-") {
 		t.Errorf("ip netns list still shows the lab:\n%s", out)
+	}
+}
+
+// TestIntegrationRemoveStale: a lab left by a process that died is removed;
+// one of a live process is not.
+func TestIntegrationRemoveStale(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test: needs root and network namespaces; skipped with -short")
+	}
+	if err := Require(); err != nil {
+		t.Fatalf("%v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	// A process that has exited: its PID names the stale lab.
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	stale := fmt.Sprintf("lr-%d-1-r", dead.Process.Pid)
+	live := fmt.Sprintf("lr-%d-1-r", os.Getppid()) // the go command: alive
+	for _, ns := range []string{stale, live} {
+		if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
+			t.Fatalf("ip netns add %s: %v: %s", ns, err, out)
+		}
+		if err := os.MkdirAll(filepath.Join("/etc/netns", ns), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() {
+		for _, ns := range []string{stale, live} {
+			_ = exec.Command("ip", "netns", "del", ns).Run()
+			_ = os.RemoveAll(filepath.Join("/etc/netns", ns))
+		}
+		_ = os.Remove("/etc/netns")
+	})
+	if err := RemoveStale(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if left := Leftovers(strings.TrimSuffix(stale, "-1-r")); len(left) > 0 {
+		t.Errorf("stale lab not removed: %v", left)
+	}
+	if left := Leftovers(strings.TrimSuffix(live, "-1-r")); len(left) != 2 {
+		t.Errorf("live lab: %v left, want its namespace and /etc/netns dir untouched", left)
 	}
 }

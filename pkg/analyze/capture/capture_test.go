@@ -43,8 +43,16 @@ func (s *synth) query(client string, port uint16, id uint16, name string, qtype 
 	m := new(dns.Msg)
 	m.SetQuestion(name, qtype)
 	m.Id = id
-	s.udp(client, port, server, 53, m)
+	s.udp(client, port, serverFor(client), 53, m)
 	return s
+}
+
+// serverFor is the DNS server a client talks to, in the client's family.
+func serverFor(client string) string {
+	if strings.Contains(client, ":") {
+		return "fd00:96::a"
+	}
+	return server
 }
 
 // answer writes the server's answer: addrs address records, or NXDOMAIN when 0.
@@ -64,7 +72,7 @@ func (s *synth) answer(client string, port uint16, id uint16, name string, qtype
 			m.Answer = append(m.Answer, &dns.A{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 5}, A: net.IPv4(192, 0, 2, 10)})
 		}
 	}
-	s.udp(server, 53, client, port, m)
+	s.udp(serverFor(client), 53, client, port, m)
 	return s
 }
 
@@ -73,9 +81,16 @@ func (s *synth) udp(src string, sport uint16, dst string, dport uint16, m *dns.M
 	if err != nil {
 		s.t.Fatal(err)
 	}
+	u := &layers.UDP{SrcPort: layers.UDPPort(sport), DstPort: layers.UDPPort(dport)}
+	if strings.Contains(src, ":") {
+		eth := &layers.Ethernet{SrcMAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, DstMAC: net.HardwareAddr{2, 0, 0, 0, 0, 2}, EthernetType: layers.EthernetTypeIPv6}
+		ip := &layers.IPv6{Version: 6, HopLimit: 64, NextHeader: layers.IPProtocolUDP, SrcIP: net.ParseIP(src), DstIP: net.ParseIP(dst)}
+		_ = u.SetNetworkLayerForChecksum(ip)
+		s.write(eth, ip, u, gopacket.Payload(payload))
+		return
+	}
 	eth := &layers.Ethernet{SrcMAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, DstMAC: net.HardwareAddr{2, 0, 0, 0, 0, 2}, EthernetType: layers.EthernetTypeIPv4}
 	ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolUDP, SrcIP: net.ParseIP(src).To4(), DstIP: net.ParseIP(dst).To4()}
-	u := &layers.UDP{SrcPort: layers.UDPPort(sport), DstPort: layers.UDPPort(dport)}
 	_ = u.SetNetworkLayerForChecksum(ip)
 	s.write(eth, ip, u, gopacket.Payload(payload))
 }
@@ -237,6 +252,23 @@ func TestAnalyze(t *testing.T) {
 				}
 			},
 			verify: "4: 1",
+		},
+		{
+			name: "IPv6 clients",
+			write: func(s *synth) {
+				s.query("fd00:99::2", 40000, 1, name, A).after(20*time.Microsecond).query("fd00:99::2", 40000, 2, name, AAAA)
+				s.after(time.Millisecond).answer("fd00:99::2", 40000, 1, name, A, 1)
+				s.after(5*time.Second).query("fd00:99::2", 40000, 2, name, AAAA)
+			},
+			check: func(t *testing.T, r *Report) {
+				want(t, "queries", r.Queries, 3)
+				want(t, "same port pairs", r.SamePortPairs, 1)
+				want(t, "resends at 5 s", r.ResendsAt5s, 1)
+				want(t, "unanswered", r.Unanswered, 1)
+				if r.Resends[0].Client != "fd00:99::2" {
+					t.Errorf("resend from %q", r.Resends[0].Client)
+				}
+			},
 		},
 		{
 			name: "other traffic is counted, not analysed",
