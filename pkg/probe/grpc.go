@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"labrun.dev/labrun/pkg/sample"
@@ -28,6 +29,8 @@ var grpcScript string
 // to the end of one unary call to the lab's gRPC server.
 type grpcResolver struct {
 	workers chan *grpcWorker
+	argv    [4]string // python, GRPC_DNS_RESOLVER, port, deadline
+	mu      sync.Mutex
 	all     []*grpcWorker
 }
 
@@ -35,6 +38,7 @@ type grpcWorker struct {
 	cmd    *exec.Cmd
 	stdin  io.WriteCloser
 	stdout *bufio.Reader
+	waited bool // its process has been reaped
 }
 
 // resolverEnv is the GRPC_DNS_RESOLVER value for a gRPC back end.
@@ -47,9 +51,9 @@ func resolverEnv(backend string) string {
 
 func newGRPCResolver(cfg Config) (*grpcResolver, error) {
 	g := &grpcResolver{workers: make(chan *grpcWorker, cfg.Concurrency)}
-	deadline := strconv.FormatFloat(cfg.GRPCDeadline.Seconds(), 'f', -1, 64)
+	g.argv = [4]string{cfg.Python, resolverEnv(cfg.Backend), strconv.Itoa(cfg.GRPCPort), strconv.FormatFloat(cfg.GRPCDeadline.Seconds(), 'f', -1, 64)}
 	for i := 0; i < cfg.Concurrency; i++ {
-		w, err := startGRPCWorker(cfg.Python, resolverEnv(cfg.Backend), strconv.Itoa(cfg.GRPCPort), deadline)
+		w, err := startGRPCWorker(g.argv)
 		if err != nil {
 			g.Close()
 			return nil, fmt.Errorf("back end %s: %w", cfg.Backend, err)
@@ -60,7 +64,8 @@ func newGRPCResolver(cfg Config) (*grpcResolver, error) {
 	return g, nil
 }
 
-func startGRPCWorker(python, resolver, port, deadline string) (*grpcWorker, error) {
+func startGRPCWorker(argv [4]string) (*grpcWorker, error) {
+	python, resolver, port, deadline := argv[0], argv[1], argv[2], argv[3]
 	cmd := exec.Command(python, "-c", grpcScript, "worker", port, deadline)
 	cmd.Env = append(os.Environ(), "GRPC_DNS_RESOLVER="+resolver)
 	var stderr strings.Builder
@@ -94,12 +99,20 @@ func (g *grpcResolver) Lookup(ctx context.Context, name string) Outcome {
 		return Outcome{Result: sample.Error, Err: ctx.Err().Error()}
 	}
 	defer func() { g.workers <- w }()
-	if _, err := io.WriteString(w.stdin, name+"\n"); err != nil {
-		return Outcome{Result: sample.Error, Err: fmt.Sprintf("gRPC worker: %v", err)}
+	_, err := io.WriteString(w.stdin, name+"\n")
+	var line []byte
+	if err == nil {
+		line, err = w.stdout.ReadBytes('\n')
 	}
-	line, err := w.stdout.ReadBytes('\n')
 	if err != nil {
-		return Outcome{Result: sample.Error, Err: fmt.Sprintf("gRPC worker: %v", err)}
+		// The worker died: this lookup is an error, the next one gets a new worker.
+		out := Outcome{Result: sample.Error, Err: fmt.Sprintf("gRPC worker: %v", err)}
+		if nw, rerr := g.replace(w); rerr != nil {
+			out.Err += "; restarting it: " + rerr.Error()
+		} else {
+			w = nw
+		}
+		return out
 	}
 	var reply struct {
 		Result string `json:"result"`
@@ -118,14 +131,44 @@ func (g *grpcResolver) Lookup(ctx context.Context, name string) Outcome {
 	return out
 }
 
+// replace ends a dead worker and starts another in its place.
+func (g *grpcResolver) replace(dead *grpcWorker) (*grpcWorker, error) {
+	g.mu.Lock()
+	if !dead.waited {
+		dead.stdin.Close()
+		_ = dead.cmd.Process.Kill()
+		_ = dead.cmd.Wait()
+		dead.waited = true
+	}
+	g.mu.Unlock()
+	w, err := startGRPCWorker(g.argv)
+	if err != nil {
+		return nil, err
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for i, x := range g.all {
+		if x == dead {
+			g.all[i] = w
+		}
+	}
+	return w, nil
+}
+
 // Close ends every worker (closing stdin ends its loop) and waits for it.
 func (g *grpcResolver) Close() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
 	var errs []error
 	for _, w := range g.all {
+		if w.waited {
+			continue
+		}
 		w.stdin.Close()
 		if err := w.cmd.Wait(); err != nil {
 			errs = append(errs, err)
 		}
+		w.waited = true
 	}
 	g.all = nil
 	return errors.Join(errs...)

@@ -432,3 +432,37 @@ func TestRunFlushesWhileWaiting(t *testing.T) {
 		t.Fatalf("first sample written after %v: want within about %v", first, flushEvery)
 	}
 }
+
+// TestGRPCWorkerRestarts drives the gRPC back end with a stand-in for
+// python3 that answers one lookup and exits: that lookup is ok, the next is
+// an error naming the dead worker, and the one after runs on a new worker.
+func TestGRPCWorkerRestarts(t *testing.T) {
+	fake := filepath.Join(t.TempDir(), "python3")
+	script := "#!/bin/sh\necho ready\nread name\necho '{\"result\":\"ok\",\"error\":\"\",\"took_us\":5}'\n"
+	if err := os.WriteFile(fake, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cfg := Defaults()
+	cfg.Backend, cfg.Python = GRPCAres, fake
+	r, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	ctx := context.Background()
+	want := []sample.Result{sample.OK, sample.Error, sample.OK}
+	for i, w := range want {
+		out := r.Lookup(ctx, "api.lab.example")
+		if out.Result != w {
+			t.Fatalf("lookup %d: %+v, want %s", i, out, w)
+		}
+		if out.Result == sample.OK && out.Took != 5*time.Microsecond {
+			t.Errorf("lookup %d took %v: want the worker's own 5 µs", i, out.Took)
+		}
+	}
+
+	cfg.Python = filepath.Join(t.TempDir(), "no-python")
+	if _, err := New(cfg); err == nil || !strings.Contains(err.Error(), "no-python") {
+		t.Fatalf("New with a missing python: %v", err)
+	}
+}
