@@ -32,12 +32,12 @@ func TestMain(m *testing.M) {
 	cfg := envconf.New()
 	testenv = env.NewWithConfig(cfg)
 	testenv.Setup(func(ctx context.Context, cfg *envconf.Config) (context.Context, error) {
-		ctx, cancel := context.WithTimeout(ctx, 40*time.Minute)
+		upCtx, cancel := context.WithTimeout(ctx, 40*time.Minute)
 		defer cancel()
 		// A cluster left by an interrupted earlier run would make Create fail.
-		_ = lab.Down(ctx, clusterName, os.Stderr)
+		_ = lab.Down(upCtx, clusterName, os.Stderr)
 		start := time.Now()
-		l, err := lab.Up(ctx, lab.UpOptions{Name: clusterName, Progress: os.Stderr})
+		l, err := lab.Up(upCtx, lab.UpOptions{Name: clusterName, Progress: os.Stderr})
 		if err != nil {
 			return ctx, fmt.Errorf("bring the e2e cluster up: %w", err)
 		}
