@@ -85,8 +85,6 @@ type Config struct {
 	Rand func() float64 // uniform in [0, 1); nil: math/rand/v2
 	Log  *slog.Logger
 	Run  Runner // nil: ExecRunner
-	// Ready, if set, is called once the rules are in place.
-	Ready func(Info)
 }
 
 func (c *Config) validate() error {
@@ -273,9 +271,6 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (err error) {
 	}
 	log.Info("labagent running", "mode", info.Mode, "profile", info.Profile, "p", prob, "window", cfg.Window,
 		"vips", info.VIPs, "port", cfg.Port, "queue", cfg.Queue, "iptables", be.IPv4, "metrics", cfg.MetricsAddr)
-	if cfg.Ready != nil {
-		cfg.Ready(info)
-	}
 	return a.loop(ctx)
 }
 
