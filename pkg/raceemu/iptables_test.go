@@ -1,0 +1,181 @@
+package raceemu
+
+import (
+	"context"
+	"errors"
+	"net/http/httptest"
+	"net/netip"
+	"slices"
+	"strings"
+	"testing"
+)
+
+func TestInstallCommands(t *testing.T) {
+	race, delay := uint16(53), uint16(54)
+	r := Rules{
+		VIPs:       []netip.Addr{netip.MustParseAddr("10.96.0.10"), netip.MustParseAddr("fd00::a")},
+		Port:       53,
+		RaceQueue:  &race,
+		DelayQueue: &delay,
+	}
+	var got []string
+	for _, c := range r.InstallCommands(backend("nft")) {
+		got = append(got, c.String())
+	}
+	want := []string{
+		"iptables-nft -w -t raw -N LABRUN-AGENT",
+		"iptables-nft -w -t raw -A LABRUN-AGENT -d 10.96.0.10 -p udp --dport 53 -m comment --comment labrun-agent -j NFQUEUE --queue-num 54 --queue-bypass",
+		"iptables-nft -w -t raw -I PREROUTING 1 ! -i lo -m comment --comment labrun-agent -j LABRUN-AGENT",
+		"iptables-nft -w -t raw -I OUTPUT 1 -m comment --comment labrun-agent -j LABRUN-AGENT",
+		"iptables-nft -w -t mangle -N LABRUN-AGENT",
+		"iptables-nft -w -t mangle -A LABRUN-AGENT -d 10.96.0.10 -p udp --dport 53 -m conntrack --ctstate NEW -m comment --comment labrun-agent -j NFQUEUE --queue-num 53 --queue-bypass",
+		"iptables-nft -w -t mangle -I PREROUTING 1 ! -i lo -m comment --comment labrun-agent -j LABRUN-AGENT",
+		"iptables-nft -w -t mangle -I OUTPUT 1 -m comment --comment labrun-agent -j LABRUN-AGENT",
+		"ip6tables-nft -w -t raw -N LABRUN-AGENT",
+		"ip6tables-nft -w -t raw -A LABRUN-AGENT -d fd00::a -p udp --dport 53 -m comment --comment labrun-agent -j NFQUEUE --queue-num 54 --queue-bypass",
+		"ip6tables-nft -w -t raw -I PREROUTING 1 ! -i lo -m comment --comment labrun-agent -j LABRUN-AGENT",
+		"ip6tables-nft -w -t raw -I OUTPUT 1 -m comment --comment labrun-agent -j LABRUN-AGENT",
+		"ip6tables-nft -w -t mangle -N LABRUN-AGENT",
+		"ip6tables-nft -w -t mangle -A LABRUN-AGENT -d fd00::a -p udp --dport 53 -m conntrack --ctstate NEW -m comment --comment labrun-agent -j NFQUEUE --queue-num 53 --queue-bypass",
+		"ip6tables-nft -w -t mangle -I PREROUTING 1 ! -i lo -m comment --comment labrun-agent -j LABRUN-AGENT",
+		"ip6tables-nft -w -t mangle -I OUTPUT 1 -m comment --comment labrun-agent -j LABRUN-AGENT",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("install commands:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// A mangle table as iptables-nft -S prints it on a kind node with a stale agent.
+const mangleListing = `-P PREROUTING ACCEPT
+-P OUTPUT ACCEPT
+-N KUBE-IPTABLES-HINT
+-N LABRUN-AGENT
+-A PREROUTING ! -i lo -m comment --comment labrun-agent -j LABRUN-AGENT
+-A PREROUTING -i eth0 -j MARK --set-xmark 0x1/0xffffffff
+-A OUTPUT -m comment --comment labrun-agent -j LABRUN-AGENT
+-A OUTPUT -j LABRUN-AGENT
+-A LABRUN-AGENT -d 10.96.0.10/32 -p udp -m udp --dport 53 -m conntrack --ctstate NEW -m comment --comment labrun-agent -j NFQUEUE --queue-num 53 --queue-bypass
+`
+
+func TestRemoveCommands(t *testing.T) {
+	var got []string
+	for _, c := range RemoveCommands("iptables-nft", "mangle", []byte(mangleListing)) {
+		got = append(got, c.String())
+	}
+	want := []string{
+		"iptables-nft -w -t mangle -D PREROUTING ! -i lo -m comment --comment labrun-agent -j LABRUN-AGENT",
+		"iptables-nft -w -t mangle -D OUTPUT -m comment --comment labrun-agent -j LABRUN-AGENT",
+		"iptables-nft -w -t mangle -D OUTPUT -j LABRUN-AGENT",
+		"iptables-nft -w -t mangle -F LABRUN-AGENT",
+		"iptables-nft -w -t mangle -X LABRUN-AGENT",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("remove commands:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if cmds := RemoveCommands("iptables", "raw", []byte("-P PREROUTING ACCEPT\n-A PREROUTING -j CT --notrack\n")); len(cmds) != 0 {
+		t.Errorf("removed rules that are not ours: %v", cmds)
+	}
+}
+
+func fakeRunner(outputs map[string]string) Runner {
+	return func(_ context.Context, name string, args ...string) ([]byte, error) {
+		key := strings.Join(append([]string{name}, args...), " ")
+		out, ok := outputs[key]
+		if !ok {
+			return nil, errors.New("not found: " + key)
+		}
+		return []byte(out), nil
+	}
+}
+
+func lookPathOf(present ...string) func(string) (string, error) {
+	return func(name string) (string, error) {
+		if slices.Contains(present, name) {
+			return "/usr/sbin/" + name, nil
+		}
+		return "", errors.New("not found")
+	}
+}
+
+func TestDetectBackend(t *testing.T) {
+	ctx := context.Background()
+	kubeRules := "*nat\n-A PREROUTING -j KUBE-SERVICES\n-A KUBE-SERVICES -j KUBE-SVC-X\nCOMMIT\n"
+	for _, tc := range []struct {
+		name    string
+		present []string
+		outputs map[string]string
+		want    string
+		wantErr bool
+	}{
+		{"kube-proxy on legacy", []string{"iptables-nft-save", "iptables-legacy-save"},
+			map[string]string{"iptables-nft-save": "", "iptables-legacy-save": kubeRules}, "iptables-legacy", false},
+		{"kube-proxy on nft", []string{"iptables-nft-save", "iptables-legacy-save"},
+			map[string]string{"iptables-nft-save": kubeRules, "iptables-legacy-save": ""}, "iptables-nft", false},
+		{"empty netns, iptables is legacy", []string{"iptables-nft-save", "iptables-legacy-save"},
+			map[string]string{"iptables-nft-save": "", "iptables-legacy-save": "", "iptables --version": "iptables v1.8.9 (legacy)"}, "iptables-legacy", false},
+		{"empty netns, iptables is nft", []string{"iptables-nft-save", "iptables-legacy-save"},
+			map[string]string{"iptables-nft-save": "", "iptables-legacy-save": "", "iptables --version": "iptables v1.8.9 (nf_tables)"}, "iptables-nft", false},
+		{"only nft installed", []string{"iptables-nft-save"}, map[string]string{"iptables-nft-save": ""}, "iptables-nft", false},
+		{"unsuffixed only", []string{"iptables"}, nil, "iptables", false},
+		{"nothing", nil, nil, "", true},
+	} {
+		b, err := DetectBackend(ctx, fakeRunner(tc.outputs), lookPathOf(tc.present...))
+		if (err != nil) != tc.wantErr || b.IPv4 != tc.want {
+			t.Errorf("%s: backend %q, error %v; want %q, error %v", tc.name, b.IPv4, err, tc.want, tc.wantErr)
+		}
+	}
+}
+
+func TestParseMode(t *testing.T) {
+	for in, want := range map[string]Mode{
+		"emulate":               {Race: RaceEmulate},
+		"count-only":            {Race: RaceCountOnly},
+		"delay-aaaa":            {DelayAAAA: true},
+		"emulate+delay-aaaa":    {Race: RaceEmulate, DelayAAAA: true},
+		"delay-aaaa+count-only": {Race: RaceCountOnly, DelayAAAA: true},
+	} {
+		got, err := ParseMode(in)
+		if err != nil || got != want {
+			t.Errorf("ParseMode(%q) = %+v, %v; want %+v", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "drop", "emulate+count-only", "emulate+"} {
+		if _, err := ParseMode(bad); err == nil {
+			t.Errorf("ParseMode(%q) accepted", bad)
+		}
+	}
+	if s := (Mode{Race: RaceEmulate, DelayAAAA: true}).String(); s != "emulate+delay-aaaa" {
+		t.Errorf("String = %q", s)
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	ok := Config{VIPs: []netip.Addr{netip.MustParseAddr("10.96.0.10")}, Port: 53, Window: 1, Mode: Mode{Race: RaceEmulate}, Iptables: "auto"}
+	if err := ok.validate(); err != nil {
+		t.Fatalf("valid config refused: %v", err)
+	}
+	bad := Config{Mode: Mode{Race: RaceEmulate, DelayAAAA: true}, Queue: 65535, Iptables: "ufw"}
+	err := bad.validate()
+	for _, want := range []string{"no VIP", "port", "window", "delay", "65535", "ufw"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("validate: %v; want it to mention %q", err, want)
+		}
+	}
+}
+
+func TestMetricsHandler(t *testing.T) {
+	snap := func() Snapshot {
+		return Snapshot{Info: Info{Mode: "emulate", Profile: ProfilePre50, Probability: 1}, Seen: 7, Dropped: 3}
+	}
+	h := metricsHandler(snap)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/counters", nil))
+	if body := rec.Body.String(); !strings.Contains(body, `"seen": 7`) || !strings.Contains(body, `"dropped": 3`) {
+		t.Errorf("/counters: %s", body)
+	}
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	if body := rec.Body.String(); !strings.Contains(body, "labagent_dropped_total 3\n") || !strings.Contains(body, `labagent_info{mode="emulate",profile="pre-5.0"`) {
+		t.Errorf("/metrics: %s", body)
+	}
+}
