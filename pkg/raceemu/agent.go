@@ -271,7 +271,11 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (err error) {
 	}
 	log.Info("labagent running", "mode", info.Mode, "profile", info.Profile, "p", prob, "window", cfg.Window,
 		"vips", info.VIPs, "port", cfg.Port, "queue", cfg.Queue, "iptables", be.IPv4, "metrics", cfg.MetricsAddr)
-	return a.loop(ctx)
+	if err := a.loop(ctx); err != nil {
+		return err
+	}
+	log.Info("labagent stopping: removing rules, releasing held packets")
+	return nil
 }
 
 // enableKernelTimestamps holds a socket with SO_TIMESTAMPNS set, which makes

@@ -22,6 +22,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -49,11 +50,27 @@ func requireIntegration(t testing.TB) {
 			missing = append(missing, bin+" in PATH")
 		}
 	}
+	if len(missing) == 0 {
+		if err := nfqueueTarget(); err != nil {
+			missing = append(missing, "the iptables NFQUEUE target with --queue-bypass ("+err.Error()+")")
+		}
+	}
 	if len(missing) > 0 {
 		t.Fatalf("integration test cannot run: missing %s", strings.Join(missing, ", "))
 	}
 	checkHostRulesetUnchanged(t)
 }
+
+// nfqueueTarget checks once, in a throwaway network namespace, that the
+// kernel and iptables accept an NFQUEUE rule with --queue-bypass.
+var nfqueueTarget = sync.OnceValue(func() error {
+	cmd := exec.Command("iptables", "-w", "-t", "mangle", "-A", "OUTPUT", "-p", "udp", "-j", "NFQUEUE", "--queue-num", "1", "--queue-bypass")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Unshareflags: syscall.CLONE_NEWNET}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("%v: %s", err, strings.TrimSpace(string(out)))
+	}
+	return nil
+})
 
 // hostRuleset is the host namespace's firewall, as the tools print it,
 // without counters.
