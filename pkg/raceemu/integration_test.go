@@ -5,12 +5,14 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/netip"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
 	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
 	"golang.org/x/sys/unix"
 )
 
@@ -263,5 +265,62 @@ func TestIntegrationSecondStartRefused(t *testing.T) {
 	}
 	if err := first.stop(t); err != nil {
 		t.Errorf("first agent exit: %v", err)
+	}
+}
+
+// TestIntegrationIPv6VIP checks the ip6tables path with real packets: an IPv6
+// VIP, pairs from one socket, every second packet dropped at p = 1.
+func TestIntegrationIPv6VIP(t *testing.T) {
+	requireIntegration(t)
+	ns := newNetns(t)
+	const vip6 = "fd00:53::10"
+	run(t, "ip", "-n", ns, "addr", "add", vip6+"/128", "dev", "lo", "nodad")
+	var pc net.PacketConn
+	if err := inNetns(t, ns, func() (err error) {
+		pc, err = net.ListenPacket("udp6", "["+vip6+"]:53")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	go func() {
+		buf := make([]byte, 1500)
+		for {
+			n, addr, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			msg := append([]byte(nil), buf[:n]...)
+			msg[2] |= 0x80
+			time.AfterFunc(answerDelay, func() { _, _ = pc.WriteTo(msg, addr) })
+		}
+	}()
+	a := startAgent(t, ns, "--vip", vip6, "--window", loopWindow, "--profile", "pre-5.0")
+	const pairs = 5
+	answered := 0
+	for i := range pairs {
+		var c *net.UDPConn
+		if err := inNetns(t, ns, func() (err error) {
+			c, err = net.DialUDP("udp6", nil, net.UDPAddrFromAddrPort(netip.MustParseAddrPort("["+vip6+"]:53")))
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		msgs := []ipv6.Message{{Buffers: [][]byte{dnsQuery(uint16(2*i), TypeA)}}, {Buffers: [][]byte{dnsQuery(uint16(2*i+1), TypeAAAA)}}}
+		if n, err := ipv6.NewPacketConn(c).WriteBatch(msgs, 0); err != nil || n != 2 {
+			t.Fatalf("sendmmsg: %d sent: %v", n, err)
+		}
+		answered += len(answers(c, time.Now(), 200*time.Millisecond))
+		c.Close()
+	}
+	s := a.counters(t)
+	if answered != pairs || s.Dropped != pairs || s.Seen != 2*pairs {
+		t.Errorf("ipv6: answered %d, seen %d, dropped %d; want %d, %d, %d", answered, s.Seen, s.Dropped, pairs, 2*pairs, pairs)
+	}
+	if err := a.stop(t); err != nil {
+		t.Errorf("agent exit: %v", err)
+	}
+	if r := rulesIn(t, ns); len(r) != 0 {
+		t.Errorf("rules left: %q", r)
 	}
 }
