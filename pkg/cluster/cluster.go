@@ -11,6 +11,7 @@ import (
 	"os"
 	"strings"
 
+	"golang.org/x/sync/errgroup"
 	"k8s.io/client-go/rest"
 )
 
@@ -93,19 +94,23 @@ func (c *Cluster) ExecStdin(ctx context.Context, node string, stdin io.Reader, a
 }
 
 // LoadImage imports a docker-loadable image tarball into every node's
-// containerd (what `kind load image-archive` does), so pods never pull.
+// containerd (what `kind load image-archive` does), so pods never pull. Nodes
+// import side by side.
 func (c *Cluster) LoadImage(ctx context.Context, tarball string) error {
+	g, ctx := errgroup.WithContext(ctx)
 	for _, n := range c.Nodes {
-		f, err := os.Open(tarball)
-		if err != nil {
-			return err
-		}
-		_, err = c.ExecStdin(ctx, n.Name, f, "ctr", "--namespace=k8s.io", "images", "import",
-			"--all-platforms", "--digests", "--snapshotter=overlayfs", "-")
-		f.Close()
-		if err != nil {
-			return fmt.Errorf("load %s into %s: %w", tarball, n.Name, err)
-		}
+		g.Go(func() error {
+			f, err := os.Open(tarball)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			if _, err := c.ExecStdin(ctx, n.Name, f, "ctr", "--namespace=k8s.io", "images", "import",
+				"--all-platforms", "--digests", "--snapshotter=overlayfs", "-"); err != nil {
+				return fmt.Errorf("load %s into %s: %w", tarball, n.Name, err)
+			}
+			return nil
+		})
 	}
-	return nil
+	return g.Wait()
 }
