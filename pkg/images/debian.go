@@ -2,6 +2,7 @@ package images
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"strings"
 )
@@ -44,6 +45,31 @@ func debootstrapStep(v Versions, name string, packages []string) *Step {
 				return err
 			}
 			return os.RemoveAll(root)
+		},
+	}
+}
+
+// importStep imports a rootfs tarball into Docker as a base image (the node
+// image is committed on top of it, so the two share that layer).
+func importStep(rootfs *Step, ref string) *Step {
+	return &Step{
+		Name:  "docker/" + strings.TrimPrefix(rootfs.Name, "rootfs/"),
+		From:  rootfs.From,
+		Deps:  []*Step{rootfs},
+		Image: ref,
+		build: func(ctx context.Context, j *job) error {
+			f, err := os.Open(rootfs.File("rootfs.tar"))
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			// The label is the step's key: the image counts as built only once
+			// docker import has finished writing it.
+			_, err = j.docker.RunStdin(ctx, f, "import",
+				"--change", "LABEL "+LabelKey+"="+j.step.key,
+				"--change", fmt.Sprintf("LABEL %s=%q", LabelFrom, j.step.From),
+				"-", ref)
+			return err
 		},
 	}
 }

@@ -38,28 +38,14 @@ func nodeStep(v Versions, k Kubernetes, rootfs, kube, containerd, runc, crictl, 
 
 func buildNode(ctx context.Context, j *job, k Kubernetes, ref string, files fs.FS, rootfs, kube, containerd, runc, crictl, cni *Step, components []*Step) error {
 	d := j.docker
-	short := j.step.key[:12]
-	base := "labrun-build/node-rootfs:" + short
-	ctr := "labrun-build-node-" + short
-	// Whatever happens, the temporary container and image go away; the final
-	// tag is only written by `docker commit`, after every step succeeded.
-	cleanup := func() {
-		c := context.WithoutCancel(ctx)
-		d.Run(c, "rm", "-f", "-v", ctr)
-		d.Run(c, "rmi", "-f", base)
-	}
+	base := rootfs.Image
+	ctr := "labrun-build-node-" + j.step.key[:12]
+	// Whatever happens, the build container goes away; the final tag is only
+	// written by `docker commit`, after every step succeeded.
+	cleanup := func() { d.Run(context.WithoutCancel(ctx), "rm", "-f", "-v", ctr) }
 	cleanup()
 	defer cleanup()
 
-	f, err := os.Open(rootfs.File("rootfs.tar"))
-	if err != nil {
-		return err
-	}
-	_, err = d.RunStdin(ctx, f, "import", "-", base)
-	f.Close()
-	if err != nil {
-		return err
-	}
 	if _, err := d.Run(ctx, "run", "-d", "--privileged", "--name", ctr, "--label", LabelBuild+"=node",
 		"--entrypoint", "/bin/sleep", base, "infinity"); err != nil {
 		return err
@@ -70,7 +56,7 @@ func buildNode(ctx context.Context, j *job, k Kubernetes, ref string, files fs.F
 	tw := tar.NewWriter(&overlay)
 	add := func(dst, src string, mode int64) error { return tarFile(tw, dst, src, mode) }
 	addBytes := func(dst string, b []byte, mode int64) error { return tarBytes(tw, dst, b, mode) }
-	err = fs.WalkDir(files, ".", func(p string, e fs.DirEntry, err error) error {
+	err := fs.WalkDir(files, ".", func(p string, e fs.DirEntry, err error) error {
 		if err != nil || e.IsDir() {
 			return err
 		}

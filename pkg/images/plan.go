@@ -92,7 +92,7 @@ func NewPlan(v Versions, k Kubernetes, repo string) *Plan {
 	// runc needs cgo and seccomp, or pods fail with "seccomp not supported".
 	runc := goInstallStep("runc", "github.com/opencontainers/runc", v.Runc, true, "seccomp", "-s -w", "")
 	pause := pauseStep(k)
-	nodeRootfs := debootstrapStep(v, "node", nodePackages)
+	nodeRootfs := importStep(debootstrapStep(v, "node", nodePackages), "labrun/debian:"+v.Debian.Suite+"-node")
 	tools := debootstrapStep(v, "tools", toolsPackages)
 	labnet := ownBinaryStep(repo, "labnet", "labnet", nil, "-s -w")
 	labdns := ownBinaryStep(repo, "labdns", "labdns", nil, "-s -w")

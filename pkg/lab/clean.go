@@ -13,7 +13,7 @@ import (
 )
 
 // Clean deletes everything the lab made on this machine, found by name and
-// label, with no state file: lab clusters, build containers and images, and
+// label, with no state file: lab clusters, build containers, and
 // the docker network and empty /lib/modules folder kind leaves behind.
 func Clean(ctx context.Context, progress io.Writer) error {
 	var errs []string
@@ -37,10 +37,6 @@ func Clean(ctx context.Context, progress io.Writer) error {
 	if ids := strings.Fields(docker("ps", "-aq", "--filter", "label="+images.LabelBuild)); len(ids) > 0 {
 		docker(append([]string{"rm", "-f", "-v"}, ids...)...)
 		fmt.Fprintf(progress, "clean: removed %d build containers\n", len(ids))
-	}
-	if refs := strings.Fields(docker("images", "-q", "labrun-build/node-rootfs")); len(refs) > 0 {
-		docker(append([]string{"rmi", "-f"}, refs...)...)
-		fmt.Fprintf(progress, "clean: removed %d build images\n", len(refs))
 	}
 	// kind keeps its network after its last cluster; remove it when no
 	// container (of any kind cluster) uses it any more.
