@@ -76,7 +76,39 @@ func Build(ctx context.Context, o Options) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
+	unlock, err := lockCache(ctx, o.Cache, o.Progress)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	return p, r.Run(ctx, p.Roots()...)
+}
+
+// lockCache serialises builds that share a cache (two labrun processes would
+// otherwise build the same node image in the same build container).
+func lockCache(ctx context.Context, cache string, progress io.Writer) (func(), error) {
+	f, err := os.OpenFile(filepath.Join(cache, "lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) != nil {
+		if progress != nil {
+			fmt.Fprintf(progress, "images: waiting for another build using %s\n", cache)
+		}
+		done := make(chan error, 1)
+		go func() { done <- unix.Flock(int(f.Fd()), unix.LOCK_EX) }()
+		select {
+		case err := <-done:
+			if err != nil {
+				f.Close()
+				return nil, fmt.Errorf("lock %s: %w", cache, err)
+			}
+		case <-ctx.Done():
+			f.Close() // the pending flock ends with the file
+			return nil, ctx.Err()
+		}
+	}
+	return func() { f.Close() }, nil
 }
 
 func checkDisk(dir string) error {
