@@ -279,16 +279,16 @@ func dnsQuery(id, qtype uint16) []byte {
 // nextPort hands out source ports: an ephemeral port reused within the
 // conntrack timeout would find the earlier socket's entry (state
 // ESTABLISHED), and its packets would rightly not race.
-var nextPort atomic.Int32
+var portSeq atomic.Int32
 
-func init() { nextPort.Store(20000) }
+func nextPort() int { return 20000 + int(portSeq.Add(1)) }
 
 // udpSocket opens a UDP socket in netns connected to VIP:53, from a source
 // port no other socket of this test binary used.
 func udpSocket(t testing.TB, netns string) *net.UDPConn {
 	t.Helper()
 	var c *net.UDPConn
-	local := &net.UDPAddr{IP: net.ParseIP(testVIP), Port: int(nextPort.Add(1))}
+	local := &net.UDPAddr{IP: net.ParseIP(testVIP), Port: nextPort()}
 	if err := inNetns(t, netns, func() (err error) {
 		c, err = net.DialUDP("udp4", local, net.UDPAddrFromAddrPort(netip.MustParseAddrPort(testVIP+":53")))
 		return err
