@@ -32,15 +32,19 @@ func List(ctx context.Context, o Options) ([]Row, error) {
 		r.keyOf(s)
 	}
 	var rows []Row
-	node := Row{Ref: p.Node.Image, Where: "docker", From: p.Node.From, Status: "missing", Size: "-"}
-	if info, ok := r.Docker.Inspect(ctx, p.Node.Image); ok {
-		node.Size = humanBytes(info.Size)
-		node.Status = "present"
-		if info.Key != p.Node.Key() || !known {
-			node.Status = "stale"
+	for _, s := range order(p.Roots()) {
+		if s.Image == "" {
+			continue
 		}
+		row := Row{Ref: s.Image, Where: "docker", From: s.From, Status: "missing", Size: "-"}
+		if info, ok := r.Docker.Inspect(ctx, s.Image); ok {
+			row.Size, row.Status = humanBytes(info.Size), "present"
+			if info.Key != s.Key() || !known {
+				row.Status = "stale"
+			}
+		}
+		rows = append(rows, row)
 	}
-	rows = append(rows, node)
 	for _, s := range append(append([]*Step{}, p.Components...), p.Lab...) {
 		row := Row{Ref: s.Name, Where: "cache", From: s.From, Status: "missing", Size: "-"}
 		if ref, err := ImageRef(s); err == nil {
