@@ -329,7 +329,7 @@ func (a *agent) snapshot() Snapshot {
 		DelaySeen: a.c.DelaySeen.Load(), Delayed: a.c.Delayed.Load(),
 		ParseErrors: a.c.ParseErrors.Load(), Errors: a.c.Errors.Load(),
 		Overruns: a.conn.Overruns.Load(), KernelErrors: a.conn.KernelErrors.Load(),
-		KernelTime: a.c.KernelTime.Load(),
+		KernelTime: a.c.KernelTime.Load(), GapsUS: a.c.Gaps.snapshot(),
 	}
 }
 
@@ -393,15 +393,18 @@ func (a *agent) handle(p nfqueue.Packet) (v nfqueue.VerdictFor, ok bool) {
 		a.c.KernelTime.Add(1)
 	}
 	a.c.Seen.Add(1)
-	clash, drop := a.tracker.Observe(pkt.Tuple, now)
-	if clash {
+	o := a.tracker.Observe(pkt.Tuple, now)
+	if o.Repeat {
+		a.c.Gaps.add(o.Gap)
+	}
+	if o.Clash {
 		a.c.Clashes.Add(1)
 	}
 	switch {
-	case drop && a.cfg.Mode.Race == RaceEmulate:
+	case o.Drop && a.cfg.Mode.Race == RaceEmulate:
 		a.c.Dropped.Add(1)
 		v.Verdict = nfqueue.Drop
-	case drop:
+	case o.Drop:
 		a.c.WouldDrop.Add(1)
 		a.c.Passed.Add(1)
 	default:

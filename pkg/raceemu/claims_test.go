@@ -319,6 +319,15 @@ func TestIntegrationClaimsNdots(t *testing.T) {
 	}
 }
 
+// gapText prints a gap histogram in bucket order.
+func gapText(h map[string]uint64) string {
+	var parts []string
+	for _, b := range gapBoundsUS {
+		parts = append(parts, fmt.Sprintf("≤%d: %d", b, h[fmt.Sprint(b)]))
+	}
+	return strings.Join(append(parts, fmt.Sprintf(">%d: %d", gapBoundsUS[len(gapBoundsUS)-1], h["+Inf"])), ", ")
+}
+
 // parallelPairs is the kernel selftest's load: for each of n sockets, two
 // threads pinned to different CPUs send an A and an AAAA query at the same
 // moment (a spin barrier per pair), so the two packets are handled on two
@@ -443,6 +452,11 @@ func TestIntegrationFidelityAndRandomFully(t *testing.T) {
 	allOK(t, "glibc load", ss)
 	t.Logf("fidelity (glibc): bare kernel clashres %d; emulator would drop %d of 200 lookups; kernel clashres while the agent held packets %d",
 		bareGlibc["clashres"], s1.WouldDrop-s0.WouldDrop, withAgentGlibc["clashres"])
+	glibcGaps := map[string]uint64{}
+	for k, v := range s1.GapsUS {
+		glibcGaps[k] = v - s0.GapsUS[k]
+	}
+	t.Logf("fidelity (glibc): gap between A and AAAA of one socket as the agent saw it, µs: %s", gapText(glibcGaps))
 	if s1.WouldDrop-s0.WouldDrop == 0 {
 		t.Error("fidelity: the emulator would drop nothing under glibc's load")
 	}

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -27,6 +28,37 @@ type Counters struct {
 	ParseErrors atomic.Uint64 // packets the agent could not read (accepted)
 	Errors      atomic.Uint64 // verdicts that could not be sent
 	KernelTime  atomic.Uint64 // race-queue packets timed by the kernel's timestamp (else by the agent's clock)
+	Gaps        gapHistogram  // race queue: time since the previous packet of the same 5-tuple
+}
+
+// gapBoundsUS are the upper bounds, in µs, of the gap histogram's buckets:
+// around the default window of 1 ms, fine enough to see where glibc's A and
+// AAAA fall (tens of µs apart when sent by one sendmmsg).
+var gapBoundsUS = []int64{10, 30, 100, 300, 1000, 3000, 10000}
+
+// gapHistogram counts gaps per bucket; the last bucket is "more than the last bound".
+type gapHistogram [8]atomic.Uint64
+
+func (h *gapHistogram) add(d time.Duration) {
+	us := d.Microseconds()
+	for i, b := range gapBoundsUS {
+		if us <= b {
+			h[i].Add(1)
+			return
+		}
+	}
+	h[len(gapBoundsUS)].Add(1)
+}
+
+// snapshot returns the counts keyed by upper bound ("le" as in Prometheus,
+// not cumulative), "+Inf" for the last.
+func (h *gapHistogram) snapshot() map[string]uint64 {
+	m := make(map[string]uint64, len(h))
+	for i, b := range gapBoundsUS {
+		m[strconv.FormatInt(b, 10)] = h[i].Load()
+	}
+	m["+Inf"] = h[len(gapBoundsUS)].Load()
+	return m
 }
 
 // Info describes the running agent; it goes with every counters snapshot.
@@ -61,6 +93,9 @@ type Snapshot struct {
 	Overruns     uint64    `json:"overruns"`
 	KernelErrors uint64    `json:"kernel_errors"`
 	KernelTime   uint64    `json:"kernel_timestamps"`
+	// GapsUS counts, per bucket (upper bound in µs), the gaps between a packet
+	// and the previous one of its 5-tuple, as seen by the race queue.
+	GapsUS map[string]uint64 `json:"gap_us_le"`
 }
 
 // prometheus writes s in the Prometheus text format.
@@ -83,6 +118,14 @@ func (s Snapshot) prometheus(w io.Writer) {
 	} {
 		fmt.Fprintf(w, "# HELP labagent_%s_total %s.\n# TYPE labagent_%s_total counter\nlabagent_%s_total %d\n", m.name, m.help, m.name, m.name, m.v)
 	}
+	fmt.Fprintf(w, "# HELP labagent_gap_seconds Time between a packet and the previous one of its 5-tuple, race queue.\n# TYPE labagent_gap_seconds histogram\n")
+	var cum uint64
+	for _, b := range gapBoundsUS {
+		cum += s.GapsUS[strconv.FormatInt(b, 10)]
+		fmt.Fprintf(w, "labagent_gap_seconds_bucket{le=\"%g\"} %d\n", float64(b)/1e6, cum)
+	}
+	cum += s.GapsUS["+Inf"]
+	fmt.Fprintf(w, "labagent_gap_seconds_bucket{le=\"+Inf\"} %d\nlabagent_gap_seconds_count %d\n", cum, cum)
 	fmt.Fprintf(w, "# HELP labagent_info The agent's configuration.\n# TYPE labagent_info gauge\n"+
 		"labagent_info{mode=%q,profile=%q,iptables=%q,delay_method=%q} 1\n", s.Mode, s.Profile, s.Iptables, s.DelayMethod)
 	fmt.Fprintf(w, "# HELP labagent_drop_probability Probability that a clash drops.\n# TYPE labagent_drop_probability gauge\nlabagent_drop_probability %g\n", s.Probability)

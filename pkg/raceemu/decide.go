@@ -93,14 +93,27 @@ func NewTracker(policy Policy, draw func() float64) *Tracker {
 // every so many observations.
 const sweepEvery = 1024
 
-// Observe records a packet of t seen at now and returns whether it clashed
-// with an earlier packet of its 5-tuple and whether the clash drops it. A
-// random number is drawn only for clashes.
-func (tr *Tracker) Observe(t Tuple, now time.Time) (clash, drop bool) {
+// Observation is what the tracker saw of one packet.
+type Observation struct {
+	Clash bool // within the window of an earlier packet of its 5-tuple
+	Drop  bool // the clash drops it (probability drawn)
+	// Gap is the time since the previous packet of the 5-tuple, when one is
+	// remembered (Repeat): the statistic that tells whether W fits the traffic.
+	Gap    time.Duration
+	Repeat bool
+}
+
+// Observe records a packet of t seen at now and applies the policy. A random
+// number is drawn only for clashes.
+func (tr *Tracker) Observe(t Tuple, now time.Time) Observation {
 	prev, seen := tr.last[t]
-	clash = Clash(tr.policy, t.Proto, seen, now.Sub(prev))
-	if clash {
-		drop = Drop(tr.policy, clash, tr.draw())
+	o := Observation{Gap: now.Sub(prev), Repeat: seen}
+	if !seen {
+		o.Gap = 0
+	}
+	o.Clash = Clash(tr.policy, t.Proto, seen, o.Gap)
+	if o.Clash {
+		o.Drop = Drop(tr.policy, o.Clash, tr.draw())
 	}
 	// Every packet counts as "seen", dropped or not: the literal rule.
 	if now.After(prev) || !seen {
@@ -110,7 +123,7 @@ func (tr *Tracker) Observe(t Tuple, now time.Time) (clash, drop bool) {
 	if tr.calls%sweepEvery == 0 {
 		tr.sweep(now)
 	}
-	return clash, drop
+	return o
 }
 
 func (tr *Tracker) sweep(now time.Time) {

@@ -115,12 +115,26 @@ func TestTracker(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			tr := NewTracker(Policy{Window: time.Millisecond, Probability: tc.p}, draws(t, tc.draws...))
 			for i, o := range tc.obs {
-				clash, drop := tr.Observe(o.tuple, t0.Add(o.at))
-				if clash != o.clash || drop != o.drop {
-					t.Errorf("packet %d: clash %v drop %v, want %v %v", i, clash, drop, o.clash, o.drop)
+				got := tr.Observe(o.tuple, t0.Add(o.at))
+				if got.Clash != o.clash || got.Drop != o.drop {
+					t.Errorf("packet %d: clash %v drop %v, want %v %v", i, got.Clash, got.Drop, o.clash, o.drop)
+				}
+				if got.Repeat && got.Gap <= 0 && o.at > 0 {
+					t.Errorf("packet %d: repeat with gap %v", i, got.Gap)
 				}
 			}
 		})
+	}
+}
+
+func TestTrackerGap(t *testing.T) {
+	tr := NewTracker(Policy{Window: time.Millisecond, Probability: 0}, func() float64 { return 0.5 })
+	t0 := time.Unix(1000, 0)
+	if o := tr.Observe(tuple(protoUDP, 9), t0); o.Repeat || o.Gap != 0 {
+		t.Errorf("first packet: %+v", o)
+	}
+	if o := tr.Observe(tuple(protoUDP, 9), t0.Add(37*time.Microsecond)); !o.Repeat || o.Gap != 37*time.Microsecond || !o.Clash || o.Drop {
+		t.Errorf("second packet: %+v, want a 37 µs repeat that clashes and is spared at p = 0", o)
 	}
 }
 

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"net/http/httptest"
 	"net/netip"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestInstallCommands(t *testing.T) {
@@ -177,5 +179,24 @@ func TestMetricsHandler(t *testing.T) {
 	h.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 	if body := rec.Body.String(); !strings.Contains(body, "labagent_dropped_total 3\n") || !strings.Contains(body, `labagent_info{mode="emulate",profile="pre-5.0"`) {
 		t.Errorf("/metrics: %s", body)
+	}
+}
+
+func TestGapHistogram(t *testing.T) {
+	var h gapHistogram
+	for _, d := range []time.Duration{0, 10 * time.Microsecond, 11 * time.Microsecond, 999 * time.Microsecond, time.Second} {
+		h.add(d)
+	}
+	got := h.snapshot()
+	want := map[string]uint64{"10": 2, "30": 1, "100": 0, "300": 0, "1000": 1, "3000": 0, "10000": 0, "+Inf": 1}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("histogram %v, want %v", got, want)
+	}
+	var b strings.Builder
+	Snapshot{GapsUS: got}.prometheus(&b)
+	for _, line := range []string{`labagent_gap_seconds_bucket{le="1e-05"} 2`, `labagent_gap_seconds_bucket{le="0.001"} 4`, `labagent_gap_seconds_bucket{le="+Inf"} 5`, "labagent_gap_seconds_count 5"} {
+		if !strings.Contains(b.String(), line+"\n") {
+			t.Errorf("prometheus output lacks %q:\n%s", line, b.String())
+		}
 	}
 }
