@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -16,7 +17,13 @@ func main() {
 	// Ctrl-C and SIGTERM cancel the context: every stage cleans up on its way out.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := cmd.Run(ctx, cmd.StandardStreams(), os.Args[1:]); err != nil {
+	err := cmd.Run(ctx, cmd.StandardStreams(), os.Args[1:])
+	switch {
+	case err == nil:
+	case errors.Is(err, context.Canceled) && ctx.Err() != nil:
+		fmt.Fprintln(os.Stderr, "labrun: interrupted; what it had made is removed")
+		os.Exit(130)
+	default:
 		fmt.Fprintln(os.Stderr, "labrun:", err)
 		os.Exit(cmd.ExitCode(err))
 	}

@@ -9,11 +9,15 @@ import (
 	"strings"
 )
 
-// Labels every image and container the pipeline makes carries.
+// BuildContainerPrefix names the pipeline's build containers, so that
+// `labrun clean` finds them. (Not a label: `docker commit` would copy a
+// container label into the image and onto every node made from it.)
+const BuildContainerPrefix = "labrun-build-"
+
+// Labels every image the pipeline makes carries.
 const (
-	LabelKey   = "dev.labrun.key"   // the step's content address
-	LabelFrom  = "dev.labrun.from"  // what it was built from, for people
-	LabelBuild = "dev.labrun.build" // on build containers: removable by `labrun clean`
+	LabelKey  = "dev.labrun.key"  // the step's content address
+	LabelFrom = "dev.labrun.from" // what it was built from, for people
 )
 
 // Docker runs the docker CLI. Every failure names the command and its output,

@@ -39,14 +39,14 @@ func nodeStep(v Versions, k Kubernetes, rootfs, kube, containerd, runc, crictl, 
 func buildNode(ctx context.Context, j *job, k Kubernetes, ref string, files fs.FS, rootfs, kube, containerd, runc, crictl, cni *Step, components []*Step) error {
 	d := j.docker
 	base := rootfs.Image
-	ctr := "labrun-build-node-" + j.step.key[:12]
+	ctr := BuildContainerPrefix + "node-" + j.step.key[:12]
 	// Whatever happens, the build container goes away; the final tag is only
 	// written by `docker commit`, after every step succeeded.
 	cleanup := func() { d.Run(context.WithoutCancel(ctx), "rm", "-f", "-v", ctr) }
 	cleanup()
 	defer cleanup()
 
-	if _, err := d.Run(ctx, "run", "-d", "--privileged", "--name", ctr, "--label", LabelBuild+"=node",
+	if _, err := d.Run(ctx, "run", "-d", "--privileged", "--name", ctr,
 		"--entrypoint", "/bin/sleep", base, "infinity"); err != nil {
 		return err
 	}

@@ -34,7 +34,7 @@ func Clean(ctx context.Context, progress io.Writer) error {
 		}
 		return strings.TrimSpace(string(out))
 	}
-	if ids := strings.Fields(docker("ps", "-aq", "--filter", "label="+images.LabelBuild)); len(ids) > 0 {
+	if ids := strings.Fields(docker("ps", "-aq", "--filter", "name=^"+images.BuildContainerPrefix)); len(ids) > 0 {
 		docker(append([]string{"rm", "-f", "-v"}, ids...)...)
 		fmt.Fprintf(progress, "clean: removed %d build containers\n", len(ids))
 	}
