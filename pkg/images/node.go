@@ -15,6 +15,9 @@ import (
 	data "labrun.dev/labrun/images"
 )
 
+// nodeRecipe changes when buildNode changes in a way its inputs do not show.
+const nodeRecipe = "node recipe 2: build container unlabelled"
+
 // nodeStep makes the kind node image: the Debian node rootfs, the Kubernetes,
 // containerd, runc, crictl and CNI binaries, our configuration and entrypoint,
 // and every component image imported into the node's containerd (namespace
@@ -27,7 +30,7 @@ func nodeStep(v Versions, k Kubernetes, rootfs, kube, containerd, runc, crictl, 
 	return &Step{
 		Name:   "node-" + k.Version,
 		From:   "rootfs/node + kubernetes " + k.Version + ", containerd " + v.Containerd + ", runc " + v.Runc + ", " + fmt.Sprint(len(components)) + " preloaded images",
-		Inputs: []string{ref, k.Pause, treeDigest(files), data.LabnetManifest},
+		Inputs: []string{nodeRecipe, ref, k.Pause, treeDigest(files), data.LabnetManifest},
 		Deps:   deps,
 		Image:  ref,
 		build: func(ctx context.Context, j *job) error {
