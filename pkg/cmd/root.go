@@ -77,7 +77,6 @@ var subcommands = []func(Streams) *cobra.Command{
 	newValidateCommand,
 	newPlanCommand,
 	newReportCommand,
-	newRunCommand,
 }
 
 func isFlagError(err error) bool {
