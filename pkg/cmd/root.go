@@ -77,6 +77,7 @@ var subcommands = []func(Streams) *cobra.Command{
 	newValidateCommand,
 	newPlanCommand,
 	newReportCommand,
+	newRunCommand,
 }
 
 func isFlagError(err error) bool {

@@ -1,0 +1,48 @@
+package cmd
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"labrun.dev/labrun/pkg/lab"
+)
+
+func newRunCommand(s Streams) *cobra.Command {
+	var o lab.RunOptions
+	c := &cobra.Command{
+		Use:   "run FILE",
+		Short: "Run a scenario on kind clusters and write its results and report",
+		Long: `Run a scenario: one kind cluster per cluster shape (built from the offline
+images, built first if missing), reused by all its cells; per cell a namespace,
+the probe pods, the race emulator when the scenario asks for it, node counters
+before and after, and every lookup streamed into results/<run>/raw/. Then the
+analysis and the report; the path of index.html is printed on stdout.
+
+Progress goes to stderr. Ctrl-C stops the probes, deletes namespaces, agents and
+clusters (unless --retain), keeps what was measured and builds the report;
+--resume results/<run> then runs only the cells that did not complete.`,
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) > 1 || (len(args) == 0 && o.Resume == "") {
+				return UsageError{errors.New("run: want one scenario FILE (optional with --resume)")}
+			}
+			return nil
+		},
+		RunE: func(c *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				o.Scenario = args[0]
+			}
+			o.Progress = s.Err
+			res, err := lab.Run(c.Context(), o)
+			if res != nil {
+				fmt.Fprintln(s.Out, res.Index)
+			}
+			return err
+		},
+	}
+	c.Flags().BoolVar(&o.Retain, "retain", false, "keep the clusters afterwards (labrun cluster down --name NAME deletes one)")
+	c.Flags().StringVar(&o.Resume, "resume", "", "an earlier run's directory (results/<run>): run only its cells without a complete status")
+	c.Flags().StringVar(&o.ResultsDir, "results", "results", "where the run's directory is made")
+	return c
+}

@@ -1,0 +1,234 @@
+package lab
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
+
+	"labrun.dev/labrun/pkg/cluster"
+	"labrun.dev/labrun/pkg/results"
+	"labrun.dev/labrun/pkg/scenario"
+	"labrun.dev/labrun/pkg/workload"
+)
+
+const (
+	// AgentName names the race emulator's DaemonSet and its pods' label.
+	AgentName = "labrun-agent"
+	// AgentMetricsPort is where the agent serves its counters, on the node's
+	// own address (hostNetwork), so the runner reaches it from the host
+	// through the kind network with no exec.
+	AgentMetricsPort = 9465
+	// agentRuleMarks are what every rule of the agent carries (its comment)
+	// or jumps to (its chain): docs/race-emulator.md.
+	agentComment = "labrun-agent"
+	agentChain   = "LABRUN-AGENT"
+)
+
+// AgentOptions is what the agent DaemonSet needs beyond its cell.
+type AgentOptions struct {
+	Run       string // the run id, a label value
+	Namespace string
+	Image     string // the labagent image
+	VIP       string // the cluster DNS Service's ClusterIP
+	Replicas  int    // CoreDNS replicas behind the VIP (profile 5.0-5.5's p)
+}
+
+// AgentDaemonSet is the race emulator for a cell whose chaos asks for it: one
+// privileged host-network labagent per node (control plane included, so
+// every node a probe may reach the VIP from is covered). It fails for a cell
+// without the emulator, and for a drop probability labagent cannot take.
+func AgentDaemonSet(cell scenario.Cell, o AgentOptions) (*appsv1.DaemonSet, error) {
+	e := cell.Chaos.RaceEmulator
+	if e == nil {
+		return nil, fmt.Errorf("agent for cell %s: the cell runs without the race emulator", cell.ID)
+	}
+	if e.Probability != nil {
+		return nil, fmt.Errorf("agent for cell %s: an explicit drop probability (%g) cannot be given to labagent, which derives it from the profile and replicas", cell.ID, *e.Probability)
+	}
+	if o.Image == "" || o.Namespace == "" || o.VIP == "" || o.Replicas < 1 {
+		return nil, fmt.Errorf("agent for cell %s: image, namespace, VIP and replicas are required", cell.ID)
+	}
+	window := time.Duration(e.Window)
+	if window <= 0 {
+		window = time.Duration(scenario.DefaultWindow)
+	}
+	labels := map[string]string{
+		workload.LabelApp:  AgentName,
+		workload.LabelRun:  o.Run,
+		workload.LabelCell: workload.CellHash(cell.ID),
+	}
+	privileged := true
+	grace := int64(10) // the agent removes its rules on SIGTERM
+	return &appsv1.DaemonSet{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "DaemonSet"},
+		ObjectMeta: metav1.ObjectMeta{Name: AgentName, Namespace: o.Namespace, Labels: labels},
+		Spec: appsv1.DaemonSetSpec{
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec: corev1.PodSpec{
+					HostNetwork:                   true,
+					DNSPolicy:                     corev1.DNSClusterFirstWithHostNet,
+					TerminationGracePeriodSeconds: &grace,
+					AutomountServiceAccountToken:  ptr(false),
+					EnableServiceLinks:            ptr(false),
+					Tolerations:                   []corev1.Toleration{{Operator: corev1.TolerationOpExists}},
+					Containers: []corev1.Container{{
+						Name:            "labagent",
+						Image:           o.Image,
+						ImagePullPolicy: corev1.PullNever,
+						Args: []string{
+							"run",
+							"--vip=" + o.VIP,
+							"--mode=emulate",
+							"--profile=" + e.Profile,
+							"--window=" + window.String(),
+							"--replicas=" + strconv.Itoa(o.Replicas),
+							// $(HOST_IP) is expanded by the kubelet from the env below.
+							"--metrics-addr=$(HOST_IP):" + strconv.Itoa(AgentMetricsPort),
+						},
+						Env: []corev1.EnvVar{{Name: "HOST_IP", ValueFrom: &corev1.EnvVarSource{
+							FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "status.hostIP"},
+						}}},
+						SecurityContext: &corev1.SecurityContext{Privileged: &privileged},
+						Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{
+							corev1.ResourceCPU:    resource.MustParse("50m"),
+							corev1.ResourceMemory: resource.MustParse("32Mi"),
+						}},
+					}},
+				},
+			},
+		},
+	}, nil
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// agentCountersURL is where a node's agent serves its counters.
+func agentCountersURL(nodeIP string) string {
+	return fmt.Sprintf("http://%s:%d/counters", nodeIP, AgentMetricsPort)
+}
+
+// fetchAgentCounters reads one node's agent counters (numeric fields only).
+func fetchAgentCounters(ctx context.Context, nodeIP string) (map[string]uint64, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, agentCountersURL(nodeIP), nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("agent counters on %s: %w", nodeIP, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return nil, fmt.Errorf("agent counters on %s: %w", nodeIP, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("agent counters on %s: HTTP %d: %s", nodeIP, resp.StatusCode, strings.TrimSpace(string(body)))
+	}
+	return results.NumericFields(body)
+}
+
+// agentRules counts the agent's iptables rules and chains on a node, in both
+// iptables flavours (the agent picks the one holding rules).
+func agentRules(ctx context.Context, c *cluster.Cluster, node string) (int, error) {
+	const script = `for t in mangle raw; do iptables-nft-save -t $t 2>/dev/null; iptables-legacy-save -t $t 2>/dev/null; done; true`
+	out, err := c.Exec(ctx, node, "sh", "-c", script)
+	if err != nil {
+		return 0, fmt.Errorf("list iptables rules on %s: %w", node, err)
+	}
+	return countAgentRules(string(out)), nil
+}
+
+// countAgentRules counts the lines of iptables-save output that belong to
+// the agent: its rules (by comment or jump) and its chain declarations.
+func countAgentRules(save string) int {
+	n := 0
+	for _, line := range strings.Split(save, "\n") {
+		if strings.Contains(line, agentComment) || strings.Contains(line, agentChain) {
+			n++
+		}
+	}
+	return n
+}
+
+// installAgent creates the DaemonSet and waits until every node's agent
+// answers and its rules are in place, so no probe starts before the race
+// emulator does.
+func installAgent(ctx context.Context, cs kubernetes.Interface, c *cluster.Cluster, ds *appsv1.DaemonSet) error {
+	if _, err := cs.AppsV1().DaemonSets(ds.Namespace).Create(ctx, ds, metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("create race emulator DaemonSet: %w", err)
+	}
+	var last error
+	err := wait.PollUntilContextTimeout(ctx, time.Second, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
+		d, err := cs.AppsV1().DaemonSets(ds.Namespace).Get(ctx, ds.Name, metav1.GetOptions{})
+		if err != nil {
+			last = err
+			return false, nil
+		}
+		if int(d.Status.NumberReady) != len(c.Nodes) {
+			last = fmt.Errorf("%d of %d agents ready", d.Status.NumberReady, len(c.Nodes))
+			return false, nil
+		}
+		for _, n := range c.Nodes {
+			if _, err := fetchAgentCounters(ctx, n.IP); err != nil {
+				last = err
+				return false, nil
+			}
+			rules, err := agentRules(ctx, c, n.Name)
+			if err != nil {
+				return false, err
+			}
+			if rules == 0 {
+				last = fmt.Errorf("node %s: the agent's rules are not installed yet", n.Name)
+				return false, nil
+			}
+		}
+		return true, nil
+	})
+	if err != nil {
+		return fmt.Errorf("race emulator not running on every node: %w (last: %v)", err, last)
+	}
+	return nil
+}
+
+// removeAgent deletes the DaemonSet, waits for its pods to be gone (each
+// removes its rules on SIGTERM) and checks that no rule of it is left.
+func removeAgent(ctx context.Context, cs kubernetes.Interface, c *cluster.Cluster, namespace string) error {
+	err := cs.AppsV1().DaemonSets(namespace).Delete(ctx, AgentName, metav1.DeleteOptions{})
+	if err != nil && !isNotFound(err) {
+		return fmt.Errorf("delete race emulator DaemonSet: %w", err)
+	}
+	selector := workload.LabelApp + "=" + AgentName
+	if err := waitNoPods(ctx, cs, namespace, selector, time.Minute); err != nil {
+		return fmt.Errorf("race emulator pods: %w", err)
+	}
+	var left []string
+	for _, n := range c.Nodes {
+		rules, err := agentRules(ctx, c, n.Name)
+		if err != nil {
+			return err
+		}
+		if rules > 0 {
+			left = append(left, fmt.Sprintf("%s: %d", n.Name, rules))
+		}
+	}
+	if len(left) > 0 {
+		return fmt.Errorf("race emulator rules left after its pods stopped (%s)", strings.Join(left, ", "))
+	}
+	return nil
+}

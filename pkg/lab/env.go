@@ -1,0 +1,128 @@
+package lab
+
+import (
+	"context"
+	"fmt"
+	"os/exec"
+	"runtime/debug"
+	"slices"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"golang.org/x/sys/unix"
+	"k8s.io/client-go/kubernetes"
+
+	"labrun.dev/labrun/pkg/images"
+	"labrun.dev/labrun/pkg/results"
+	"labrun.dev/labrun/pkg/scenario"
+)
+
+const kindModule = "sigs.k8s.io/kind"
+
+// hostEnv is what env.json says of this machine: kernel, Docker, kind, and
+// the race emulator's settings in the cells that will run.
+func hostEnv(ctx context.Context, cells []scenario.Cell) results.Env {
+	e := results.Env{Kernel: kernel(), Docker: dockerVersion(ctx), Kind: moduleVersion(kindModule), Extra: map[string]string{}}
+	var profiles, windows []string
+	for _, c := range cells {
+		if !c.Runs() || !c.UnderEmulator() {
+			continue
+		}
+		e.Emulator = true
+		r := c.Chaos.RaceEmulator
+		if !slices.Contains(profiles, r.Profile) {
+			profiles = append(profiles, r.Profile)
+		}
+		if w := r.Window.String(); !slices.Contains(windows, w) {
+			windows = append(windows, w)
+		}
+	}
+	if e.Emulator {
+		e.Extra["emulator_profile"] = strings.Join(profiles, ",")
+		e.Extra["emulator_window"] = strings.Join(windows, ",")
+	}
+	return e
+}
+
+func kernel() string {
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		return "unknown: " + err.Error()
+	}
+	return strings.TrimSpace(unix.ByteSliceToString(u.Sysname[:]) + " " + unix.ByteSliceToString(u.Release[:]) + " " + unix.ByteSliceToString(u.Version[:]))
+}
+
+func dockerVersion(ctx context.Context) string {
+	out, err := exec.CommandContext(ctx, "docker", "version", "--format", "{{.Server.Version}}").Output()
+	if err != nil {
+		return "unknown: " + err.Error()
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// moduleVersion is the version of a module linked into this binary.
+func moduleVersion(path string) string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	for _, d := range bi.Deps {
+		if d.Path == path {
+			if d.Replace != nil {
+				return d.Replace.Version
+			}
+			return d.Version
+		}
+	}
+	return "unknown"
+}
+
+// addClusterEnv records the Kubernetes version a cluster runs and the images
+// it ran: the node image (docker image ID) and the lab images loaded into it
+// (their image IDs, read from the tarballs that were loaded).
+func addClusterEnv(ctx context.Context, e *results.Env, cs kubernetes.Interface, l *Lab) error {
+	v, err := cs.Discovery().ServerVersion()
+	if err != nil {
+		return fmt.Errorf("server version of %s: %w", l.Cluster.Name, err)
+	}
+	if e.Kubernetes == "" || e.Kubernetes == v.GitVersion {
+		e.Kubernetes = v.GitVersion
+	} else if !strings.Contains(e.Kubernetes, v.GitVersion) {
+		e.Kubernetes += ", " + v.GitVersion
+	}
+	node := images.NodeImage(l.Images.Kube)
+	id, err := exec.CommandContext(ctx, "docker", "image", "inspect", "--format", "{{.Id}}", node).Output()
+	if err != nil {
+		return fmt.Errorf("inspect node image %s: %w", node, err)
+	}
+	addImage(e, results.Image{Name: node, Digest: strings.TrimSpace(string(id)), Source: "built"})
+	for _, s := range l.Images.Lab {
+		ref, err := images.ImageRef(s)
+		if err != nil {
+			return err
+		}
+		img, err := tarball.ImageFromPath(images.ImageTar(s), nil)
+		if err != nil {
+			return fmt.Errorf("read image %s: %w", ref, err)
+		}
+		cfg, err := img.ConfigName()
+		if err != nil {
+			return fmt.Errorf("image ID of %s: %w", ref, err)
+		}
+		addImage(e, results.Image{Name: ref, Digest: cfg.String(), Source: "built"})
+	}
+	if e.Extra == nil {
+		e.Extra = map[string]string{}
+	}
+	e.Extra["clusters"] = strings.TrimPrefix(e.Extra["clusters"]+","+l.Cluster.Name, ",")
+	return nil
+}
+
+func addImage(e *results.Env, img results.Image) {
+	for _, have := range e.Images {
+		if have == img {
+			return
+		}
+	}
+	e.Images = append(e.Images, img)
+}

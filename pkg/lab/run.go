@@ -1,0 +1,347 @@
+package lab
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"labrun.dev/labrun/pkg/analyze"
+	"labrun.dev/labrun/pkg/cluster"
+	"labrun.dev/labrun/pkg/report"
+	"labrun.dev/labrun/pkg/results"
+	"labrun.dev/labrun/pkg/scenario"
+)
+
+// RunOptions say what to run and where the results go.
+type RunOptions struct {
+	Scenario   string // the scenario file; with Resume, optional (the recorded one runs)
+	ResultsDir string // where a new run's directory is made (default "results")
+	Resume     string // an earlier run's directory: run only its cells without a complete status
+	Retain     bool   // keep the clusters afterwards (and after a failure)
+	// ClusterPrefix starts each cluster's name, followed by the shape
+	// (default cluster.NamePrefix: labrun-<shape>). It must start with
+	// cluster.NamePrefix.
+	ClusterPrefix string
+	Progress      io.Writer
+}
+
+// RunResult is where a run's results are.
+type RunResult struct {
+	Run      results.Run
+	Analysis *analyze.Analysis
+	Index    string // results/<run>/index.html
+}
+
+// ErrInterrupted is returned (wrapped) when ctx ended before every cell ran;
+// what was measured is written and the report built.
+var ErrInterrupted = errors.New("interrupted")
+
+// Run runs a scenario: one cluster per shape, reused by all its cells, each
+// cell measured and torn down, then the analysis and the report. Cells that
+// cannot run get a not-run status with the reason. On an interrupt it tears
+// down what it made (clusters unless Retain), marks the unfinished cells
+// incomplete, builds the report and returns an error wrapping
+// ErrInterrupted with the result.
+func Run(ctx context.Context, o RunOptions) (*RunResult, error) {
+	if o.Progress == nil {
+		o.Progress = io.Discard
+	}
+	if o.ClusterPrefix == "" {
+		o.ClusterPrefix = cluster.NamePrefix
+	}
+	if !strings.HasPrefix(o.ClusterPrefix, cluster.NamePrefix) {
+		return nil, fmt.Errorf("cluster prefix %q must start with %q", o.ClusterPrefix, cluster.NamePrefix)
+	}
+	sc, run, err := openRun(o)
+	if err != nil {
+		return nil, err
+	}
+	cells := sc.Expand()
+	todo, err := cellsToRun(run, cells, o.Resume != "")
+	if err != nil {
+		return nil, err
+	}
+	env, err := startEnv(ctx, run, cells)
+	if err != nil {
+		return nil, err
+	}
+	shapes := scenario.Plan(todo)
+	var eta ETA
+	fmt.Fprintf(o.Progress, "run %s: %d cells, %d to run on %d cluster(s); estimated %s; results in %s\n",
+		run.Name(), len(cells), len(todo), len(shapes), eta.Remaining(todo, len(shapes), false), run.Dir)
+
+	var failures []string
+	reached := map[string]bool{}
+	for i, ps := range shapes {
+		if ctx.Err() != nil {
+			break
+		}
+		rest := slices.Concat(restOf(shapes[i+1:])...)
+		err := runShape(ctx, o, run, &env, ps, &eta, rest, len(shapes)-i-1, reached)
+		if err != nil {
+			failures = append(failures, err.Error())
+			fmt.Fprintf(o.Progress, "cluster for shape %s: %v\n", ps.Shape.ID, err)
+		}
+	}
+	interrupted := ctx.Err() != nil
+	for _, c := range todo {
+		if reached[c.ID] {
+			continue
+		}
+		reason := "not reached: " + strings.Join(failures, "; ")
+		if interrupted {
+			reason = "interrupted (Ctrl-C) before this cell ran; --resume runs it"
+		}
+		if err := run.WriteStatus(results.Status{Cell: c.ID, State: results.Incomplete, Reason: reason}); err != nil {
+			failures = append(failures, err.Error())
+		}
+	}
+
+	fmt.Fprintf(o.Progress, "report: analysing %s\n", run.Dir)
+	a, err := report.Build(run)
+	if err != nil {
+		return nil, fmt.Errorf("report of %s: %w", run.Dir, err)
+	}
+	res := &RunResult{Run: run, Analysis: a, Index: run.IndexPath()}
+	fmt.Fprintf(o.Progress, "report: %s\n", claimsLine(a))
+	switch {
+	case interrupted:
+		return res, fmt.Errorf("run %s: %w; what was measured is in %s", run.Name(), ErrInterrupted, run.Dir)
+	case len(failures) > 0:
+		return res, fmt.Errorf("run %s: %s", run.Name(), strings.Join(failures, "; "))
+	}
+	return res, nil
+}
+
+// openRun makes a new run directory with the scenario as resolved, or opens
+// the one to resume with its recorded scenario.
+func openRun(o RunOptions) (*scenario.Scenario, results.Run, error) {
+	if o.Resume != "" {
+		run, err := results.Open(o.Resume)
+		if err != nil {
+			return nil, results.Run{}, err
+		}
+		sc, err := run.ReadScenario()
+		if err != nil {
+			return nil, results.Run{}, fmt.Errorf("resume %s: %w", o.Resume, err)
+		}
+		if o.Scenario != "" {
+			given, err := scenario.LoadFile(o.Scenario)
+			if err != nil {
+				return nil, results.Run{}, err
+			}
+			if !slices.Equal(cellIDs(given.Expand()), cellIDs(sc.Expand())) {
+				return nil, results.Run{}, fmt.Errorf("resume %s: %s does not have the cells of the recorded scenario %s", o.Resume, o.Scenario, run.ScenarioPath())
+			}
+		}
+		return sc, run, nil
+	}
+	if o.Scenario == "" {
+		return nil, results.Run{}, errors.New("run: a scenario file is required")
+	}
+	sc, err := scenario.LoadFile(o.Scenario)
+	if err != nil {
+		return nil, results.Run{}, err
+	}
+	root := o.ResultsDir
+	if root == "" {
+		root = "results"
+	}
+	run, err := results.Create(root, sc.Metadata.Name+"-"+time.Now().UTC().Format("20060102-150405"))
+	if err != nil {
+		return nil, results.Run{}, err
+	}
+	if err := run.WriteScenario(sc); err != nil {
+		return nil, results.Run{}, err
+	}
+	return sc, run, nil
+}
+
+func cellIDs(cells []scenario.Cell) []string {
+	ids := make([]string, len(cells))
+	for i, c := range cells {
+		ids[i] = c.ID
+	}
+	return ids
+}
+
+// cannotRun says why the runner cannot run a cell ("" if it can): the
+// scenario's reason, or a race emulator setting labagent cannot take.
+func cannotRun(c scenario.Cell) string {
+	if !c.Runs() {
+		return c.NotRun
+	}
+	if e := c.Chaos.RaceEmulator; e != nil && e.Probability != nil {
+		return "raceEmulator.probability: labagent takes no explicit drop probability (it derives p from the profile and the DNS replicas)"
+	}
+	return ""
+}
+
+// cellsToRun writes the not-run status of cells that cannot run and returns
+// the others still to run: all of them, or on resume those without a
+// complete status.
+func cellsToRun(run results.Run, cells []scenario.Cell, resume bool) ([]scenario.Cell, error) {
+	pending := map[string]bool{}
+	if resume {
+		ids, err := run.Pending(cellIDs(cells))
+		if err != nil {
+			return nil, err
+		}
+		for _, id := range ids {
+			pending[id] = true
+		}
+	}
+	var todo []scenario.Cell
+	for _, c := range cells {
+		if resume && !pending[c.ID] {
+			continue
+		}
+		if why := cannotRun(c); why != "" {
+			if err := run.WriteStatus(results.Status{Cell: c.ID, State: results.NotRun, Reason: why}); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		todo = append(todo, c)
+	}
+	return todo, nil
+}
+
+// startEnv writes env.json with what is known before any cluster: on
+// resume it keeps what the earlier run recorded.
+func startEnv(ctx context.Context, run results.Run, cells []scenario.Cell) (results.Env, error) {
+	env := hostEnv(ctx, cells)
+	env.Started = time.Now().UTC()
+	if old, ok, err := run.ReadEnv(); err != nil {
+		return env, err
+	} else if ok {
+		env.Started, env.Kubernetes, env.Images = old.Started, old.Kubernetes, old.Images
+		for k, v := range old.Extra {
+			if _, set := env.Extra[k]; !set {
+				env.Extra[k] = v
+			}
+		}
+		env.Extra["resumed"] = time.Now().UTC().Format(time.RFC3339)
+	}
+	return env, run.WriteEnv(env)
+}
+
+func restOf(shapes []scenario.PlanShape) [][]scenario.Cell {
+	out := make([][]scenario.Cell, len(shapes))
+	for i, s := range shapes {
+		out[i] = s.Cells
+	}
+	return out
+}
+
+var notNameChars = regexp.MustCompile(`[^a-z0-9-]+`)
+
+// ClusterName is the kind cluster of a shape: prefix-shape, lower case,
+// within kind's limits.
+func ClusterName(prefix, shapeID string) string {
+	s := strings.Trim(notNameChars.ReplaceAllString(strings.ToLower(shapeID), "-"), "-")
+	name := prefix + "-" + s
+	if len(name) > 40 {
+		name = strings.TrimRight(name[:40], "-")
+	}
+	return name
+}
+
+// runShape brings one shape's cluster up, runs its cells, and deletes the
+// cluster (unless Retain), even on an interrupt.
+func runShape(ctx context.Context, o RunOptions, run results.Run, env *results.Env, ps scenario.PlanShape,
+	eta *ETA, later []scenario.Cell, clustersLater int, reached map[string]bool) error {
+	name := ClusterName(o.ClusterPrefix, ps.Shape.ID)
+	kind := cluster.NewKind(o.Progress)
+	if existing, err := kind.List(); err == nil && slices.Contains(existing, name) {
+		fmt.Fprintf(o.Progress, "cluster %s: left by an earlier run, deleting it first\n", name)
+		if err := kind.Delete(ctx, name); err != nil {
+			return err
+		}
+	}
+	l, err := Up(ctx, UpOptions{Name: name, Scenario: run.ScenarioPath(), Shape: ps.Shape.Cluster.Name, Retain: o.Retain, Progress: o.Progress})
+	if err != nil {
+		return fmt.Errorf("bring cluster %s up: %w", name, err)
+	}
+	defer func() {
+		if o.Retain {
+			fmt.Fprintf(o.Progress, "cluster %s: kept (--retain); kubeconfig %s; `labrun cluster down --name %s` deletes it\n", name, l.Cluster.Kubeconfig, name)
+			return
+		}
+		down, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+		defer cancel()
+		if err := Down(down, name, o.Progress); err != nil {
+			fmt.Fprintf(o.Progress, "cluster %s: %v\n", name, err)
+		}
+	}()
+	cr, err := newClusterRun(ctx, l, run, ps.Shape, o.Progress)
+	if err != nil {
+		return err
+	}
+	if err := addClusterEnv(ctx, env, cr.cs, l); err != nil {
+		return err
+	}
+	if err := run.WriteEnv(*env); err != nil {
+		return err
+	}
+	for i, c := range ps.Cells {
+		if ctx.Err() != nil {
+			return nil // the caller marks the cells not reached
+		}
+		left := append(slices.Clone(ps.Cells[i+1:]), later...)
+		fmt.Fprintf(o.Progress, "cell %d/%d %s: %s; ETA %s\n", i+1, len(ps.Cells), c.ID, cellPlanLine(c, len(cr.workers)),
+			eta.Remaining(append([]scenario.Cell{c}, left...), clustersLater, true))
+		start := time.Now()
+		res := cr.runCell(ctx, c)
+		reached[c.ID] = true
+		if err := run.WriteStatus(res.Status); err != nil {
+			return err
+		}
+		eta.Observe(time.Since(start), c)
+		fmt.Fprintf(o.Progress, "cell %d/%d %s: %s in %s; ETA %s\n", i+1, len(ps.Cells), c.ID, resultLine(res),
+			time.Since(start).Round(time.Second), eta.Remaining(ps.Cells[i+1:], clustersLater, true))
+	}
+	return nil
+}
+
+func cellPlanLine(c scenario.Cell, workers int) string {
+	l := c.Load
+	s := fmt.Sprintf("%s, %s, %d probe pods (%d per node × %d workers), %d in flight at %s each, %s",
+		c.Backend, c.MitigationID(), l.PodsPerNode*workers, l.PodsPerNode, workers, l.Concurrency, l.Rate, l.Duration)
+	if e := c.Chaos.RaceEmulator; e != nil {
+		s += fmt.Sprintf(", race emulator %s (window %s)", e.Profile, e.Window)
+	} else {
+		s += ", bare kernel"
+	}
+	return s
+}
+
+func resultLine(r cellResult) string {
+	st := r.Status
+	s := fmt.Sprintf("%s, %d lookups from %d probes (summaries say %d), %d ≥ 4.5 s", st.State, st.Collected, st.Probes, st.Expected, r.Slow)
+	if r.Drops != "" {
+		s += ", " + r.Drops
+	}
+	if st.Reason != "" {
+		s += ": " + st.Reason
+	}
+	return s
+}
+
+func claimsLine(a *analyze.Analysis) string {
+	var parts []string
+	for _, c := range a.Claims {
+		if c.Verdict != analyze.NotRun {
+			parts = append(parts, fmt.Sprintf("claim %d %s", c.N, c.Verdict))
+		}
+	}
+	if len(parts) == 0 {
+		return "no claim could be checked"
+	}
+	return strings.Join(parts, ", ")
+}
