@@ -19,6 +19,7 @@ import (
 	"syscall"
 	"time"
 
+	"labrun.dev/labrun/pkg/raceemu/nflog"
 	"labrun.dev/labrun/pkg/raceemu/nfqueue"
 )
 
@@ -210,8 +211,15 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (err error) {
 	if cfg.Mode.Race != RaceOff {
 		q := cfg.Queue
 		rules.RaceQueue = &q
-		queues = append(queues, q)
 		info.Profile, info.Probability, info.WindowUS = cfg.Profile, prob, cfg.Window.Microseconds()
+		if cfg.Mode.Race == RaceEmulate {
+			queues = append(queues, q)
+			info.Observer = "nfqueue"
+		} else {
+			// count-only only looks: a copy through NFLOG, the packet goes on.
+			rules.RaceLog = true
+			info.Observer = "nflog (passive)"
+		}
 	}
 	if cfg.Mode.DelayAAAA {
 		q := cfg.Queue + 1
@@ -232,24 +240,40 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (err error) {
 		defer closeTS()
 	}
 
-	conn, err := nfqueue.Open(queues, nfqueue.Options{CopyRange: 512, MaxLen: 4096, FailOpen: true, ReadBuffer: 4 << 20})
-	if err != nil {
-		return fmt.Errorf("open nfqueue: %w", err)
-	}
 	a := &agent{
-		cfg: cfg, conn: conn, log: log, info: info,
+		cfg: cfg, log: log, info: info,
 		tracker: NewTracker(Policy{Window: cfg.Window, Probability: prob}, draw),
 		held:    make(map[uint32]*time.Timer),
 	}
+	if len(queues) > 0 {
+		if a.conn, err = nfqueue.Open(queues, nfqueue.Options{CopyRange: 512, MaxLen: 4096, FailOpen: true, ReadBuffer: 4 << 20}); err != nil {
+			return fmt.Errorf("open nfqueue: %w", err)
+		}
+	}
+	if rules.RaceLog {
+		if a.logConn, err = nflog.Open(cfg.Queue, 512, 4<<20, pollInterval); err != nil {
+			if a.conn != nil {
+				a.conn.Close()
+			}
+			return fmt.Errorf("open nflog: %w", err)
+		}
+	}
 	defer func() {
 		// Rules first, so no new packet is queued; then held packets go; only
-		// then the socket, whose closing would drop anything still queued.
+		// then the sockets (closing the queue's would drop what is still queued).
 		if _, rerr := fw.RemoveAll(context.WithoutCancel(ctx)); rerr != nil {
 			err = errors.Join(err, fmt.Errorf("remove rules on exit: %w", rerr))
 		}
-		a.releaseHeld()
-		if cerr := conn.Close(); cerr != nil {
-			err = errors.Join(err, fmt.Errorf("close nfqueue: %w", cerr))
+		if a.conn != nil {
+			a.releaseHeld()
+			if cerr := a.conn.Close(); cerr != nil {
+				err = errors.Join(err, fmt.Errorf("close nfqueue: %w", cerr))
+			}
+		}
+		if a.logConn != nil {
+			if cerr := a.logConn.Close(); cerr != nil {
+				err = errors.Join(err, fmt.Errorf("close nflog: %w", cerr))
+			}
 		}
 		if out != nil {
 			_ = json.NewEncoder(out).Encode(a.snapshot())
@@ -309,9 +333,14 @@ func chooseBackend(ctx context.Context, name string, run Runner) (Backend, error
 	return b, nil
 }
 
+// pollInterval is how often a reader blocked on its socket wakes up to see
+// whether the agent is stopping.
+const pollInterval = 100 * time.Millisecond
+
 type agent struct {
 	cfg     Config
-	conn    *nfqueue.Conn
+	conn    *nfqueue.Conn // race queue (emulate) and/or delay queue; nil if neither
+	logConn *nflog.Conn   // race observer of count-only; nil otherwise
 	log     *slog.Logger
 	info    Info
 	tracker *Tracker
@@ -328,24 +357,74 @@ func (a *agent) snapshot() Snapshot {
 		WouldDrop: a.c.WouldDrop.Load(), Passed: a.c.Passed.Load(),
 		DelaySeen: a.c.DelaySeen.Load(), Delayed: a.c.Delayed.Load(),
 		ParseErrors: a.c.ParseErrors.Load(), Errors: a.c.Errors.Load(),
-		Overruns: a.conn.Overruns.Load(), KernelErrors: a.conn.KernelErrors.Load(),
+		Overruns: a.overruns(), KernelErrors: a.kernelErrors(),
 		KernelTime: a.c.KernelTime.Load(), GapsUS: a.c.Gaps.snapshot(),
 	}
 }
 
+func (a *agent) overruns() uint64 {
+	var n uint64
+	if a.conn != nil {
+		n += a.conn.Overruns.Load()
+	}
+	if a.logConn != nil {
+		n += a.logConn.Overruns.Load()
+	}
+	return n
+}
+
+func (a *agent) kernelErrors() uint64 {
+	if a.conn == nil {
+		return 0
+	}
+	return a.conn.KernelErrors.Load()
+}
+
+// loop runs a reader per socket until ctx is done or one of them fails.
 func (a *agent) loop(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make(chan error, 2)
+	start := func(read func(context.Context) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := read(ctx); err != nil {
+				errs <- err
+				cancel()
+			}
+		}()
+	}
+	if a.conn != nil {
+		start(a.queueLoop)
+	}
+	if a.logConn != nil {
+		start(a.logLoop)
+	}
+	wg.Wait()
+	close(errs)
+	var all []error
+	for err := range errs {
+		all = append(all, err)
+	}
+	return errors.Join(all...)
+}
+
+// queueLoop reads the queues and sends the verdicts of each burst together.
+func (a *agent) queueLoop(ctx context.Context) error {
 	// A thread of its own, blocked in recvfrom: one wake-up per burst instead
 	// of the poller's two; it cut the added p50 by about 25 µs under load
-	// (docs/race-emulator.md). It wakes every 100 ms to see whether to stop.
+	// (docs/race-emulator.md).
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	if err := a.conn.UseBlockingReads(100 * time.Millisecond); err != nil {
+	if err := a.conn.UseBlockingReads(pollInterval); err != nil {
 		return err
 	}
 	var verdicts []nfqueue.VerdictFor
 	for {
 		err := a.conn.Receive(func(p nfqueue.Packet) {
-			if v, ok := a.handle(p); ok {
+			if v, ok := a.handleQueued(p); ok {
 				verdicts = append(verdicts, v)
 			}
 		})
@@ -368,16 +447,32 @@ func (a *agent) loop(ctx context.Context) error {
 	}
 }
 
-// handle decides one packet; ok is false when the verdict comes later.
-func (a *agent) handle(p nfqueue.Packet) (v nfqueue.VerdictFor, ok bool) {
-	v = nfqueue.VerdictFor{Queue: p.Queue, ID: p.ID, Verdict: nfqueue.Accept}
-	pkt, err := ParsePacket(p.Payload)
-	if err != nil {
-		a.c.ParseErrors.Add(1)
-		return v, true
+// logLoop reads the copies NFLOG sends (count-only).
+func (a *agent) logLoop(ctx context.Context) error {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	for {
+		err := a.logConn.Receive(func(p nflog.Packet) { a.race(p.Payload, p.Timestamp) })
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil && !errors.Is(err, nflog.ErrTimeout) {
+			return fmt.Errorf("labagent: %w", err)
+		}
 	}
+}
+
+// handleQueued decides one queued packet; ok is false when the verdict
+// comes later (a held AAAA).
+func (a *agent) handleQueued(p nfqueue.Packet) (v nfqueue.VerdictFor, ok bool) {
+	v = nfqueue.VerdictFor{Queue: p.Queue, ID: p.ID, Verdict: nfqueue.Accept}
 	if a.cfg.Mode.DelayAAAA && p.Queue == a.cfg.Queue+1 {
 		a.c.DelaySeen.Add(1)
+		pkt, err := ParsePacket(p.Payload)
+		if err != nil {
+			a.c.ParseErrors.Add(1)
+			return v, true
+		}
 		if qt, isQuery := QueryType(pkt.L4Payload); pkt.Tuple.Proto == protoUDP && isQuery && qt == TypeAAAA {
 			a.c.Delayed.Add(1)
 			a.hold(p.Queue, p.ID)
@@ -385,10 +480,25 @@ func (a *agent) handle(p nfqueue.Packet) (v nfqueue.VerdictFor, ok bool) {
 		}
 		return v, true
 	}
+	if a.race(p.Payload, p.Timestamp) {
+		v.Verdict = nfqueue.Drop
+	}
+	return v, true
+}
+
+// race applies the emulated race to a packet that opens a connection and
+// says whether to drop it (only ever in mode emulate). ts is the kernel's
+// receive stamp, zero if none.
+func (a *agent) race(payload []byte, ts time.Time) (drop bool) {
+	pkt, err := ParsePacket(payload)
+	if err != nil {
+		a.c.ParseErrors.Add(1)
+		return false
+	}
 	now := time.Now()
 	// The kernel's receive time, when it has one, is unaffected by how late
 	// the agent reads; a clock far off (not set on this path) is ignored.
-	if ts := p.Timestamp; !ts.IsZero() && now.Sub(ts) < time.Second && ts.Sub(now) < time.Second {
+	if !ts.IsZero() && now.Sub(ts) < time.Second && ts.Sub(now) < time.Second {
 		now = ts
 		a.c.KernelTime.Add(1)
 	}
@@ -403,14 +513,12 @@ func (a *agent) handle(p nfqueue.Packet) (v nfqueue.VerdictFor, ok bool) {
 	switch {
 	case o.Drop && a.cfg.Mode.Race == RaceEmulate:
 		a.c.Dropped.Add(1)
-		v.Verdict = nfqueue.Drop
+		return true
 	case o.Drop:
 		a.c.WouldDrop.Add(1)
-		a.c.Passed.Add(1)
-	default:
-		a.c.Passed.Add(1)
 	}
-	return v, true
+	a.c.Passed.Add(1)
+	return false
 }
 
 // hold accepts a packet after the configured delay.

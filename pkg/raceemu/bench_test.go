@@ -12,20 +12,32 @@ import (
 	"time"
 )
 
+// agentModes are the ways a benchmark runs: without the agent, through its
+// queue (emulate at p = 0: profile 5.0-5.5 with one replica never drops), and
+// with its passive NFLOG observer (count-only).
+var agentModes = []struct {
+	name string
+	args []string
+}{
+	{"no-agent", nil},
+	{"queue", []string{"--mode", "emulate", "--profile", "5.0-5.5", "--replicas", "1"}},
+	{"nflog", []string{"--mode", "count-only", "--profile", "pre-5.0"}},
+}
+
 // BenchmarkIntegrationLatency measures the round trip of one DNS query whose
 // first packet opens a connection (a fresh socket each time), without the
-// agent and through it (count-only, so nothing is dropped). The added latency
-// per packet is the difference of the two p50s.
+// agent and through it. The added latency per packet is the difference of
+// the p50s.
 //
 //	go test -run '^$' -bench IntegrationLatency -benchtime 3000x ./pkg/raceemu/
 func BenchmarkIntegrationLatency(b *testing.B) {
-	for _, agent := range []bool{false, true} {
-		b.Run(map[bool]string{false: "no-agent", true: "agent"}[agent], func(b *testing.B) {
+	for _, m := range agentModes {
+		b.Run(m.name, func(b *testing.B) {
 			requireIntegration(b)
 			ns := newNetns(b)
 			respond(b, ns, 0)
-			if agent {
-				startAgent(b, ns, "--mode", "count-only", "--profile", "pre-5.0")
+			if m.args != nil {
+				startAgent(b, ns, m.args...)
 			}
 			rtts := make([]time.Duration, 0, b.N)
 			buf := make([]byte, 512)
@@ -64,8 +76,8 @@ func BenchmarkIntegrationLatency(b *testing.B) {
 //
 //	go test -run '^$' -bench IntegrationThroughput -benchtime 200000x ./pkg/raceemu/
 func BenchmarkIntegrationThroughput(b *testing.B) {
-	for _, agent := range []bool{false, true} {
-		b.Run(map[bool]string{false: "no-agent", true: "agent"}[agent], func(b *testing.B) {
+	for _, m := range agentModes {
+		b.Run(m.name, func(b *testing.B) {
 			requireIntegration(b)
 			ns := newNetns(b)
 			var received atomic.Int64
@@ -89,8 +101,8 @@ func BenchmarkIntegrationThroughput(b *testing.B) {
 				}
 			}()
 			var a *runningAgent
-			if agent {
-				a = startAgent(b, ns, "--mode", "count-only", "--profile", "pre-5.0")
+			if m.args != nil {
+				a = startAgent(b, ns, m.args...)
 			}
 			socks := make([]*net.UDPConn, 64)
 			for i := range socks {

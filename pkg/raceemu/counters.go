@@ -63,18 +63,20 @@ func (h *gapHistogram) snapshot() map[string]uint64 {
 
 // Info describes the running agent; it goes with every counters snapshot.
 type Info struct {
-	Mode        string    `json:"mode"`
-	Profile     Profile   `json:"profile,omitempty"`
-	Probability float64   `json:"drop_probability"`
-	WindowUS    int64     `json:"window_us"`
-	DelayMS     float64   `json:"delay_ms,omitempty"`
-	DelayMethod string    `json:"delay_method,omitempty"`
-	Netem       string    `json:"netem,omitempty"`
-	Iptables    string    `json:"iptables"`
-	VIPs        []string  `json:"vips"`
-	Port        uint16    `json:"port"`
-	Queue       uint16    `json:"queue"`
-	StartedAt   time.Time `json:"started_at"`
+	Mode        string  `json:"mode"`
+	Profile     Profile `json:"profile,omitempty"`
+	Probability float64 `json:"drop_probability"`
+	WindowUS    int64   `json:"window_us"`
+	DelayMS     float64 `json:"delay_ms,omitempty"`
+	DelayMethod string  `json:"delay_method,omitempty"`
+	Netem       string  `json:"netem,omitempty"`
+	// Observer is how race packets reach the agent: nfqueue, or nflog (passive) in count-only.
+	Observer  string    `json:"observer,omitempty"`
+	Iptables  string    `json:"iptables"`
+	VIPs      []string  `json:"vips"`
+	Port      uint16    `json:"port"`
+	Queue     uint16    `json:"queue"`
+	StartedAt time.Time `json:"started_at"`
 }
 
 // Snapshot is the JSON form of the counters at one moment.

@@ -135,8 +135,32 @@ func TestIntegrationCountOnlyDropsNothing(t *testing.T) {
 	if got := sendPairsOneSocket(t, ns, pairs); got != 2*pairs {
 		t.Errorf("count-only: %d of %d answered", got, 2*pairs)
 	}
-	if s := a.counters(t); s.WouldDrop != pairs || s.Dropped != 0 {
-		t.Errorf("count-only: would_drop %d dropped %d, want %d 0", s.WouldDrop, s.Dropped, pairs)
+	if s := a.counters(t); s.WouldDrop != pairs || s.Dropped != 0 || s.Observer != "nflog (passive)" {
+		t.Errorf("count-only: would_drop %d dropped %d observer %q, want %d 0 nflog", s.WouldDrop, s.Dropped, s.Observer, pairs)
+	}
+}
+
+// TestIntegrationCountOnlyWithDelayAAAA runs both readers at once (NFLOG for
+// the race, the queue for the delay): a held AAAA is no clash.
+func TestIntegrationCountOnlyWithDelayAAAA(t *testing.T) {
+	requireIntegration(t)
+	ns := newNetns(t)
+	responder(t, ns)
+	a := startAgent(t, ns, "--window", loopWindow, "--profile", "pre-5.0", "--mode", "count-only+delay-aaaa", "--delay", "30ms")
+	const pairs = 5
+	if got := sendPairsOneSocket(t, ns, pairs); got != 2*pairs {
+		t.Errorf("%d of %d answered", got, 2*pairs)
+	}
+	// Released 30 ms later, the AAAA finds the A answered (3 ms): its entry
+	// is established, so it is not even a new connection for the observer.
+	if s := a.counters(t); s.WouldDrop != 0 || s.Delayed != pairs || s.Seen != pairs {
+		t.Errorf("would_drop %d delayed %d seen %d, want 0 %d %d", s.WouldDrop, s.Delayed, s.Seen, pairs, pairs)
+	}
+	if err := a.stop(t); err != nil {
+		t.Errorf("agent exit: %v", err)
+	}
+	if r := rulesIn(t, ns); len(r) != 0 {
+		t.Errorf("rules left: %q", r)
 	}
 }
 

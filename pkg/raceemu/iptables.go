@@ -107,6 +107,10 @@ type Rules struct {
 	// connection (conntrack state NEW) from mangle, which sees the VIP before
 	// the nat table's DNAT.
 	RaceQueue *uint16
+	// RaceLog makes the race rule copy packets to NFLOG group *RaceQueue
+	// instead of queueing them: a passive observer (count-only) that holds no
+	// packet and so cannot change what conntrack does.
+	RaceLog bool
 	// DelayQueue, if set, queues every UDP packet toward a VIP from raw,
 	// before conntrack: a packet held there has no conntrack entry yet, so
 	// the entry of the query sent before it is confirmed first, as with a
@@ -137,8 +141,12 @@ func (r Rules) InstallCommands(b Backend) []Command {
 				if tq.table == "mangle" {
 					args = append(args, "-m", "conntrack", "--ctstate", "NEW")
 				}
-				args = append(args, "-m", "comment", "--comment", RuleComment,
-					"-j", "NFQUEUE", "--queue-num", strconv.Itoa(int(tq.queue)), "--queue-bypass")
+				args = append(args, "-m", "comment", "--comment", RuleComment)
+				if tq.table == "mangle" && r.RaceLog {
+					args = append(args, "-j", "NFLOG", "--nflog-group", strconv.Itoa(int(tq.queue)), "--nflog-size", "512")
+				} else {
+					args = append(args, "-j", "NFQUEUE", "--queue-num", strconv.Itoa(int(tq.queue)), "--queue-bypass")
+				}
 				c(args...)
 			}
 			// Pods' packets arrive from their veths in PREROUTING; the host's own in

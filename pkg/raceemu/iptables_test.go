@@ -47,6 +47,16 @@ func TestInstallCommands(t *testing.T) {
 	}
 }
 
+func TestInstallCommandsCountOnlyLogs(t *testing.T) {
+	q := uint16(53)
+	r := Rules{VIPs: []netip.Addr{netip.MustParseAddr("10.96.0.10")}, Port: 53, RaceQueue: &q, RaceLog: true}
+	cmds := r.InstallCommands(backend("legacy"))
+	want := "iptables-legacy -w -t mangle -A LABRUN-AGENT -d 10.96.0.10 -p udp --dport 53 -m conntrack --ctstate NEW -m comment --comment labrun-agent -j NFLOG --nflog-group 53 --nflog-size 512"
+	if len(cmds) != 4 || cmds[1].String() != want {
+		t.Errorf("count-only rules: %v\nwant the second to be %s", cmds, want)
+	}
+}
+
 // A mangle table as iptables-nft -S prints it on a kind node with a stale agent.
 const mangleListing = `-P PREROUTING ACCEPT
 -P OUTPUT ACCEPT
