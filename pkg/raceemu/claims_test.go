@@ -39,7 +39,7 @@ var probeBinaries = sync.OnceValues(func() (map[string]string, error) {
 			return nil, fmt.Errorf("building the probes needs %s (Debian: gcc, musl-tools)", tool)
 		}
 	}
-	dir, err := os.MkdirTemp("", "labagent-probes-")
+	dir, err := buildDir("labagent-probes-")
 	if err != nil {
 		return nil, err
 	}

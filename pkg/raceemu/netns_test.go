@@ -316,9 +316,33 @@ func answers(c *net.UDPConn, start time.Time, wait time.Duration) map[uint16]tim
 	}
 }
 
+// buildDirs are the temporary directories of built binaries, removed by TestMain.
+var (
+	buildDirsMu sync.Mutex
+	buildDirs   []string
+)
+
+func buildDir(prefix string) (string, error) {
+	dir, err := os.MkdirTemp("", prefix)
+	if err == nil {
+		buildDirsMu.Lock()
+		buildDirs = append(buildDirs, dir)
+		buildDirsMu.Unlock()
+	}
+	return dir, err
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	for _, d := range buildDirs {
+		os.RemoveAll(d)
+	}
+	os.Exit(code)
+}
+
 // agentBinary builds cmd/labagent once per test binary.
 var agentBinary = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "labagent-test-")
+	dir, err := buildDir("labagent-test-")
 	if err != nil {
 		return "", err
 	}
