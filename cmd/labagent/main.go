@@ -96,7 +96,7 @@ func newRunCommand(stdout, stderr io.Writer) *cobra.Command {
 	f.IntVar(&replicas, "replicas", 2, "DNS backends behind the VIP (profile 5.0-5.5)")
 	f.StringVar(&mode, "mode", "emulate", "emulate | count-only | delay-aaaa, or a race mode joined with delay-aaaa by +")
 	f.DurationVar(&delay, "delay", 5*time.Millisecond, "how long AAAA queries are held (delay-aaaa)")
-	f.Uint16Var(&queue, "queue", 53, "NFQUEUE number of the race emulator; delay-aaaa uses the next one")
+	f.Uint16Var(&queue, "queue", 53, "NFQUEUE number of the race emulator (NFLOG group in count-only); delay-aaaa uses queue+1")
 	f.StringVar(&metrics, "metrics-addr", defaultMetrics, `counters endpoint: host:port or unix:/path; "" for none`)
 	f.StringVar(&iptables, "iptables", "auto", "iptables flavour: auto (the one holding rules), nft, legacy, iptables")
 	f.Uint64Var(&seed, "seed", 0, "random seed for reproducible drops (0: random)")
