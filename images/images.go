@@ -15,3 +15,9 @@ var FS embed.FS
 //
 //go:embed labnet/default-cni.yaml
 var LabnetManifest string
+
+// Published lists the published images the lab can pull or import for the
+// axis values it cannot build here.
+//
+//go:embed published.yaml
+var Published []byte

@@ -22,6 +22,10 @@ type Options struct {
 	Cache      string    // "" means DefaultCache()
 	Repo       string    // the labrun source tree; "" means found from the working directory
 	Progress   io.Writer // step lines
+	// Mirror, when set, makes Build also pull every published image
+	// (images/published.yaml) through this registry mirror, HOST[:PORT]:
+	// what a scenario's images.mirror asks for.
+	Mirror string
 }
 
 // DefaultCache is $LABRUN_CACHE, else /var/cache/labrun.
@@ -81,7 +85,19 @@ func Build(ctx context.Context, o Options) (*Plan, error) {
 		return nil, err
 	}
 	defer unlock()
-	return p, r.Run(ctx, p.Roots()...)
+	if err := r.Run(ctx, p.Roots()...); err != nil {
+		return p, err
+	}
+	if o.Mirror != "" {
+		list, err := LoadPublished()
+		if err != nil {
+			return p, err
+		}
+		if _, err := PullAll(ctx, list, PullOptions{Cache: o.Cache, Mirror: o.Mirror, Progress: o.Progress}); err != nil {
+			return p, fmt.Errorf("published images through mirror %s: %w", o.Mirror, err)
+		}
+	}
+	return p, nil
 }
 
 // lockCache serialises builds that share a cache (two labrun processes would

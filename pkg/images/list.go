@@ -13,6 +13,7 @@ type Row struct {
 	Size   string
 	Status string // present | missing | stale (present, built from other inputs)
 	Where  string // docker | cache (a tarball in the artifact cache)
+	Source Source // built | pulled | imported
 	From   string
 }
 
@@ -36,7 +37,7 @@ func List(ctx context.Context, o Options) ([]Row, error) {
 		if s.Image == "" {
 			continue
 		}
-		row := Row{Ref: s.Image, Where: "docker", From: s.From, Status: "missing", Size: "-"}
+		row := Row{Ref: s.Image, Where: "docker", Source: SourceBuilt, From: s.From, Status: "missing", Size: "-"}
 		if info, ok := r.Docker.Inspect(ctx, s.Image); ok {
 			row.Size, row.Status = humanBytes(info.Size), "present"
 			if info.Key != s.Key() || !known {
@@ -46,7 +47,7 @@ func List(ctx context.Context, o Options) ([]Row, error) {
 		rows = append(rows, row)
 	}
 	for _, s := range append(append([]*Step{}, p.Components...), p.Lab...) {
-		row := Row{Ref: s.Name, Where: "cache", From: s.From, Status: "missing", Size: "-"}
+		row := Row{Ref: s.Name, Where: "cache", Source: SourceBuilt, From: s.From, Status: "missing", Size: "-"}
 		if ref, err := ImageRef(s); err == nil {
 			row.Ref = ref
 		}
@@ -57,7 +58,11 @@ func List(ctx context.Context, o Options) ([]Row, error) {
 		}
 		rows = append(rows, row)
 	}
-	return rows, nil
+	published, err := publishedRows(o.Cache)
+	if err != nil {
+		return nil, err
+	}
+	return append(rows, published...), nil
 }
 
 func humanBytes(n int64) string {
