@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -174,7 +176,7 @@ func installAgent(ctx context.Context, cs kubernetes.Interface, c *cluster.Clust
 		return fmt.Errorf("create race emulator DaemonSet: %w", err)
 	}
 	var last error
-	err := wait.PollUntilContextTimeout(ctx, time.Second, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
+	err := wait.PollUntilContextTimeout(ctx, pollEvery, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
 		d, err := cs.AppsV1().DaemonSets(ds.Namespace).Get(ctx, ds.Name, metav1.GetOptions{})
 		if err != nil {
 			last = err
@@ -184,21 +186,17 @@ func installAgent(ctx context.Context, cs kubernetes.Interface, c *cluster.Clust
 			last = fmt.Errorf("%d of %d agents ready", d.Status.NumberReady, len(c.Nodes))
 			return false, nil
 		}
-		for _, n := range c.Nodes {
+		last = eachNode(c.Nodes, func(n cluster.Node) error {
 			if _, err := fetchAgentCounters(ctx, n.IP); err != nil {
-				last = err
-				return false, nil
+				return err
 			}
 			rules, err := agentRules(ctx, c, n.Name)
-			if err != nil {
-				return false, err
+			if err == nil && rules == 0 {
+				err = fmt.Errorf("node %s: the agent's rules are not installed yet", n.Name)
 			}
-			if rules == 0 {
-				last = fmt.Errorf("node %s: the agent's rules are not installed yet", n.Name)
-				return false, nil
-			}
-		}
-		return true, nil
+			return err
+		})
+		return last == nil, nil
 	})
 	if err != nil {
 		return fmt.Errorf("race emulator not running on every node: %w (last: %v)", err, last)
@@ -206,28 +204,39 @@ func installAgent(ctx context.Context, cs kubernetes.Interface, c *cluster.Clust
 	return nil
 }
 
-// removeAgent deletes the DaemonSet, waits for its pods to be gone (each
-// removes its rules on SIGTERM) and checks that no rule of it is left.
-func removeAgent(ctx context.Context, cs kubernetes.Interface, c *cluster.Cluster, namespace string) error {
+// deleteAgent deletes the race emulator's DaemonSet; its pods get SIGTERM,
+// on which each agent removes its rules.
+func deleteAgent(ctx context.Context, cs kubernetes.Interface, namespace string) error {
 	err := cs.AppsV1().DaemonSets(namespace).Delete(ctx, AgentName, metav1.DeleteOptions{})
 	if err != nil && !isNotFound(err) {
 		return fmt.Errorf("delete race emulator DaemonSet: %w", err)
 	}
+	return nil
+}
+
+// checkAgentGone waits for the agent's pods to be gone and checks that no
+// rule of theirs is left on any node.
+func checkAgentGone(ctx context.Context, cs kubernetes.Interface, c *cluster.Cluster, namespace string) error {
 	selector := workload.LabelApp + "=" + AgentName
 	if err := waitNoPods(ctx, cs, namespace, selector, time.Minute); err != nil {
 		return fmt.Errorf("race emulator pods: %w", err)
 	}
+	var mu sync.Mutex
 	var left []string
-	for _, n := range c.Nodes {
+	err := eachNode(c.Nodes, func(n cluster.Node) error {
 		rules, err := agentRules(ctx, c, n.Name)
-		if err != nil {
-			return err
-		}
 		if rules > 0 {
+			mu.Lock()
 			left = append(left, fmt.Sprintf("%s: %d", n.Name, rules))
+			mu.Unlock()
 		}
+		return err
+	})
+	if err != nil {
+		return err
 	}
 	if len(left) > 0 {
+		slices.Sort(left)
 		return fmt.Errorf("race emulator rules left after its pods stopped (%s)", strings.Join(left, ", "))
 	}
 	return nil

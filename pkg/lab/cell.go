@@ -120,6 +120,8 @@ type cellResult struct {
 	Status results.Status
 	Slow   uint64 // lookups ≥ 4.5 s
 	Drops  string // counter deltas, summed over nodes
+	// Stages is how long setup, the probes and teardown took.
+	Stages string
 }
 
 // runCell runs one cell from namespace to teardown. It never returns early
@@ -136,14 +138,27 @@ func (cr *clusterRun) runCell(ctx context.Context, cell scenario.Cell) (res cell
 	}
 	ns := CellNamespace(cr.runID, cell.ID)
 	withAgent := cell.UnderEmulator()
+	start := time.Now()
+	var probesStart, probesEnd time.Time
 	defer func() {
+		teardown := time.Now()
 		cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 		defer cancel()
+		// The agent and the namespace go at once; the agent's rules are
+		// checked while the namespace is being emptied.
 		if withAgent {
-			problem(removeAgent(cleanup, cr.cs, cr.lab.Cluster, ns.Name))
+			problem(deleteAgent(cleanup, cr.cs, ns.Name))
 		}
-		problem(deleteNamespace(cleanup, cr.cs, ns.Name))
+		problem(startDeleteNamespace(cleanup, cr.cs, ns.Name))
+		if withAgent {
+			problem(checkAgentGone(cleanup, cr.cs, cr.lab.Cluster, ns.Name))
+		}
+		problem(waitNamespaceGone(cleanup, cr.cs, ns.Name))
 		res.Status.Finished = time.Now().UTC()
+		if !probesEnd.IsZero() {
+			res.Stages = fmt.Sprintf("setup %s, probes %s, teardown %s", probesStart.Sub(start).Round(100*time.Millisecond),
+				probesEnd.Sub(probesStart).Round(100*time.Millisecond), time.Since(teardown).Round(100*time.Millisecond))
+		}
 		if ctx.Err() != nil {
 			problems = append([]string{"interrupted (Ctrl-C) while the cell ran"}, problems...)
 		}
@@ -178,6 +193,7 @@ func (cr *clusterRun) runCell(ctx context.Context, cell scenario.Cell) (res cell
 		problem(err)
 		return res
 	}
+	probesStart = time.Now()
 	for _, p := range pods {
 		if _, err := cr.cs.CoreV1().Pods(ns.Name).Create(ctx, p, metav1.CreateOptions{}); err != nil {
 			problem(fmt.Errorf("create probe pod %s: %w", p.Name, err))
@@ -186,6 +202,7 @@ func (cr *clusterRun) runCell(ctx context.Context, cell scenario.Cell) (res cell
 	}
 	logs, podProblems := cr.collect(ctx, cell, ns.Name, pods)
 	problems = append(problems, podProblems...)
+	probesEnd = time.Now()
 
 	// Read the counters even after an interrupt: they belong to what was measured.
 	afterCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)

@@ -3,7 +3,9 @@ package lab
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"sync"
 
 	"labrun.dev/labrun/pkg/cluster"
 	"labrun.dev/labrun/pkg/collect"
@@ -24,25 +26,47 @@ func readCounters(ctx context.Context, c *cluster.Cluster, withAgent bool) (snap
 	if withAgent {
 		s.emulator = map[string]map[string]uint64{}
 	}
-	for _, n := range c.Nodes {
+	var mu sync.Mutex
+	err := eachNode(c.Nodes, func(n cluster.Node) error {
 		raw, err := c.Exec(ctx, n.Name, "cat", "/proc/net/stat/nf_conntrack")
 		if err != nil {
-			return s, fmt.Errorf("conntrack counters: %w", err)
+			return fmt.Errorf("conntrack counters: %w", err)
 		}
 		st, err := collect.ParseConntrackStat(bytes.NewReader(raw))
 		if err != nil {
-			return s, fmt.Errorf("conntrack counters of %s: %w", n.Name, err)
+			return fmt.Errorf("conntrack counters of %s: %w", n.Name, err)
 		}
+		var ag map[string]uint64
+		if withAgent {
+			if ag, err = fetchAgentCounters(ctx, n.IP); err != nil {
+				return fmt.Errorf("node %s: %w", n.Name, err)
+			}
+		}
+		mu.Lock()
+		defer mu.Unlock()
 		s.conntrack[n.Name] = st
 		if withAgent {
-			ag, err := fetchAgentCounters(ctx, n.IP)
-			if err != nil {
-				return s, fmt.Errorf("node %s: %w", n.Name, err)
-			}
 			s.emulator[n.Name] = ag
 		}
+		return nil
+	})
+	return s, err
+}
+
+// eachNode runs fn on every node at once (docker execs take ~0.3 s each)
+// and joins the errors.
+func eachNode(nodes []cluster.Node, fn func(cluster.Node) error) error {
+	errs := make([]error, len(nodes))
+	var wg sync.WaitGroup
+	for i, n := range nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = fn(n)
+		}()
 	}
-	return s, nil
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // cellCounters pairs two snapshots into a cell's counters file.

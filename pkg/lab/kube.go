@@ -15,8 +15,13 @@ import (
 	"labrun.dev/labrun/pkg/workload"
 )
 
-// namespaceTimeout bounds the wait for a deleted namespace to be gone.
-const namespaceTimeout = 2 * time.Minute
+const (
+	// namespaceTimeout bounds the wait for a deleted namespace to be gone.
+	namespaceTimeout = 2 * time.Minute
+	// pollEvery is how often the runner looks at what it waits for: short,
+	// since a cell's setup and teardown are a few such waits in a row.
+	pollEvery = 250 * time.Millisecond
+)
 
 func isNotFound(err error) bool { return apierrors.IsNotFound(err) }
 
@@ -55,11 +60,22 @@ func createNamespace(ctx context.Context, cs kubernetes.Interface, ns *corev1.Na
 
 // deleteNamespace deletes a namespace and waits until it is gone.
 func deleteNamespace(ctx context.Context, cs kubernetes.Interface, name string) error {
+	if err := startDeleteNamespace(ctx, cs, name); err != nil {
+		return err
+	}
+	return waitNamespaceGone(ctx, cs, name)
+}
+
+func startDeleteNamespace(ctx context.Context, cs kubernetes.Interface, name string) error {
 	err := cs.CoreV1().Namespaces().Delete(ctx, name, metav1.DeleteOptions{})
 	if err != nil && !isNotFound(err) {
 		return fmt.Errorf("delete namespace %s: %w", name, err)
 	}
-	err = wait.PollUntilContextTimeout(ctx, time.Second, namespaceTimeout, true, func(ctx context.Context) (bool, error) {
+	return nil
+}
+
+func waitNamespaceGone(ctx context.Context, cs kubernetes.Interface, name string) error {
+	err := wait.PollUntilContextTimeout(ctx, pollEvery, namespaceTimeout, true, func(ctx context.Context) (bool, error) {
 		_, err := cs.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{})
 		if isNotFound(err) {
 			return true, nil
@@ -75,7 +91,7 @@ func deleteNamespace(ctx context.Context, cs kubernetes.Interface, name string) 
 // waitNoPods waits until no pod matches selector in namespace.
 func waitNoPods(ctx context.Context, cs kubernetes.Interface, namespace, selector string, timeout time.Duration) error {
 	left := 0
-	err := wait.PollUntilContextTimeout(ctx, time.Second, timeout, true, func(ctx context.Context) (bool, error) {
+	err := wait.PollUntilContextTimeout(ctx, pollEvery, timeout, true, func(ctx context.Context) (bool, error) {
 		list, err := cs.CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{LabelSelector: selector})
 		if err != nil {
 			return false, nil

@@ -327,6 +327,9 @@ func resultLine(r cellResult) string {
 	if r.Drops != "" {
 		s += ", " + r.Drops
 	}
+	if r.Stages != "" {
+		s += " (" + r.Stages + ")"
+	}
 	if st.Reason != "" {
 		s += ": " + st.Reason
 	}
