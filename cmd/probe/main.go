@@ -68,6 +68,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs.StringVar(&cfg.Pod, "pod", cfg.Pod, "pod name written in each sample (env "+probe.EnvPod+")")
 	fs.StringVar(&cfg.Node, "node", cfg.Node, "node name written in each sample (env "+probe.EnvNode+")")
 	fs.StringVar(&cfg.RawPolicy, "raw-socket", cfg.RawPolicy, "raw: "+probe.SameSocket+" or "+probe.SocketPerQuery+" (env "+probe.EnvRawPolicy+")")
+	fs.BoolVar(&cfg.KeepResolverState, "keep-resolver-state", cfg.KeepResolverState, "glibc/musl: keep the libc's per-thread resolver state between lookups instead of rereading resolv.conf before each (env "+probe.EnvKeepState+")")
 	fs.IntVar(&cfg.GRPCPort, "grpc-port", cfg.GRPCPort, "grpc-*: port of the dns:///NAME:PORT target (env "+probe.EnvGRPCPort+")")
 	fs.DurationVar(&cfg.GRPCDeadline, "grpc-deadline", cfg.GRPCDeadline, "grpc-*: RPC deadline; DEADLINE_EXCEEDED counts as a timeout")
 	fs.StringVar(&cfg.Python, "python", cfg.Python, "grpc-*: python3 with grpcio")

@@ -52,10 +52,16 @@ type Config struct {
 
 	Pod, Node, Cell, Mitigation string
 
-	RawPolicy    string        // raw: SameSocket or SocketPerQuery
-	GRPCPort     int           // grpc-*: port of the dns:///NAME:PORT target
-	GRPCDeadline time.Duration // grpc-*: the RPC deadline; DEADLINE_EXCEEDED counts as timeout
-	Python       string        // grpc-*: the python3 that has grpcio
+	RawPolicy string // raw: SameSocket or SocketPerQuery
+	// KeepResolverState, for glibc and musl, lets the libc keep its per-thread
+	// resolver state between lookups. By default each lookup starts from
+	// resolv.conf (res_init), as in a new process: glibc otherwise switches a
+	// thread to single-request for good after its first A/AAAA timeout, and a
+	// long-running probe would hide the race after one 5 s delay per thread.
+	KeepResolverState bool
+	GRPCPort          int           // grpc-*: port of the dns:///NAME:PORT target
+	GRPCDeadline      time.Duration // grpc-*: the RPC deadline; DEADLINE_EXCEEDED counts as timeout
+	Python            string        // grpc-*: the python3 that has grpcio
 }
 
 // Defaults returns a Config with the documented defaults.
@@ -84,6 +90,7 @@ const (
 	EnvCell        = "PROBE_CELL"
 	EnvMitigation  = "PROBE_MITIGATION"
 	EnvRawPolicy   = "PROBE_RAW_POLICY"
+	EnvKeepState   = "PROBE_KEEP_RESOLVER_STATE"
 	EnvGRPCPort    = "PROBE_GRPC_PORT"
 	EnvPod         = "POD_NAME"
 	EnvNode        = "NODE_NAME"
@@ -104,6 +111,13 @@ func FromEnv(c *Config, getenv func(string) string) error {
 	str(EnvPod, &c.Pod)
 	str(EnvNode, &c.Node)
 	var errs []error
+	if v := getenv(EnvKeepState); v != "" {
+		keep, err := strconv.ParseBool(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s=%q: want true or false", EnvKeepState, v))
+		}
+		c.KeepResolverState = keep
+	}
 	if v := getenv(EnvNames); v != "" {
 		names, err := ParseNames(v)
 		if err != nil {

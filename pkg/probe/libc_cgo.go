@@ -7,6 +7,8 @@ package probe
 #define _GNU_SOURCE
 #include <errno.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <resolv.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -25,6 +27,11 @@ static const char *labrun_libc(void) {
 // labrun_gai is what an application does: getaddrinfo with AF_UNSPEC and no
 // AI_ADDRCONFIG (so AAAA is asked even without a global IPv6 address), one
 // socket type so each address is counted once.
+// labrun_res_init rereads resolv.conf into this thread's resolver state,
+// dropping what earlier lookups taught it (glibc's fallback to single-request
+// after a timeout). A no-op in musl, which keeps no such state.
+static void labrun_res_init(void) { res_init(); }
+
 static int labrun_gai(const char *name, int *count, int *err) {
 	struct addrinfo hints, *res = NULL, *p;
 	int rc, n = 0;
@@ -58,12 +65,15 @@ var libcCodes = gaiCodes{NoName: int(C.EAI_NONAME), NoData: int(C.EAI_NODATA), A
 
 // libcResolver calls the libc's getaddrinfo, which reads resolv.conf itself
 // and applies its options (or, for musl, ignores most of them).
-type libcResolver struct{}
+type libcResolver struct{ keepState bool }
 
-func (libcResolver) Lookup(_ context.Context, name string) Outcome {
+func (l libcResolver) Lookup(_ context.Context, name string) Outcome {
 	cname := C.CString(name)
 	defer C.free(unsafe.Pointer(cname))
 	var count, errno C.int
+	if !l.keepState {
+		C.labrun_res_init() // outside the timed call: a new process pays it at start-up
+	}
 	began := time.Now()
 	rc := int(C.labrun_gai(cname, &count, &errno))
 	took := time.Since(began)

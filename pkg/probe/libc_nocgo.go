@@ -11,7 +11,7 @@ import (
 // Libc is "" without cgo: the glibc and musl back ends need the cgo builds.
 func Libc() string { return "" }
 
-type libcResolver struct{}
+type libcResolver struct{ keepState bool }
 
 func (libcResolver) Lookup(context.Context, string) Outcome {
 	return Outcome{Result: sample.Error, Err: ErrUnavailable.Error()}

@@ -25,7 +25,7 @@ func New(cfg Config) (Resolver, error) {
 			}
 			return nil, fmt.Errorf("back end %s: %w: this probe's libc is %s; use the %s build", cfg.Backend, ErrUnavailable, have, cfg.Backend)
 		}
-		return libcResolver{}, nil
+		return libcResolver{keepState: cfg.KeepResolverState}, nil
 	case Go:
 		return goResolver{r: &net.Resolver{PreferGo: true}}, nil
 	case Raw:
