@@ -1,0 +1,74 @@
+package cluster
+
+import (
+	"strings"
+	"testing"
+
+	"sigs.k8s.io/kind/pkg/apis/config/v1alpha4"
+	"sigs.k8s.io/yaml"
+)
+
+// kindConfig is what kind receives: for each kube-proxy mode the lab offers,
+// the mode reaches kind's networking.kubeProxyMode (kind writes it into
+// kube-proxy's configuration as `mode:`), the nodes have the lab's node
+// image, and kubelet accepts the lab's cgroup v1 hosts. ipvs is generated
+// although this host's kernel lacks IPVS, so that it works where IPVS exists.
+func TestKindConfigForEachKubeProxyMode(t *testing.T) {
+	for _, mode := range []string{"iptables", "nftables", "ipvs"} {
+		s := DefaultSpec()
+		s.Name, s.NodeImage, s.KubeProxyMode, s.PodSubnet = "labrun-test", "labrun/node:v1.36.1", mode, "10.244.0.0/16"
+		if err := s.Validate(); err != nil {
+			t.Fatalf("%s: spec: %v", mode, err)
+		}
+		cfg := kindConfig(s)
+		if got := string(cfg.Networking.KubeProxyMode); got != mode {
+			t.Errorf("%s: kubeProxyMode %q", mode, got)
+		}
+		if cfg.Networking.PodSubnet != "10.244.0.0/16" {
+			t.Errorf("%s: podSubnet %q", mode, cfg.Networking.PodSubnet)
+		}
+		var cp, workers int
+		for _, n := range cfg.Nodes {
+			if n.Image != s.NodeImage {
+				t.Errorf("%s: node image %q, want %q", mode, n.Image, s.NodeImage)
+			}
+			switch n.Role {
+			case v1alpha4.ControlPlaneRole:
+				cp++
+			case v1alpha4.WorkerRole:
+				workers++
+			}
+		}
+		if cp != 1 || workers != 2 {
+			t.Errorf("%s: %d control planes, %d workers; want 1, 2", mode, cp, workers)
+		}
+		if len(cfg.KubeadmConfigPatches) != 1 || !strings.Contains(cfg.KubeadmConfigPatches[0], "failCgroupV1: false") {
+			t.Errorf("%s: kubeadm patches %q: want kubelet's failCgroupV1: false", mode, cfg.KubeadmConfigPatches)
+		}
+
+		// The configuration survives kind's own file format, strictly.
+		b, err := yaml.Marshal(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(b), "kubeProxyMode: "+mode+"\n") {
+			t.Errorf("%s: kind config file lacks kubeProxyMode: %s:\n%s", mode, mode, b)
+		}
+		var back v1alpha4.Cluster
+		if err := yaml.UnmarshalStrict(b, &back); err != nil {
+			t.Errorf("%s: kind config does not read back strictly: %v", mode, err)
+		}
+		if back.Networking.KubeProxyMode != cfg.Networking.KubeProxyMode {
+			t.Errorf("%s: read back as %q", mode, back.Networking.KubeProxyMode)
+		}
+	}
+}
+
+func TestSpecRefusesUnknownKubeProxyMode(t *testing.T) {
+	s := DefaultSpec()
+	s.NodeImage, s.KubeProxyMode = "labrun/node:v1.36.1", "userspace"
+	err := s.Validate()
+	if err == nil || !strings.Contains(err.Error(), `kubeProxy: "userspace"; valid: iptables, nftables, ipvs`) {
+		t.Errorf("Validate: %v", err)
+	}
+}
