@@ -69,13 +69,17 @@ func missingImages(axis string, published []images.Published, have HaveImage) st
 	if len(missing) == 0 {
 		return ""
 	}
+	noun := "image"
+	if len(missing) > 1 {
+		noun = "images"
+	}
 	why := whyNotBuilt[axis]
 	if why == "" {
 		why = "it is not built by the lab"
 	}
-	return fmt.Sprintf("%s: image %s missing: %s and no registry is reachable from the lab's machines; "+
+	return fmt.Sprintf("%s: %s %s missing: %s and no registry is reachable from the lab's machines; "+
 		"where one is: labrun images pull %s [--mirror HOST[:PORT]], or labrun images import FILE.tar",
-		strings.Replace(axis, "=", " ", 1), strings.Join(missing, ", "), why, strings.Join(names, " "))
+		strings.Replace(axis, "=", " ", 1), noun, strings.Join(missing, ", "), why, strings.Join(names, " "))
 }
 
 // WeaveMode is the data path Weave Net would use here: fastdp needs the
