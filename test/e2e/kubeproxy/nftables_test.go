@@ -1,0 +1,124 @@
+//go:build e2e
+
+package kubeproxy
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/e2e-framework/pkg/envconf"
+	"sigs.k8s.io/e2e-framework/pkg/features"
+
+	"labrun.dev/labrun/pkg/images"
+)
+
+func TestE2EKubeProxyNftables(t *testing.T) {
+	f := features.New("kube-proxy in nftables mode").
+		Assess("kube-proxy is configured for nftables and programs nftables, not iptables", func(ctx context.Context, t *testing.T, cfg *envconf.Config) context.Context {
+			cs := clientset(t, cfg)
+			cm, err := cs.CoreV1().ConfigMaps("kube-system").Get(ctx, "kube-proxy", metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if conf := cm.Data["config.conf"]; !strings.Contains(conf, `mode: nftables`) {
+				t.Errorf("kube-proxy configuration has no `mode: nftables`:\n%s", conf)
+			}
+			for _, n := range theLab.Cluster.Nodes {
+				rules, err := theLab.Cluster.Exec(ctx, n.Name, "nft", "list", "table", "ip", "kube-proxy")
+				if err != nil {
+					t.Errorf("node %s: kube-proxy's nftables table: %v", n.Name, err)
+					continue
+				}
+				if !strings.Contains(string(rules), "services") {
+					t.Errorf("node %s: table ip kube-proxy has no services map:\n%s", n.Name, rules)
+				}
+				// iptables mode would have made the KUBE-SERVICES chain.
+				if out, err := theLab.Cluster.Exec(ctx, n.Name, "iptables-save", "-t", "nat"); err == nil && strings.Contains(string(out), "KUBE-SERVICES") {
+					t.Errorf("node %s: iptables KUBE-SERVICES chain present: kube-proxy ran in iptables mode", n.Name)
+				}
+			}
+			return ctx
+		}).
+		Assess("a pod resolves kubernetes.default through the DNS service VIP", func(ctx context.Context, t *testing.T, cfg *envconf.Config) context.Context {
+			cs := clientset(t, cfg)
+			svc, err := cs.CoreV1().Services("kube-system").Get(ctx, "kube-dns", metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			image, err := images.ImageRef(theLab.Images.LabImage("probe-glibc"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			// getent asks glibc's resolver, which reads the pod's resolv.conf:
+			// the only nameserver there is the VIP, so an answer went through
+			// kube-proxy's nftables DNAT.
+			pod := &corev1.Pod{
+				ObjectMeta: metav1.ObjectMeta{GenerateName: "resolve-", Namespace: "default"},
+				Spec: corev1.PodSpec{
+					RestartPolicy: corev1.RestartPolicyNever,
+					Containers: []corev1.Container{{
+						Name: "resolve", Image: image, ImagePullPolicy: corev1.PullNever,
+						Command: []string{"sh", "-c", "cat /etc/resolv.conf && getent ahostsv4 kubernetes.default"},
+					}},
+				},
+			}
+			created, err := cs.CoreV1().Pods("default").Create(ctx, pod, metav1.CreateOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cs.CoreV1().Pods("default").Delete(context.WithoutCancel(ctx), created.Name, metav1.DeleteOptions{})
+			phase, err := waitPodDone(ctx, cs, created.Name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := cs.CoreV1().Pods("default").GetLogs(created.Name, &corev1.PodLogOptions{}).DoRaw(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out := string(b)
+			t.Logf("DNS VIP %s; pod output:\n%s", svc.Spec.ClusterIP, out)
+			if phase != corev1.PodSucceeded {
+				t.Errorf("resolving pod ended %s", phase)
+			}
+			if !strings.Contains(out, "nameserver "+svc.Spec.ClusterIP) {
+				t.Errorf("resolv.conf does not point at the DNS VIP %s", svc.Spec.ClusterIP)
+			}
+			kube, err := cs.CoreV1().Services("default").Get(ctx, "kubernetes", metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(out, kube.Spec.ClusterIP) {
+				t.Errorf("kubernetes.default did not resolve to %s", kube.Spec.ClusterIP)
+			}
+			return ctx
+		}).Feature()
+	testenv.Test(t, f)
+}
+
+func clientset(t *testing.T, cfg *envconf.Config) kubernetes.Interface {
+	t.Helper()
+	cs, err := kubernetes.NewForConfig(cfg.Client().RESTConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cs
+}
+
+func waitPodDone(ctx context.Context, cs kubernetes.Interface, name string) (corev1.PodPhase, error) {
+	var last corev1.PodPhase
+	err := wait.PollUntilContextTimeout(ctx, time.Second, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
+		p, err := cs.CoreV1().Pods("default").Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		last = p.Status.Phase
+		return last == corev1.PodSucceeded || last == corev1.PodFailed, nil
+	})
+	return last, err
+}
