@@ -78,6 +78,7 @@ var subcommands = []func(Streams) *cobra.Command{
 	newPlanCommand,
 	newReportCommand,
 	newRunCommand,
+	newHostcheckCommand,
 }
 
 func isFlagError(err error) bool {

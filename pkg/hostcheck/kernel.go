@@ -30,6 +30,16 @@ const (
 // Features lists every feature Probe checks, in report order.
 var Features = []Feature{IPVS, Netem, OpenvSwitch, IPIP, VXLAN, NFQueue}
 
+// NeededBy says, for people, which axis value needs each feature.
+var NeededBy = map[Feature]string{
+	IPVS:        "kubeProxy ipvs",
+	Netem:       "tc delays (the agent queues instead)",
+	OpenvSwitch: "podNetwork weave, fastdp (else sleeve)",
+	IPIP:        "podNetwork calico, IPIP mode (else VXLAN)",
+	VXLAN:       "podNetwork calico, VXLAN mode",
+	NFQueue:     "the race emulator",
+}
+
 // configOption is the kernel option that builds each feature.
 var configOption = map[Feature]string{
 	IPVS:        "CONFIG_IP_VS",
