@@ -130,4 +130,32 @@ func TestPublishedRowsShowEachImageSource(t *testing.T) {
 	if r := by["quay.io/calico/node:v3.31.3"]; r.Status != "missing" || r.Source != SourcePulled || !strings.Contains(r.From, "images pull calico-node") {
 		t.Errorf("calico-node row: %+v", r)
 	}
+	if r := by["registry.k8s.io/dns/k8s-dns-kube-dns:1.22.28"]; r.Status != "missing" || !strings.Contains(r.From, "pinned sha256:df85f1572425") {
+		t.Errorf("kube-dns row: %+v", r)
+	}
+}
+
+func TestStoredFor(t *testing.T) {
+	cache := t.TempDir()
+	if _, err := StoredFor(cache, "podNetwork=weave"); err == nil || !strings.Contains(err.Error(), "weave-kube (docker.io/weaveworks/weave-kube:2.8.1)") || !strings.Contains(err.Error(), "weave-npc") {
+		t.Errorf("nothing stored: %v", err)
+	}
+	tag, _ := name.NewTag("docker.io/weaveworks/weave-kube:2.8.1")
+	f := filepath.Join(t.TempDir(), "weave-kube.tar")
+	if err := tarball.WriteToFile(f, tag, testImage(t, "weave-kube")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Import(cache, f); err != nil {
+		t.Fatal(err)
+	}
+	got, err := StoredFor(cache, "podNetwork=weave")
+	if err == nil || strings.Contains(err.Error(), "weave-kube") || !strings.Contains(err.Error(), "weave-npc") {
+		t.Errorf("weave-kube stored, weave-npc not: %v", err)
+	}
+	if len(got) != 1 || got[0].Ref != "docker.io/weaveworks/weave-kube:2.8.1" {
+		t.Errorf("StoredFor = %+v", got)
+	}
+	if got, err := StoredFor(cache, "podNetwork=default"); err != nil || len(got) != 0 {
+		t.Errorf("an axis value needing no published image: %+v, %v", got, err)
+	}
 }

@@ -117,3 +117,34 @@ func FindPublished(all []Published, names ...string) ([]Published, error) {
 	}
 	return out, nil
 }
+
+// StoredFor returns the stored (pulled or imported) images that axis value
+// (e.g. "podNetwork=calico") needs, for the runner to load into a cluster's
+// nodes; the error names every one that is missing.
+func StoredFor(cache, axisValue string) ([]Record, error) {
+	if cache == "" {
+		cache = DefaultCache()
+	}
+	list, err := LoadPublished()
+	if err != nil {
+		return nil, err
+	}
+	var out []Record
+	var missing []string
+	for _, p := range list {
+		if !p.Needed(axisValue) {
+			continue
+		}
+		rec, ok := FindStored(cache, p.Ref)
+		if !ok {
+			missing = append(missing, p.Name+" ("+p.Pinned()+")")
+			continue
+		}
+		out = append(out, rec)
+	}
+	if len(missing) > 0 {
+		return out, fmt.Errorf("%s needs published images not in %s: %s (labrun images pull, or labrun images import)",
+			axisValue, storeDir(cache), strings.Join(missing, ", "))
+	}
+	return out, nil
+}

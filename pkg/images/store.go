@@ -159,8 +159,12 @@ func publishedRows(cache string) ([]Row, error) {
 			rows = append(rows, row(rec))
 			continue
 		}
-		rows = append(rows, Row{Ref: p.Pinned(), Size: "-", Status: "missing", Where: "cache", Source: SourcePulled,
-			From: "published, cannot be built here: labrun images pull " + p.Name + " [--mirror HOST], or labrun images import FILE.tar"})
+		pin := "tag pinned"
+		if p.Digest != "" {
+			pin = "pinned " + p.Digest[:len("sha256:")+12]
+		}
+		rows = append(rows, Row{Ref: p.Ref, Size: "-", Status: "missing", Where: "cache", Source: SourcePulled,
+			From: "published (" + pin + "), cannot be built here: labrun images pull " + p.Name + " [--mirror HOST], or labrun images import FILE.tar"})
 	}
 	for _, rec := range stored {
 		if !shown[canonicalRef(rec.Ref)] {
