@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 )
 
@@ -99,19 +100,17 @@ func Pull(ctx context.Context, p Published, o PullOptions) (Record, error) {
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
 	never := func(error) bool { return false }
-	desc, err := remote.Get(src,
+	opts := []remote.Option{
 		remote.WithContext(ctx),
 		remote.WithTransport(pullTransport()),
 		remote.WithRetryPredicate(never),
 		remote.WithRetryBackoff(remote.Backoff{Steps: 1}),
 		remote.WithPlatform(v1.Platform{OS: "linux", Architecture: "amd64"}),
-		remote.WithUserAgent("labrun"))
-	if err != nil {
-		return Record{}, pullError(p, src, err)
+		remote.WithUserAgent("labrun"),
 	}
-	if p.Digest != "" && desc.Digest.String() != p.Digest {
-		return Record{}, fmt.Errorf("pull %s from %s: %w: the registry serves %s for %s, images/published.yaml pins %s; refusing it",
-			p.Ref, src.RegistryStr(), ErrDigestMismatch, desc.Digest, src, p.Digest)
+	desc, err := fetchPinned(p, src, opts)
+	if err != nil {
+		return Record{}, err
 	}
 	img, err := desc.Image() // an index resolves to its linux/amd64 image
 	if err != nil {
@@ -133,7 +132,51 @@ func Pull(ctx context.Context, p Published, o PullOptions) (Record, error) {
 	})
 }
 
+// fetchPinned gets the image's manifest: by its pinned digest when it has
+// one (so a moved tag still yields the pinned content, and a digest-only
+// mirror works), else by tag. When the registry lacks the pinned digest, the
+// tag is looked up once to say what the registry serves instead.
+func fetchPinned(p Published, src name.Tag, opts []remote.Option) (*remote.Descriptor, error) {
+	if p.Digest == "" {
+		desc, err := remote.Get(src, opts...)
+		if err != nil {
+			return nil, pullError(p, src, err)
+		}
+		return desc, nil
+	}
+	desc, err := remote.Get(src.Context().Digest(p.Digest), opts...)
+	var terr *transport.Error
+	if errors.As(err, &terr) && terr.StatusCode == http.StatusNotFound {
+		if head, herr := remote.Head(src, opts...); herr == nil && head.Digest.String() != p.Digest {
+			return nil, mismatch(p, src, head.Digest.String())
+		}
+	}
+	if err != nil {
+		return nil, pullError(p, src, err)
+	}
+	// go-containerregistry checks a manifest fetched by digest against it;
+	// checked again here because the whole point of the pin is this.
+	if desc.Digest.String() != p.Digest {
+		return nil, mismatch(p, src, desc.Digest.String())
+	}
+	return desc, nil
+}
+
+func mismatch(p Published, src name.Tag, served string) error {
+	return fmt.Errorf("pull %s from %s: %w: the registry serves %s for %s, images/published.yaml pins %s (which it does not have); refusing it",
+		p.Ref, src.RegistryStr(), ErrDigestMismatch, served, src, p.Digest)
+}
+
 func pullError(p Published, src name.Tag, err error) error {
+	var answered *transport.Error
+	switch {
+	case strings.Contains(err.Error(), "does not match requested digest"):
+		// go-containerregistry's own check of content fetched by digest
+		// (a plain error): the registry answered, with the wrong content.
+		return fmt.Errorf("pull %s from %s: %w: %w", p.Ref, src.RegistryStr(), ErrDigestMismatch, err)
+	case errors.As(err, &answered):
+		return fmt.Errorf("pull %s from %s: %w", p.Ref, src.RegistryStr(), err)
+	}
 	return fmt.Errorf("pull %s from %s: %w (one try; no registry is reachable from the lab's own machines: "+
 		"pull through a mirror with --mirror HOST[:PORT], or `labrun images import FILE.tar` an image saved elsewhere)",
 		p.Ref, src.RegistryStr(), err)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log"
+	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
@@ -19,6 +20,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
 // mirror is an in-process registry holding, under each published image's
@@ -243,5 +245,76 @@ func TestParsePublishedRejectsBadEntries(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("parsePublished(%q) = %v, want an error containing %q", tc.yaml, err, tc.want)
 		}
+	}
+}
+
+// The pin decides, not the tag: a mirror whose tag moved on still gives the
+// pinned image, and a mirror holding the digest without the tag serves it.
+func TestPullFetchesThePinnedDigest(t *testing.T) {
+	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	t.Cleanup(srv.Close)
+	host := strings.TrimPrefix(srv.URL, "http://")
+	pinnedImg, newerImg := testImage(t, "pinned"), testImage(t, "newer")
+	pinned, _ := pinnedImg.Digest()
+
+	moved := Published{Name: "moved", Ref: "registry.k8s.io/dns/moved:1.0", Digest: pinned.String()}
+	src, _ := PullRef(moved.Ref, host)
+	for _, img := range []v1.Image{pinnedImg, newerImg} { // the tag ends on the newer one
+		if err := remote.Write(src, img); err != nil {
+			t.Fatal(err)
+		}
+	}
+	untagged := Published{Name: "untagged", Ref: "registry.k8s.io/dns/untagged:1.0", Digest: pinned.String()}
+	usrc, _ := PullRef(untagged.Ref, host)
+	if err := remote.Write(usrc.Context().Digest(pinned.String()), pinnedImg); err != nil {
+		t.Fatal(err)
+	}
+
+	cache := t.TempDir()
+	for _, p := range []Published{moved, untagged} {
+		rec, err := Pull(context.Background(), p, PullOptions{Cache: cache, Mirror: host})
+		if err != nil {
+			t.Fatalf("%s: %v", p.Name, err)
+		}
+		tag, _ := name.NewTag(p.Ref)
+		img, err := tarball.ImageFromPath(rec.Tarball, &tag)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d, _ := img.Digest(); d != pinned {
+			t.Errorf("%s: stored %s, want the pinned %s", p.Name, d, pinned)
+		}
+	}
+}
+
+// A registry that answers a digest request with other content is refused.
+func TestPullRefusesContentNotMatchingItsDigest(t *testing.T) {
+	reg := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
+	good, evil := testImage(t, "good"), testImage(t, "evil")
+	goodDigest, _ := good.Digest()
+	evilManifest, _ := evil.RawManifest()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/manifests/"+goodDigest.String()) {
+			w.Header().Set("Content-Type", string(types.DockerManifestSchema2))
+			w.Header().Set("Docker-Content-Digest", goodDigest.String())
+			w.Write(evilManifest)
+			return
+		}
+		reg.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	host := strings.TrimPrefix(srv.URL, "http://")
+	p := Published{Name: "x", Ref: "registry.k8s.io/dns/x:1.0", Digest: goodDigest.String()}
+	src, _ := PullRef(p.Ref, host)
+	if err := remote.Write(src, evil); err != nil {
+		t.Fatal(err)
+	}
+	cache := t.TempDir()
+	_, err := Pull(context.Background(), p, PullOptions{Cache: cache, Mirror: host})
+	if !errors.Is(err, ErrDigestMismatch) || !strings.Contains(err.Error(), `requested digest: "`+goodDigest.String()) {
+		t.Fatalf("Pull of tampered content: %v", err)
+	}
+	if _, ok := FindStored(cache, p.Ref); ok {
+		t.Error("tampered image stored")
 	}
 }
