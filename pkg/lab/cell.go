@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -169,6 +170,12 @@ func (cr *clusterRun) runCell(ctx context.Context, cell scenario.Cell) (res cell
 		}
 	}()
 
+	// A resumed cell starts afresh: an interrupted attempt's samples must
+	// not mix with this one's.
+	if err := os.RemoveAll(cr.run.RawDir(cell.ID)); err != nil {
+		problem(fmt.Errorf("remove earlier samples of %s: %w", cell.ID, err))
+		return res
+	}
 	if err := createNamespace(ctx, cr.cs, ns); err != nil {
 		problem(err)
 		return res
