@@ -16,8 +16,9 @@ var (
 		"libseccomp2", "tcpdump",
 	}
 	// toolsPackages: the base of images whose daemons program the network
-	// (kube-proxy, the pod network daemon, the lab agent).
-	toolsPackages = []string{"iptables", "nftables", "conntrack", "iproute2", "ca-certificates"}
+	// (kube-proxy, the pod network daemon, the lab agent); kube-proxy ipvs mode
+	// needs ipset.
+	toolsPackages = []string{"iptables", "nftables", "conntrack", "iproute2", "ipset", "ca-certificates"}
 	// probePackages: the glibc probe's base, with gRPC C-core for the grpc
 	// back ends and tcpdump for captures on the DNS path.
 	probePackages = []string{"python3", "python3-grpcio", "tcpdump", "ca-certificates"}
