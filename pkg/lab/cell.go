@@ -280,16 +280,15 @@ func (cr *clusterRun) collect(ctx context.Context, cell scenario.Cell, namespace
 }
 
 // followPod waits for one probe to start, streams its log and checks how it
-// ended; it returns what was collected and a problem ("" if none).
+// ended; it returns what was collected and a problem ("" if none). A stream
+// cut short (an API server hiccup) is read again, whole, from the kubelet
+// once the container has exited.
 func (cr *clusterRun) followPod(ctx, streams context.Context, cellID, namespace, pod string) (*probeLog, string) {
 	empty := &probeLog{Probe: results.Probe{File: cr.run.RawPath(cellID, pod)}}
 	if err := waitContainerStarted(streams, cr.cs, namespace, pod, startTimeout); err != nil {
 		return empty, err.Error()
 	}
-	log, err := followProbe(streams, cr.cs, cr.run, cellID, namespace, pod)
-	if err != nil {
-		return log, err.Error()
-	}
+	log, readErr := readProbeLog(streams, cr.cs, cr.run, cellID, namespace, pod, true)
 	if ctx.Err() != nil {
 		return log, "" // deleted on purpose; the summary says complete: false
 	}
@@ -299,6 +298,15 @@ func (cr *clusterRun) followPod(ctx, streams context.Context, cellID, namespace,
 		return log, fmt.Sprintf("pod %s was deleted while it ran", pod)
 	case err != nil:
 		return log, err.Error()
+	}
+	if readErr != nil || !log.balanced() {
+		if whole, err := readProbeLog(streams, cr.cs, cr.run, cellID, namespace, pod, false); err == nil && whole.balanced() {
+			log, readErr = whole, nil
+		}
+	}
+	switch {
+	case readErr != nil:
+		return log, readErr.Error()
 	case end != "":
 		return log, fmt.Sprintf("pod %s: %s", pod, end)
 	}

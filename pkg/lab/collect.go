@@ -70,16 +70,17 @@ func copySamples(r io.Reader, w io.Writer, log *probeLog) error {
 	return sc.Err()
 }
 
-// followProbe streams a probe pod's log (client-go, Follow) into
-// raw/<cell>/<pod>.jsonl until the container exits or ctx ends. What was
-// collected is committed either way: an interrupted probe's partial file is
-// measured data, and the accounting marks its cell incomplete.
-func followProbe(ctx context.Context, cs kubernetes.Interface, run results.Run, cellID, namespace, pod string) (*probeLog, error) {
+// readProbeLog copies a probe pod's log into raw/<cell>/<pod>.jsonl: with
+// follow, streamed (client-go) until the container exits or ctx ends; without,
+// the whole log the kubelet kept. What was read is committed either way: an
+// interrupted probe's partial file is measured data, and the accounting marks
+// its cell incomplete.
+func readProbeLog(ctx context.Context, cs kubernetes.Interface, run results.Run, cellID, namespace, pod string, follow bool) (*probeLog, error) {
 	log := &probeLog{Probe: results.Probe{File: run.RawPath(cellID, pod)}}
-	req := cs.CoreV1().Pods(namespace).GetLogs(pod, &corev1.PodLogOptions{Container: workload.ProbeContainer, Follow: true})
+	req := cs.CoreV1().Pods(namespace).GetLogs(pod, &corev1.PodLogOptions{Container: workload.ProbeContainer, Follow: follow})
 	stream, err := req.Stream(ctx)
 	if err != nil {
-		return log, fmt.Errorf("follow the log of %s: %w", pod, err)
+		return log, fmt.Errorf("read the log of %s: %w", pod, err)
 	}
 	defer stream.Close()
 	f, err := run.CreateRaw(cellID, pod)
@@ -92,9 +93,14 @@ func followProbe(ctx context.Context, cs kubernetes.Interface, run results.Run, 
 		return log, err
 	}
 	if copyErr != nil && ctx.Err() == nil {
-		return log, fmt.Errorf("follow the log of %s: %w", pod, copyErr)
+		return log, fmt.Errorf("read the log of %s: %w", pod, copyErr)
 	}
 	return log, nil
+}
+
+// balanced reports whether the probe's summary line equals what was read.
+func (l *probeLog) balanced() bool {
+	return l.Probe.Summary != nil && l.Probe.Summary.Lookups == l.Probe.Samples
 }
 
 // Accounting is a cell's check that nothing was lost between the probes and

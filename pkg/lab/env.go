@@ -114,7 +114,9 @@ func addClusterEnv(ctx context.Context, e *results.Env, cs kubernetes.Interface,
 	if e.Extra == nil {
 		e.Extra = map[string]string{}
 	}
-	e.Extra["clusters"] = strings.TrimPrefix(e.Extra["clusters"]+","+l.Cluster.Name, ",")
+	if clusters := strings.Split(e.Extra["clusters"], ","); !slices.Contains(clusters, l.Cluster.Name) {
+		e.Extra["clusters"] = strings.TrimPrefix(e.Extra["clusters"]+","+l.Cluster.Name, ",")
+	}
 	return nil
 }
 

@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"labrun.dev/labrun/pkg/cluster"
+	"labrun.dev/labrun/pkg/collect"
 	"labrun.dev/labrun/pkg/results"
 	"labrun.dev/labrun/pkg/scenario"
 	"labrun.dev/labrun/pkg/workload"
@@ -295,5 +296,27 @@ func TestOpenRunResumeChecksTheScenario(t *testing.T) {
 	}
 	if _, _, err := openRun(RunOptions{Resume: run.Dir, Scenario: "../../scenarios/grpc.yaml"}); err == nil || !strings.Contains(err.Error(), "does not have the cells") {
 		t.Errorf("resume with another scenario: err = %v", err)
+	}
+}
+
+func TestCellCountersAndDropsLine(t *testing.T) {
+	before := snapshot{
+		conntrack: map[string]collect.ConntrackStats{"a": {"insert_failed": 1, "clashres": 10}, "b": {"insert_failed": 0, "clashres": 0}},
+		emulator:  map[string]map[string]uint64{"a": {"dropped": 0}, "b": {"dropped": 2}},
+	}
+	after := snapshot{
+		conntrack: map[string]collect.ConntrackStats{"a": {"insert_failed": 1, "clashres": 15}, "b": {"insert_failed": 3, "clashres": 1}},
+		emulator:  map[string]map[string]uint64{"a": {"dropped": 4}, "b": {"dropped": 7}},
+	}
+	c := cellCounters("cell", before, after)
+	if len(c.Nodes) != 2 || c.Nodes["b"].EmulatorAfter["dropped"] != 7 || c.Nodes["a"].Before["clashres"] != 10 {
+		t.Fatalf("counters %+v", c)
+	}
+	if got, want := dropsLine(c), "insert_failed +3, clashres +6, emulator dropped +9"; got != want {
+		t.Errorf("dropsLine = %q, want %q", got, want)
+	}
+	bare := cellCounters("cell", snapshot{conntrack: before.conntrack}, snapshot{conntrack: after.conntrack})
+	if got := dropsLine(bare); strings.Contains(got, "emulator") || bare.Nodes["a"].EmulatorAfter != nil {
+		t.Errorf("a bare-kernel cell has no emulator counters: %q %+v", got, bare.Nodes["a"])
 	}
 }
