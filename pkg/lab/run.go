@@ -283,8 +283,11 @@ func runShape(ctx context.Context, o RunOptions, run results.Run, env *results.E
 	if err != nil {
 		return err
 	}
+	// A fact that cannot be read is recorded as such; it does not stop the
+	// measurement.
 	if err := addClusterEnv(ctx, env, cr.cs, l); err != nil {
-		return err
+		fmt.Fprintf(o.Progress, "env.json: %v\n", err)
+		env.Extra["error_"+l.Cluster.Name] = err.Error()
 	}
 	if err := run.WriteEnv(*env); err != nil {
 		return err
