@@ -197,27 +197,36 @@ func TestIntegrationClaimsGlibc(t *testing.T) {
 		return r
 	}
 
-	// Claim 1 and 8 (no mitigation): 2 lookups, each should hit the race once.
+	// Claim 1 and 8 (no mitigation): 4 lookups, each should hit the race once;
+	// on a loaded machine the A's answer can beat the AAAA out and spare a
+	// pair (the real race spares it too), so 3 of 4 are asked for.
 	// One probe process per lookup: after a timeout with one of two answers,
 	// glibc switches the thread's resolver to single-request for good
 	// (res_send.c sets RES_SNGLKUP), so a long-lived process only pays once.
 	before := a.counters(t)
 	var none []*sample.Sample
 	rep := captureOf(lab.Clients[0], func() {
-		for range 2 {
+		for range 4 {
 			none = append(none, probe(t, ctx, lab, lab.Clients[0], "glibc", "--names", fqdnName, "--count", "1")...)
 		}
 	})
 	dropsNone := a.counters(t).Dropped - before.Dropped
 	allOK(t, "none", none)
+	delayed := 0
 	for _, d := range durations(none) {
-		if !at5sMultiple(d) {
-			t.Errorf("claim 1: glibc without mitigation took %v, want a 5 s multiple", d)
+		switch {
+		case at5sMultiple(d):
+			delayed++
+		case d >= time.Second:
+			t.Errorf("claim 1: glibc without mitigation took %v: slow but not at a 5 s multiple", d)
 		}
 	}
+	if delayed < 3 {
+		t.Errorf("claim 1: %d of %v at 5 s multiples, want at least 3", delayed, durations(none))
+	}
 	t.Logf("claim 1: glibc, no mitigation: %v; emulator dropped %d; packets timed by the kernel %d of %d", durations(none), dropsNone, a.counters(t).KernelTime, a.counters(t).Seen)
-	if rep.SamePortPairs < 2 || rep.ResendsAt5s < 2 {
-		t.Errorf("claim 8: capture without mitigation: %d same-port pairs, %d re-sends at 5 s; want ≥ 2 each", rep.SamePortPairs, rep.ResendsAt5s)
+	if rep.SamePortPairs < 3 || rep.ResendsAt5s < 3 {
+		t.Errorf("claim 8: capture without mitigation: %d same-port pairs, %d re-sends at 5 s; want ≥ 3 each", rep.SamePortPairs, rep.ResendsAt5s)
 	}
 	t.Logf("claim 8: no mitigation: same-port pairs %d, different-port pairs %d, re-sends at 5 s %d", rep.SamePortPairs, rep.DifferentPortPairs, rep.ResendsAt5s)
 
@@ -243,8 +252,8 @@ func TestIntegrationClaimsGlibc(t *testing.T) {
 			t.Errorf("claim 8: with %s: %d same-port, %d different-port pairs; want 0 and ≥ 3", m, rep.SamePortPairs, rep.DifferentPortPairs)
 		}
 	}
-	if dropsNone < 2 {
-		t.Errorf("claim 7: emulator dropped %d without a mitigation, want ≥ 2", dropsNone)
+	if dropsNone < 3 {
+		t.Errorf("claim 7: emulator dropped %d without a mitigation, want ≥ 3", dropsNone)
 	}
 }
 
