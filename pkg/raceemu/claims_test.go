@@ -265,15 +265,24 @@ func TestIntegrationClaimsMusl(t *testing.T) {
 	defer cancel()
 	lab := claimsLab(t, ctx, resolvConf(), resolvConf("single-request-reopen"), resolvConf("single-request"))
 	a := labAgent(t, lab, "--profile", "pre-5.0")
+	// 3 lookups each, 2 of 3 delayed: a pair can escape on a loaded machine.
 	for i, m := range []string{"none", "single-request-reopen", "single-request"} {
 		before := a.counters(t).Dropped
-		ss := probe(t, ctx, lab, lab.Clients[i], "musl", "--names", fqdnName, "--count", "1")
+		var ss []*sample.Sample
+		for range 3 {
+			ss = append(ss, probe(t, ctx, lab, lab.Clients[i], "musl", "--names", fqdnName, "--count", "1")...)
+		}
 		allOK(t, m, ss)
 		drops := a.counters(t).Dropped - before
-		d := durations(ss)
-		t.Logf("claim 3: musl with %s: %v; dropped %d", m, d, drops)
-		if d[0] < time.Second || drops == 0 {
-			t.Errorf("claim 3: musl with %s took %v with %d drops; want delayed by the race", m, d[0], drops)
+		delayed := 0
+		for _, d := range durations(ss) {
+			if d >= time.Second {
+				delayed++
+			}
+		}
+		t.Logf("claim 3: musl with %s: %v; dropped %d", m, durations(ss), drops)
+		if delayed < 2 || drops < 2 {
+			t.Errorf("claim 3: musl with %s: %d of %v delayed, %d drops; want at least 2 of each: the race is unchanged", m, delayed, durations(ss), drops)
 		}
 	}
 }
