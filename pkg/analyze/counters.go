@@ -18,11 +18,26 @@ const (
 
 // Deltas are a cell's counter changes, summed over nodes.
 type Deltas struct {
+	// Conntrack holds the event counters of /proc/net/stat/nf_conntrack.
 	Conntrack map[string]uint64 `json:"conntrack"`
-	Emulator  map[string]uint64 `json:"emulator,omitempty"`
+	// Gauges are the nf_conntrack columns that are levels (entries): a
+	// difference of two levels is no count of anything, so they are kept
+	// as they were.
+	Gauges map[string]Gauge `json:"gauges,omitempty"`
+	// Emulator holds the race emulator's event counters; its settings
+	// (port, window_us, ...) are not counters and are left out.
+	Emulator map[string]uint64 `json:"emulator,omitempty"`
 	// Reset lists node:counter pairs that went backwards (a node restarted):
 	// they are left out of the sums.
 	Reset []string `json:"reset,omitempty"`
+}
+
+// Gauge is a level before and after the cell, summed over nodes, and the
+// highest one node showed at either moment.
+type Gauge struct {
+	Before  uint64 `json:"before"`
+	After   uint64 `json:"after"`
+	NodeMax uint64 `json:"node_max"`
 }
 
 // CounterDeltas sums after − before over the nodes of c.
@@ -35,19 +50,25 @@ func CounterDeltas(c results.Counters) Deltas {
 	slices.Sort(nodes)
 	for _, node := range nodes {
 		nc := c.Nodes[node]
-		d.Reset = append(d.Reset, addDeltas(d.Conntrack, nc.Before, nc.After, node)...)
+		isCounter := func(k string) bool { return !results.ConntrackGauges[k] }
+		d.Reset = append(d.Reset, addDeltas(d.Conntrack, nc.Before, nc.After, node, isCounter)...)
+		addGauges(&d, nc.Before, nc.After)
 		if nc.EmulatorAfter != nil {
 			if d.Emulator == nil {
 				d.Emulator = map[string]uint64{}
 			}
-			d.Reset = append(d.Reset, addDeltas(d.Emulator, nc.EmulatorBefore, nc.EmulatorAfter, node+"/emulator")...)
+			isCounter := func(k string) bool { return results.EmulatorCounters[k] }
+			d.Reset = append(d.Reset, addDeltas(d.Emulator, nc.EmulatorBefore, nc.EmulatorAfter, node+"/emulator", isCounter)...)
 		}
 	}
 	return d
 }
 
-func addDeltas(sum, before, after map[string]uint64, node string) (reset []string) {
+func addDeltas(sum, before, after map[string]uint64, node string, isCounter func(string) bool) (reset []string) {
 	for k, a := range after {
+		if !isCounter(k) {
+			continue
+		}
 		b := before[k]
 		if a < b {
 			reset = append(reset, node+":"+k)
@@ -57,6 +78,24 @@ func addDeltas(sum, before, after map[string]uint64, node string) (reset []strin
 	}
 	slices.Sort(reset)
 	return reset
+}
+
+func addGauges(d *Deltas, before, after map[string]uint64) {
+	for k := range results.ConntrackGauges {
+		b, hasB := before[k]
+		a, hasA := after[k]
+		if !hasB && !hasA {
+			continue
+		}
+		if d.Gauges == nil {
+			d.Gauges = map[string]Gauge{}
+		}
+		g := d.Gauges[k]
+		g.Before += b
+		g.After += a
+		g.NodeMax = max(g.NodeMax, a, b)
+		d.Gauges[k] = g
+	}
 }
 
 // Drops is the count that stands for "packets lost to the race": the

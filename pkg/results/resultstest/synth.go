@@ -108,13 +108,15 @@ func writeCell(run results.Run, c scenario.Cell, cs Cell) error {
 		for i, node := range []string{"lab-worker", "lab-worker2"} {
 			share := func(v uint64) uint64 { return v/2 + uint64(i)*(v%2) }
 			nc := results.NodeCounters{
-				Before: map[string]uint64{"insert_failed": 10, "clashres": 100, "drop": 0, "found": 5},
-				After: map[string]uint64{"insert_failed": 10 + share(cs.InsertFailed), "clashres": 100 + share(cs.ClashRes),
+				// entries is a level: it falls on one node, rises on the other.
+				Before: map[string]uint64{"entries": 300 - 200*uint64(i), "insert_failed": 10, "clashres": 100, "drop": 0, "found": 5},
+				After: map[string]uint64{"entries": 200 + 100*uint64(i), "insert_failed": 10 + share(cs.InsertFailed), "clashres": 100 + share(cs.ClashRes),
 					"drop": share(cs.InsertFailed), "found": 5},
 			}
 			if c.UnderEmulator() {
-				nc.EmulatorBefore = map[string]uint64{"seen": 0, "dropped": 0}
-				nc.EmulatorAfter = map[string]uint64{"seen": uint64(cs.Lookups), "dropped": share(cs.EmulatorDropped)}
+				// The agent's snapshot carries its settings next to its counts.
+				nc.EmulatorBefore = map[string]uint64{"seen": 0, "dropped": 0, "port": 53, "window_us": 1000}
+				nc.EmulatorAfter = map[string]uint64{"seen": uint64(cs.Lookups), "dropped": share(cs.EmulatorDropped), "port": 53, "window_us": 1000}
 			}
 			nodes[node] = nc
 		}
