@@ -35,7 +35,17 @@ type Bar struct {
 	Label string  `json:"label"`
 	Cell  string  `json:"cell"`
 	Value float64 `json:"value"`
+	// NotApplicable marks a bar with nothing to measure (the emulator's
+	// drops in a cell it did not run in): drawn "n/a", not "0".
+	NotApplicable bool `json:"not_applicable,omitempty"`
 }
+
+// The counters figure's groups, in the order they are drawn.
+const (
+	GroupInsertFailed    = "kernel insert_failed"
+	GroupClashResolved   = "kernel clashres"
+	GroupEmulatorDropped = "emulator dropped"
+)
 
 // BarGroup is one named set of bars (one colour), aligned on the same labels.
 type BarGroup struct {
@@ -92,7 +102,7 @@ func Figures(a *analyze.Analysis) FigureData {
 		}
 		byBackend[c.Resolver] = append(byBackend[c.Resolver], c)
 	}
-	ifd, cfd, emu := BarGroup{Name: "insert_failed"}, BarGroup{Name: "clashres"}, BarGroup{Name: "emulator dropped"}
+	ifd, cfd, emu := BarGroup{Name: GroupInsertFailed}, BarGroup{Name: GroupClashResolved}, BarGroup{Name: GroupEmulatorDropped}
 	anyEmu := false
 	for _, b := range backends {
 		ccdf := CCDF{Backend: b}
@@ -105,12 +115,12 @@ func Figures(a *analyze.Analysis) FigureData {
 				full := b + " " + label
 				ifd.Bars = append(ifd.Bars, Bar{Label: full, Cell: c.ID, Value: float64(d.Conntrack[analyze.InsertFailed])})
 				cfd.Bars = append(cfd.Bars, Bar{Label: full, Cell: c.ID, Value: float64(d.Conntrack[analyze.ClashResolved])})
-				var dropped float64
+				dropped := Bar{Label: full, Cell: c.ID, NotApplicable: d.Emulator == nil}
 				if d.Emulator != nil {
 					anyEmu = true
-					dropped = float64(d.Emulator[analyze.EmulatorDropped])
+					dropped.Value = float64(d.Emulator[analyze.EmulatorDropped])
 				}
-				emu.Bars = append(emu.Bars, Bar{Label: full, Cell: c.ID, Value: dropped})
+				emu.Bars = append(emu.Bars, dropped)
 			}
 			if cp := c.Capture; cp != nil && cp.Lookups.Count > 0 {
 				fd.QueriesPerLookup = append(fd.QueriesPerLookup, Bar{Label: b + " " + label, Cell: c.ID, Value: cp.QueriesPerLookup()})

@@ -18,15 +18,15 @@ var indexTemplate string
 var page = template.Must(template.New("index").Funcs(template.FuncMap{
 	"pct":   func(v float64) string { return fmt.Sprintf("%.2f%%", 100*v) },
 	"level": func(v float64) string { return fmt.Sprintf("%g%%", 100*v) },
-	"ms":    func(v float64) string { return fmt.Sprintf("%.1f", v) },
-	"ratio": func(i analyze.Interval) string {
-		return fmt.Sprintf("%.3g [%.3g, %.3g]", i.Ratio, i.Low, i.High)
-	},
-	"join": strings.Join,
+	"dur":   duration,
+	"ratio": ratioText,
+	"ci":    intervalText,
+	"join":  strings.Join,
 }).Parse(indexTemplate))
 
 type pageData struct {
 	Summary Summary
+	Rows    []cellRow
 	Figures []pageFigure
 }
 
@@ -41,6 +41,9 @@ type pageFigure struct {
 // html/template.
 func HTML(s Summary, figs []Figure) ([]byte, error) {
 	d := pageData{Summary: s}
+	for _, c := range s.Cells {
+		d.Rows = append(d.Rows, newCellRow(c))
+	}
 	for _, f := range figs {
 		// A data: URL of our own PNG bytes, base64: safe to mark as a URL.
 		uri := template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(f.png))

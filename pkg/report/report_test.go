@@ -145,7 +145,7 @@ func TestBuildWritesEverything(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"<h2>Claims</h2>", "data:image/png;base64,", "default_glibc_single-request-reopen", "ignored by the back end: single-request-reopen"} {
+	for _, want := range []string{`<h2 id="claims">Claims</h2>`, "data:image/png;base64,", "default_glibc_single-request-reopen", "ignored by the back end: single-request-reopen"} {
 		if !bytes.Contains(html, []byte(want)) {
 			t.Errorf("index.html lacks %q", want)
 		}
