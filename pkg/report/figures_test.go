@@ -75,7 +75,7 @@ func TestFormats(t *testing.T) {
 		duration(0.85): "850 µs", duration(2.62): "2.62 ms", duration(5003): "5.00 s",
 		formatSeconds(1e-5): "10 µs", formatSeconds(0.1): "100 ms", formatSeconds(10): "10 s",
 		formatShare(1): "100 %", formatShare(0.001): "0.1 %",
-		intervalText(analyze.Interval{Ratio: 1.1, Low: 0.79, High: 1.54}): "[0.79, 1.54] no difference",
+		intervalText(analyze.Interval{Ratio: 1.1, Low: 0.79, High: 1.54}):   "[0.79, 1.54] no difference",
 		intervalText(analyze.Interval{Ratio: 0.01, Low: 0.005, High: 0.02}): "[0.005, 0.02]",
 	} {
 		if got != want {
