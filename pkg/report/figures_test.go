@@ -70,16 +70,16 @@ func TestCellRowSaysWhatRan(t *testing.T) {
 }
 
 func TestFormats(t *testing.T) {
-	for got, want := range map[string]string{
-		formatPercent(0): "0 %", formatPercent(0.05): "0.05 %", formatPercent(78.049): "78.0 %",
-		duration(0.85): "850 µs", duration(2.62): "2.62 ms", duration(5003): "5.00 s",
-		formatSeconds(1e-5): "10 µs", formatSeconds(0.1): "100 ms", formatSeconds(10): "10 s",
-		formatShare(1): "100 %", formatShare(0.001): "0.1 %",
-		intervalText(analyze.Interval{Ratio: 1.1, Low: 0.79, High: 1.54}):   "[0.79, 1.54] no difference",
-		intervalText(analyze.Interval{Ratio: 0.01, Low: 0.005, High: 0.02}): "[0.005, 0.02]",
+	for _, tt := range []struct{ got, want string }{
+		{formatPercent(0), "0 %"}, {formatPercent(0.05), "0.05 %"}, {formatPercent(78.049), "78.0 %"},
+		{duration(0.85), "850 µs"}, {duration(2.62), "2.62 ms"}, {duration(5003), "5.00 s"},
+		{formatSeconds(1e-5), "10 µs"}, {formatSeconds(0.1), "100 ms"}, {formatSeconds(10), "10 s"},
+		{formatShare(1), "100 %"}, {formatShare(0.001), "0.1 %"},
+		{intervalText(analyze.Interval{Ratio: 1.1, Low: 0.79, High: 1.54}), "[0.79, 1.54] no difference"},
+		{intervalText(analyze.Interval{Ratio: 0.01, Low: 0.005, High: 0.02}), "[0.005, 0.02]"},
 	} {
-		if got != want {
-			t.Errorf("got %q, want %q", got, want)
+		if tt.got != tt.want {
+			t.Errorf("got %q, want %q", tt.got, tt.want)
 		}
 	}
 }
