@@ -75,7 +75,7 @@ func barFigure(file, title string, axis barAxis, groups []BarGroup) (Figure, err
 	}
 	rowHeight := barWidth*vg.Length(len(groups)) + vg.Points(8)
 	height := max(figHeight/2, vg.Length(rows)*rowHeight+vg.Inch)
-	f, err := render(p, legend, file, height)
+	f, err := render(p, legend, legendRight, file, height)
 	f.Title = title
 	return f, err
 }

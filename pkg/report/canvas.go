@@ -18,26 +18,45 @@ type legendEntry struct {
 	thumb plot.Thumbnailer
 }
 
-// render draws p as a PNG with its legend in a column right of the axes:
-// gonum draws legends inside the data area, where they hide bars and lines.
-func render(p *plot.Plot, legend []legendEntry, file string, height vg.Length) (Figure, error) {
+// legendPlace is where render puts a figure's legend: gonum draws legends
+// inside the data area, where they hide bars and lines, so it goes outside.
+type legendPlace int
+
+const (
+	legendRight legendPlace = iota // a column right of the axes: a few short names
+	legendBelow                    // rows under the axes: as wide as the figure, for long cell labels
+)
+
+// render draws p as a PNG of the given height, plus the rows of a legend
+// placed below.
+func render(p *plot.Plot, legend []legendEntry, place legendPlace, file string, height vg.Length) (Figure, error) {
+	l := plot.NewLegend()
+	l.Top, l.Left = true, true
+	l.TextStyle.Font.Size = vg.Points(10)
+	var width vg.Length
+	for _, e := range legend {
+		l.Add(e.name, e.thumb)
+		width = max(width, l.TextStyle.Width(e.name))
+	}
+	width += l.ThumbnailWidth + 2*l.TextStyle.Font.Size
+	rows := vg.Length(len(legend)) * l.TextStyle.Font.Size * 1.4
+	if place == legendBelow && len(legend) > 0 {
+		height += rows + l.TextStyle.Font.Size
+	}
 	img := vgimg.New(figWidth, height)
 	dc := draw.New(img)
 	plotArea := dc
-	if len(legend) > 0 {
-		l := plot.NewLegend()
-		l.Top, l.Left = true, true
-		l.TextStyle.Font.Size = vg.Points(10)
-		var width vg.Length
-		for _, e := range legend {
-			l.Add(e.name, e.thumb)
-			width = max(width, l.TextStyle.Width(e.name))
-		}
-		width += l.ThumbnailWidth + 2*l.TextStyle.Font.Size
+	switch {
+	case len(legend) == 0:
+	case place == legendRight:
 		plotArea = draw.Crop(dc, 0, -width, 0, 0)
 		// Start the legend level with the top of the axes, below the title.
 		top := p.Title.TextStyle.Height(p.Title.Text) + p.Title.Padding
 		l.Draw(draw.Crop(dc, figWidth-width+l.TextStyle.Font.Size, 0, 0, -top))
+	default:
+		below := rows + l.TextStyle.Font.Size
+		plotArea = draw.Crop(dc, 0, 0, below, 0)
+		l.Draw(draw.Crop(dc, vg.Inch, 0, 0, -(height - below)))
 	}
 	p.Draw(plotArea)
 	var b bytes.Buffer

@@ -34,7 +34,7 @@ func Draw(fd FigureData) ([]Figure, error) {
 		if err != nil {
 			return nil, err
 		}
-		f, err := render(p, legend, "ccdf-"+safeName(c.Backend)+".png", figHeight)
+		f, err := render(p, legend, legendBelow, "ccdf-"+safeName(c.Backend)+".png", figHeight)
 		if err != nil {
 			return nil, err
 		}
