@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"image/color"
+	"math"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -39,7 +40,7 @@ func render(p *plot.Plot, legend []legendEntry, place legendPlace, file string, 
 		width = max(width, l.TextStyle.Width(e.name))
 	}
 	width += l.ThumbnailWidth + 2*l.TextStyle.Font.Size
-	rows := vg.Length(len(legend)) * l.TextStyle.Font.Size * 1.4
+	rows := vg.Length(len(legend)) * l.TextStyle.Font.Size * 1.2
 	if place == legendBelow && len(legend) > 0 {
 		height += rows + l.TextStyle.Font.Size
 	}
@@ -58,12 +59,32 @@ func render(p *plot.Plot, legend []legendEntry, place legendPlace, file string, 
 		plotArea = draw.Crop(dc, 0, 0, below, 0)
 		l.Draw(draw.Crop(dc, vg.Inch, 0, 0, -(height - below)))
 	}
-	p.Draw(plotArea)
+	drawPlot(p, plotArea)
 	var b bytes.Buffer
 	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(&b); err != nil {
 		return Figure{}, fmt.Errorf("draw %s: %w", file, err)
 	}
 	return Figure{File: file, png: b.Bytes()}, nil
+}
+
+// drawPlot draws p on c, but draws the label of a logarithmic y axis
+// itself: gonum reserves room for that label around the linear midpoint of
+// the axis, near the top on a log scale, leaving a gap under the title.
+func drawPlot(p *plot.Plot, c draw.Canvas) {
+	_, logY := p.Y.Scale.(plot.LogScale)
+	if !logY || p.Y.Label.Text == "" {
+		p.Draw(c)
+		return
+	}
+	label := p.Y.Label
+	p.Y.Label.Text = ""
+	defer func() { p.Y.Label = label }()
+	sty := label.TextStyle
+	sty.Rotation = math.Pi / 2
+	sty.XAlign, sty.YAlign = draw.XCenter, draw.YTop
+	width := label.TextStyle.Height(label.Text) + label.Padding
+	c.FillText(sty, vg.Point{X: c.Min.X, Y: (c.Min.Y + c.Max.Y) / 2}, label.Text)
+	p.Draw(draw.Crop(c, width, 0, 0, 0))
 }
 
 // valueLabels writes each value's text at the end of its bar, so a bar of

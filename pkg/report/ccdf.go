@@ -19,6 +19,7 @@ const retryTimeout = 5.0 // s
 func ccdfPlot(c CCDF, styles seriesStyles) (*plot.Plot, []legendEntry, error) {
 	p := plot.New()
 	p.Title.Text = "Lookup latency, " + c.Backend + " back end"
+	p.Title.Padding = vg.Points(12) // clear of the top tick label
 	p.X.Label.Text = "lookup took at least (log scale)"
 	p.Y.Label.Text = "share of lookups (log scale)"
 	p.X.Scale, p.Y.Scale = plot.LogScale{}, plot.LogScale{}
@@ -45,7 +46,13 @@ func ccdfPlot(c CCDF, styles seriesStyles) (*plot.Plot, []legendEntry, error) {
 			return nil, nil, fmt.Errorf("ccdf %s: %w", s.Label, err)
 		}
 		l.Color, l.Dashes = styles.style(s.Label)
+		// The run's first series (in plan order, usually the baseline none)
+		// is drawn widest, so a mitigation
+		// that changes nothing lies on it without hiding it.
 		l.Width = vg.Points(1.5)
+		if styles[s.Label] == 0 {
+			l.Width = vg.Points(3.5)
+		}
 		p.Add(l)
 		legend = append(legend, legendEntry{s.Label, l})
 	}
