@@ -47,8 +47,8 @@ func ccdfPlot(c CCDF, styles seriesStyles) (*plot.Plot, []legendEntry, error) {
 		}
 		l.Color, l.Dashes = styles.style(s.Label)
 		// The run's first series (in plan order, usually the baseline none)
-		// is drawn widest, so a mitigation
-		// that changes nothing lies on it without hiding it.
+		// is drawn widest, so a mitigation that changes nothing lies on it
+		// without hiding it.
 		l.Width = vg.Points(1.5)
 		if styles[s.Label] == 0 {
 			l.Width = vg.Points(3.5)
