@@ -57,6 +57,10 @@ func TestCellRowSaysWhatRan(t *testing.T) {
 	if bare.RanOn != "bare kernel" || bare.EmulatorDropped != "n/a" || bare.InsertFailed != "+3" || bare.ClashResolved != "–" {
 		t.Errorf("bare-kernel row = %+v", bare)
 	}
+	notRun := newCellRow(&analyze.Cell{State: results.NotRun})
+	if notRun.EmulatorDropped != "–" || notRun.InsertFailed != "–" {
+		t.Errorf("a cell without counters = %+v", notRun)
+	}
 	page, err := HTML(NewSummary(a), nil)
 	if err != nil {
 		t.Fatal(err)

@@ -23,13 +23,16 @@ type cellRow struct {
 }
 
 func newCellRow(c *analyze.Cell) cellRow {
-	r := cellRow{Cell: c, RanOn: "bare kernel", EmulatorDropped: "n/a", InsertFailed: "–", ClashResolved: "–"}
+	// "–": no counters were read (a cell not run); "n/a": they were, and
+	// the emulator was not running.
+	r := cellRow{Cell: c, RanOn: "bare kernel", EmulatorDropped: "–", InsertFailed: "–", ClashResolved: "–"}
 	if c.Emulator {
 		r.RanOn = "emulator " + c.EmulatorProfile
 	}
 	if d := c.Counters; d != nil {
 		r.InsertFailed = counterText(d.Conntrack, analyze.InsertFailed)
 		r.ClashResolved = counterText(d.Conntrack, analyze.ClashResolved)
+		r.EmulatorDropped = "n/a"
 		if d.Emulator != nil {
 			r.EmulatorDropped = counterText(d.Emulator, analyze.EmulatorDropped)
 		}
