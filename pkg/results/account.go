@@ -33,7 +33,10 @@ func CheckProbes(probes []Probe) string {
 
 // NumericFields returns the non-negative whole-number fields of a JSON
 // object, e.g. the race emulator agent's counters snapshot, for
-// NodeCounters.EmulatorBefore/After. Other fields are skipped.
+// NodeCounters.EmulatorBefore/After. Other fields are skipped. The result
+// still holds the agent's whole-number settings (port, window_us, ...): the
+// file keeps what the agent said, and the analysis takes only the
+// EmulatorCounters from it.
 func NumericFields(data []byte) (map[string]uint64, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
