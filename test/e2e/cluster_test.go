@@ -8,12 +8,9 @@ import (
 	"io"
 	"strings"
 	"testing"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/e2e-framework/pkg/envconf"
 	"sigs.k8s.io/e2e-framework/pkg/features"
 
@@ -21,21 +18,13 @@ import (
 	"labrun.dev/labrun/pkg/collect"
 	"labrun.dev/labrun/pkg/images"
 	"labrun.dev/labrun/pkg/sample"
+	"labrun.dev/labrun/test/e2e/e2ekit"
 )
-
-func clientset(t *testing.T, cfg *envconf.Config) kubernetes.Interface {
-	t.Helper()
-	cs, err := kubernetes.NewForConfig(cfg.Client().RESTConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cs
-}
 
 func TestE2ECluster(t *testing.T) {
 	nodes := features.New("nodes and cluster DNS").
 		Assess("every node is Ready", func(ctx context.Context, t *testing.T, cfg *envconf.Config) context.Context {
-			list, err := clientset(t, cfg).CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+			list, err := e2ekit.Clientset(t, cfg).CoreV1().Nodes().List(ctx, metav1.ListOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -54,7 +43,7 @@ func TestE2ECluster(t *testing.T) {
 			return ctx
 		}).
 		Assess("CoreDNS runs 2 ready replicas and forwards to the lab upstream", func(ctx context.Context, t *testing.T, cfg *envconf.Config) context.Context {
-			cs := clientset(t, cfg)
+			cs := e2ekit.Clientset(t, cfg)
 			d, err := cs.AppsV1().Deployments("kube-system").Get(ctx, "coredns", metav1.GetOptions{})
 			if err != nil {
 				t.Fatal(err)
@@ -66,7 +55,7 @@ func TestE2ECluster(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if want := "forward . " + theLab.Upstream; !strings.Contains(cm.Data["Corefile"], want) {
+			if want := "forward . " + suite.Lab.Upstream; !strings.Contains(cm.Data["Corefile"], want) {
 				t.Errorf("Corefile does not contain %q (hermetic DNS):\n%s", want, cm.Data["Corefile"])
 			}
 			return ctx
@@ -74,13 +63,13 @@ func TestE2ECluster(t *testing.T) {
 
 	resolve := features.New("a pod resolves through the cluster DNS service VIP").
 		Assess("glibc getaddrinfo resolves an in-cluster and an outside-zone name", func(ctx context.Context, t *testing.T, cfg *envconf.Config) context.Context {
-			cs := clientset(t, cfg)
+			cs := e2ekit.Clientset(t, cfg)
 			svc, err := cs.CoreV1().Services("kube-system").Get(ctx, "kube-dns", metav1.GetOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
 			vip := svc.Spec.ClusterIP
-			image, err := images.ImageRef(theLab.Images.LabImage("probe-glibc"))
+			image, err := images.ImageRef(suite.Lab.Images.LabImage("probe-glibc"))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -105,14 +94,14 @@ func TestE2ECluster(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer cs.CoreV1().Pods("default").Delete(context.WithoutCancel(ctx), created.Name, metav1.DeleteOptions{})
-			if err := waitPodDone(ctx, cs, created.Name); err != nil {
+			if _, err := e2ekit.WaitPodDone(ctx, cs, "default", created.Name); err != nil {
 				t.Fatal(err)
 			}
-			resolv := podLogs(ctx, t, cs, created.Name, "resolvconf")
+			resolv := e2ekit.PodLogs(ctx, t, cs, "default", created.Name, "resolvconf")
 			if !strings.Contains(resolv, "nameserver "+vip) {
 				t.Errorf("pod resolv.conf does not point at the DNS service VIP %s:\n%s", vip, resolv)
 			}
-			out := podLogs(ctx, t, cs, created.Name, "probe")
+			out := e2ekit.PodLogs(ctx, t, cs, "default", created.Name, "probe")
 			dec := sample.NewDecoder(strings.NewReader(out))
 			ok := map[string]int{}
 			var summary *sample.Summary
@@ -147,8 +136,8 @@ func TestE2ECluster(t *testing.T) {
 
 	counters := features.New("node counters").
 		Assess("nf_conntrack stats are read from every node, summed over CPUs", func(ctx context.Context, t *testing.T, cfg *envconf.Config) context.Context {
-			for _, n := range theLab.Cluster.Nodes {
-				raw, err := theLab.Cluster.Exec(ctx, n.Name, "cat", "/proc/net/stat/nf_conntrack")
+			for _, n := range suite.Lab.Cluster.Nodes {
+				raw, err := suite.Lab.Cluster.Exec(ctx, n.Name, "cat", "/proc/net/stat/nf_conntrack")
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -169,33 +158,5 @@ func TestE2ECluster(t *testing.T) {
 			return ctx
 		}).Feature()
 
-	testenv.Test(t, nodes, resolve, counters)
-}
-
-func waitPodDone(ctx context.Context, cs kubernetes.Interface, name string) error {
-	var last corev1.PodPhase
-	err := wait.PollUntilContextTimeout(ctx, time.Second, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
-		p, err := cs.CoreV1().Pods("default").Get(ctx, name, metav1.GetOptions{})
-		if err != nil {
-			return false, err
-		}
-		last = p.Status.Phase
-		return last == corev1.PodSucceeded || last == corev1.PodFailed, nil
-	})
-	if err != nil {
-		return err
-	}
-	if last == corev1.PodFailed {
-		return nil // the logs say why; the assertions report it
-	}
-	return nil
-}
-
-func podLogs(ctx context.Context, t *testing.T, cs kubernetes.Interface, pod, container string) string {
-	t.Helper()
-	b, err := cs.CoreV1().Pods("default").GetLogs(pod, &corev1.PodLogOptions{Container: container}).DoRaw(ctx)
-	if err != nil {
-		t.Fatalf("logs of %s/%s: %v", pod, container, err)
-	}
-	return string(b)
+	suite.Env.Test(t, nodes, resolve, counters)
 }

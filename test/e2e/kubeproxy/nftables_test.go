@@ -6,22 +6,20 @@ import (
 	"context"
 	"strings"
 	"testing"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/e2e-framework/pkg/envconf"
 	"sigs.k8s.io/e2e-framework/pkg/features"
 
 	"labrun.dev/labrun/pkg/images"
+	"labrun.dev/labrun/test/e2e/e2ekit"
 )
 
 func TestE2EKubeProxyNftables(t *testing.T) {
 	f := features.New("kube-proxy in nftables mode").
 		Assess("kube-proxy is configured for nftables and programs nftables, not iptables", func(ctx context.Context, t *testing.T, cfg *envconf.Config) context.Context {
-			cs := clientset(t, cfg)
+			cs := e2ekit.Clientset(t, cfg)
 			cm, err := cs.CoreV1().ConfigMaps("kube-system").Get(ctx, "kube-proxy", metav1.GetOptions{})
 			if err != nil {
 				t.Fatal(err)
@@ -29,8 +27,8 @@ func TestE2EKubeProxyNftables(t *testing.T) {
 			if conf := cm.Data["config.conf"]; !strings.Contains(conf, `mode: nftables`) {
 				t.Errorf("kube-proxy configuration has no `mode: nftables`:\n%s", conf)
 			}
-			for _, n := range theLab.Cluster.Nodes {
-				rules, err := theLab.Cluster.Exec(ctx, n.Name, "nft", "list", "table", "ip", "kube-proxy")
+			for _, n := range suite.Lab.Cluster.Nodes {
+				rules, err := suite.Lab.Cluster.Exec(ctx, n.Name, "nft", "list", "table", "ip", "kube-proxy")
 				if err != nil {
 					t.Errorf("node %s: kube-proxy's nftables table: %v", n.Name, err)
 					continue
@@ -39,19 +37,19 @@ func TestE2EKubeProxyNftables(t *testing.T) {
 					t.Errorf("node %s: table ip kube-proxy has no services map:\n%s", n.Name, rules)
 				}
 				// iptables mode would have made the KUBE-SERVICES chain.
-				if out, err := theLab.Cluster.Exec(ctx, n.Name, "iptables-save", "-t", "nat"); err == nil && strings.Contains(string(out), "KUBE-SERVICES") {
+				if out, err := suite.Lab.Cluster.Exec(ctx, n.Name, "iptables-save", "-t", "nat"); err == nil && strings.Contains(string(out), "KUBE-SERVICES") {
 					t.Errorf("node %s: iptables KUBE-SERVICES chain present: kube-proxy ran in iptables mode", n.Name)
 				}
 			}
 			return ctx
 		}).
 		Assess("a pod resolves kubernetes.default through the DNS service VIP", func(ctx context.Context, t *testing.T, cfg *envconf.Config) context.Context {
-			cs := clientset(t, cfg)
+			cs := e2ekit.Clientset(t, cfg)
 			svc, err := cs.CoreV1().Services("kube-system").Get(ctx, "kube-dns", metav1.GetOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
-			image, err := images.ImageRef(theLab.Images.LabImage("probe-glibc"))
+			image, err := images.ImageRef(suite.Lab.Images.LabImage("probe-glibc"))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -73,7 +71,7 @@ func TestE2EKubeProxyNftables(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer cs.CoreV1().Pods("default").Delete(context.WithoutCancel(ctx), created.Name, metav1.DeleteOptions{})
-			phase, err := waitPodDone(ctx, cs, created.Name)
+			phase, err := e2ekit.WaitPodDone(ctx, cs, "default", created.Name)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -98,27 +96,5 @@ func TestE2EKubeProxyNftables(t *testing.T) {
 			}
 			return ctx
 		}).Feature()
-	testenv.Test(t, f)
-}
-
-func clientset(t *testing.T, cfg *envconf.Config) kubernetes.Interface {
-	t.Helper()
-	cs, err := kubernetes.NewForConfig(cfg.Client().RESTConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cs
-}
-
-func waitPodDone(ctx context.Context, cs kubernetes.Interface, name string) (corev1.PodPhase, error) {
-	var last corev1.PodPhase
-	err := wait.PollUntilContextTimeout(ctx, time.Second, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
-		p, err := cs.CoreV1().Pods("default").Get(ctx, name, metav1.GetOptions{})
-		if err != nil {
-			return false, err
-		}
-		last = p.Status.Phase
-		return last == corev1.PodSucceeded || last == corev1.PodFailed, nil
-	})
-	return last, err
+	suite.Env.Test(t, f)
 }
