@@ -84,7 +84,7 @@ func sync(ctx context.Context, client kubernetes.Interface, self string) error {
 			continue
 		}
 		if n.Name == self {
-			if err := writeCNIConfig(n.Spec.PodCIDR); err != nil {
+			if err := writeCNIConfig(cniDir, n.Spec.PodCIDR); err != nil {
 				return err
 			}
 			continue
@@ -98,9 +98,18 @@ func sync(ctx context.Context, client kubernetes.Interface, self string) error {
 
 // route sends node n's pod CIDR to n's internal address.
 func route(n corev1.Node) error {
-	_, dst, err := net.ParseCIDR(n.Spec.PodCIDR)
+	r, err := routeFor(n)
 	if err != nil {
 		return err
+	}
+	return netlink.RouteReplace(r)
+}
+
+// routeFor is the route to node n's pods: its pod CIDR via its IPv4 internal address.
+func routeFor(n corev1.Node) (*netlink.Route, error) {
+	_, dst, err := net.ParseCIDR(n.Spec.PodCIDR)
+	if err != nil {
+		return nil, err
 	}
 	var gw net.IP
 	for _, a := range n.Status.Addresses {
@@ -111,12 +120,12 @@ func route(n corev1.Node) error {
 		}
 	}
 	if gw == nil {
-		return fmt.Errorf("no IPv4 internal address yet")
+		return nil, fmt.Errorf("no IPv4 internal address yet")
 	}
-	return netlink.RouteReplace(&netlink.Route{Dst: dst, Gw: gw})
+	return &netlink.Route{Dst: dst, Gw: gw}, nil
 }
 
-func writeCNIConfig(podCIDR string) error {
+func writeCNIConfig(dir, podCIDR string) error {
 	conf := map[string]any{
 		"cniVersion": "1.0.0",
 		"name":       "labnet",
@@ -138,7 +147,7 @@ func writeCNIConfig(podCIDR string) error {
 	if err != nil {
 		return err
 	}
-	path := filepath.Join(cniDir, cniFile)
+	path := filepath.Join(dir, cniFile)
 	if old, err := os.ReadFile(path); err == nil && string(old) == string(b) {
 		return nil
 	}
