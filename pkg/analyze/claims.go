@@ -196,25 +196,6 @@ func claim3(a *Analysis) Claim {
 	return k.verdict(3)
 }
 
-func claim4(a *Analysis) Claim {
-	k := &check{}
-	ares := measured(a, func(c *Cell) bool {
-		return c.Backend == "grpc-ares" && underRace(c) && c.Has("single-request-reopen")
-	})
-	native := measured(a, func(c *Cell) bool {
-		return c.Backend == "grpc-native" && underRace(c) && c.Has("single-request-reopen")
-	})
-	fixedAgainstBaseline(a, k, ares, false)
-	aresPass := len(k.pass)
-	fixedAgainstBaseline(a, k, native, true)
-	if len(k.fail) == 0 && (aresPass == 0 || len(k.pass) == aresPass) {
-		// Both halves are needed: c-ares still delayed, native fixed.
-		return Claim{N: 4, Text: ClaimTexts[4], Verdict: NotRun,
-			Evidence: fmt.Sprintf("needs grpc-ares+single-request-reopen and grpc-native+single-request-reopen cells under the race with delayed baselines; found %d and %d", len(ares), len(native))}
-	}
-	return k.verdict(4)
-}
-
 func claimFixes(a *Analysis, n int, id string) Claim {
 	k := &check{notRun: fmt.Sprintf("no completed cell with %s under the race", id)}
 	cells := measured(a, func(c *Cell) bool { return underRace(c) && c.Has(id) })

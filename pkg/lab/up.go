@@ -28,11 +28,15 @@ type UpOptions struct {
 }
 
 // Lab is a cluster ready for the lab's workloads: nodes Ready, CoreDNS Ready
-// and forwarding to the lab upstream, the lab images loaded.
+// and forwarding to the lab upstream, the lab gRPC server Ready, the lab
+// images loaded.
 type Lab struct {
 	Cluster  *cluster.Cluster
 	Images   *images.Plan
 	Upstream string // the lab upstream's service IP
+	// GRPCServer is the lab gRPC server's service IP (gRPC probes reach it
+	// by the name addons.GRPCTarget).
+	GRPCServer string
 }
 
 // specFor turns a scenario cluster shape into a cluster spec.
@@ -110,7 +114,8 @@ func Up(ctx context.Context, o UpOptions) (*Lab, error) {
 	return lab, nil
 }
 
-// setUp loads the lab images and installs the addons.
+// setUp loads the lab images and installs the addons: the lab upstream DNS
+// server (CoreDNS forwards to it) and the lab gRPC server.
 func setUp(ctx context.Context, c *cluster.Cluster, plan *images.Plan, spec cluster.Spec, progress io.Writer) (*Lab, error) {
 	start := time.Now()
 	for _, s := range plan.Lab {
@@ -132,7 +137,16 @@ func setUp(ctx context.Context, c *cluster.Cluster, plan *images.Plan, spec clus
 		return nil, err
 	}
 	fmt.Fprintf(progress, "cluster %s: CoreDNS forwards to the lab upstream %s (zone %s)\n", spec.Name, ip, addons.Zone)
-	return &Lab{Cluster: c, Images: plan, Upstream: ip}, nil
+	probeRef, err := images.ImageRef(plan.LabImage("probe-glibc"))
+	if err != nil {
+		return nil, err
+	}
+	grpcIP, err := addons.GRPCServer(ctx, cs, probeRef)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(progress, "cluster %s: lab gRPC server at %s:%d (%s)\n", spec.Name, grpcIP, addons.GRPCPort, addons.GRPCTarget)
+	return &Lab{Cluster: c, Images: plan, Upstream: ip, GRPCServer: grpcIP}, nil
 }
 
 // Down deletes a lab cluster.

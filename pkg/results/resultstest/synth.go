@@ -18,6 +18,10 @@ type Cell struct {
 	Lookups int     // samples in all (split over Pods)
 	Pods    int     // probe files; default 2
 	Delayed float64 // share of lookups delayed by one 5 s retry (a tenth of them by two)
+	// gRPC calls: the share that missed a 3 s deadline (result timeout,
+	// DEADLINE_EXCEEDED), and the share that succeeded but only after 2 s.
+	DeadlineExceeded float64
+	SlowOK           float64
 	// MedianUS is the median of an undelayed lookup (log-normal); default 1500.
 	MedianUS float64
 	// Counters, summed over nodes (split over two nodes).
@@ -149,10 +153,19 @@ func writePod(run results.Run, c scenario.Cell, pod string, n int, cs Cell, rng 
 				d += 5_000_000
 			}
 		}
+		result, errText := sample.OK, ""
+		if cs.DeadlineExceeded+cs.SlowOK > 0 { // no extra draw otherwise: other cells keep their data
+			switch u := rng.Float64(); {
+			case u < cs.DeadlineExceeded:
+				d, result, errText = 3_000_000+d, sample.Timeout, "DEADLINE_EXCEEDED: Deadline Exceeded"
+			case u < cs.DeadlineExceeded+cs.SlowOK:
+				d += 2_000_000
+			}
+		}
 		nm := names[i%len(names)]
 		s := &sample.Sample{StartNS: start + int64(i)*20_000_000, DurationUS: d, Cell: c.ID, Resolver: c.Backend,
-			Mitigation: c.MitigationID(), Name: nm.Name, NameKind: sample.NameKind(nm.Kind), Result: sample.OK,
-			Answers: 1, Pod: pod, Node: "lab-worker", Seq: uint64(i)}
+			Mitigation: c.MitigationID(), Name: nm.Name, NameKind: sample.NameKind(nm.Kind), Result: result,
+			ErrorText: errText, Answers: 1, Pod: pod, Node: "lab-worker", Seq: uint64(i)}
 		byResult[s.Result]++
 		if lose && i < cs.LoseSamples {
 			continue
