@@ -62,11 +62,13 @@ func Run(ctx context.Context, o RunOptions) (*RunResult, error) {
 		return nil, err
 	}
 	cells := sc.Expand()
+	host := probeHost(ctx)
+	markHostLimits(cells, host)
 	todo, err := cellsToRun(run, cells, o.Resume != "")
 	if err != nil {
 		return nil, err
 	}
-	env, err := startEnv(ctx, run, cells)
+	env, err := startEnv(ctx, run, cells, host)
 	if err != nil {
 		return nil, err
 	}
@@ -214,8 +216,9 @@ func cellsToRun(run results.Run, cells []scenario.Cell, resume bool) ([]scenario
 
 // startEnv writes env.json with what is known before any cluster: on
 // resume it keeps what the earlier run recorded.
-func startEnv(ctx context.Context, run results.Run, cells []scenario.Cell) (results.Env, error) {
+func startEnv(ctx context.Context, run results.Run, cells []scenario.Cell, host hostFacts) (results.Env, error) {
 	env := hostEnv(ctx, cells)
+	recordHost(&env, host)
 	env.Started = time.Now().UTC()
 	if old, ok, err := run.ReadEnv(); err != nil {
 		return env, err
