@@ -9,11 +9,8 @@ import (
 	"regexp"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
 
 	"labrun.dev/labrun/pkg/cluster"
@@ -33,55 +30,18 @@ const (
 // forwarder at it instead of the node's resolv.conf, so no lookup leaves the
 // lab. It returns the upstream Service's cluster IP.
 func LabUpstream(ctx context.Context, cs kubernetes.Interface, image string) (string, error) {
-	labels := map[string]string{"app": UpstreamName}
-	one := int32(1)
-	d := &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: UpstreamName, Namespace: namespace, Labels: labels},
-		Spec: appsv1.DeploymentSpec{
-			Replicas: &one,
-			Selector: &metav1.LabelSelector{MatchLabels: labels},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec: corev1.PodSpec{
-					Containers: []corev1.Container{{
-						Name:            UpstreamName,
-						Image:           image,
-						ImagePullPolicy: corev1.PullNever,
-						Args:            []string{"--listen", ":53", "--zone", Zone},
-						Ports: []corev1.ContainerPort{
-							{Name: "dns", ContainerPort: 53, Protocol: corev1.ProtocolUDP},
-							{Name: "dns-tcp", ContainerPort: 53, Protocol: corev1.ProtocolTCP},
-						},
-					}},
-					Tolerations: []corev1.Toleration{{Operator: corev1.TolerationOpExists}},
-				},
-			},
+	ip, err := labService{
+		name:  UpstreamName,
+		image: image,
+		args:  []string{"--listen", ":53", "--zone", Zone},
+		ports: []corev1.ContainerPort{
+			{Name: "dns", ContainerPort: 53, Protocol: corev1.ProtocolUDP},
+			{Name: "dns-tcp", ContainerPort: 53, Protocol: corev1.ProtocolTCP},
 		},
-	}
-	svc := &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Name: UpstreamName, Namespace: namespace, Labels: labels},
-		Spec: corev1.ServiceSpec{
-			Selector: labels,
-			Ports: []corev1.ServicePort{
-				{Name: "dns", Port: 53, TargetPort: intstr.FromInt32(53), Protocol: corev1.ProtocolUDP},
-				{Name: "dns-tcp", Port: 53, TargetPort: intstr.FromInt32(53), Protocol: corev1.ProtocolTCP},
-			},
-		},
-	}
-	if _, err := cs.AppsV1().Deployments(namespace).Create(ctx, d, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-		return "", fmt.Errorf("create lab upstream deployment: %w", err)
-	}
-	created, err := cs.CoreV1().Services(namespace).Create(ctx, svc, metav1.CreateOptions{})
-	if apierrors.IsAlreadyExists(err) {
-		created, err = cs.CoreV1().Services(namespace).Get(ctx, UpstreamName, metav1.GetOptions{})
-	}
+	}.deploy(ctx, cs)
 	if err != nil {
-		return "", fmt.Errorf("create lab upstream service: %w", err)
-	}
-	if err := cluster.WaitDeployment(ctx, cs, namespace, UpstreamName, timeout); err != nil {
 		return "", fmt.Errorf("lab upstream: %w", err)
 	}
-	ip := created.Spec.ClusterIP
 	if err := forwardCoreDNS(ctx, cs, ip); err != nil {
 		return "", err
 	}

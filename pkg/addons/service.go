@@ -1,0 +1,81 @@
+package addons
+
+import (
+	"context"
+	"fmt"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/kubernetes"
+
+	"labrun.dev/labrun/pkg/cluster"
+)
+
+// labService is one of the lab's own servers: a one-replica Deployment in
+// kube-system, its image already loaded into the nodes, behind a Service of
+// the same name exposing each of its ports.
+type labService struct {
+	name, image string
+	args        []string
+	ports       []corev1.ContainerPort
+	readiness   *corev1.Probe
+}
+
+func (s labService) objects() (*appsv1.Deployment, *corev1.Service) {
+	labels := map[string]string{"app": s.name}
+	one := int32(1)
+	d := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: s.name, Namespace: namespace, Labels: labels},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: &one,
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec: corev1.PodSpec{
+					Containers: []corev1.Container{{
+						Name:            s.name,
+						Image:           s.image,
+						ImagePullPolicy: corev1.PullNever,
+						Args:            s.args,
+						Ports:           s.ports,
+						ReadinessProbe:  s.readiness,
+					}},
+					Tolerations: []corev1.Toleration{{Operator: corev1.TolerationOpExists}},
+				},
+			},
+		},
+	}
+	svc := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: s.name, Namespace: namespace, Labels: labels},
+		Spec:       corev1.ServiceSpec{Selector: labels},
+	}
+	for _, p := range s.ports {
+		svc.Spec.Ports = append(svc.Spec.Ports, corev1.ServicePort{
+			Name: p.Name, Port: p.ContainerPort, TargetPort: intstr.FromInt32(p.ContainerPort), Protocol: p.Protocol,
+		})
+	}
+	return d, svc
+}
+
+// deploy creates the Deployment and Service (keeping existing ones), waits
+// until the server is ready and returns the Service's cluster IP.
+func (s labService) deploy(ctx context.Context, cs kubernetes.Interface) (string, error) {
+	d, svc := s.objects()
+	if _, err := cs.AppsV1().Deployments(namespace).Create(ctx, d, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return "", fmt.Errorf("create %s deployment: %w", s.name, err)
+	}
+	created, err := cs.CoreV1().Services(namespace).Create(ctx, svc, metav1.CreateOptions{})
+	if apierrors.IsAlreadyExists(err) {
+		created, err = cs.CoreV1().Services(namespace).Get(ctx, s.name, metav1.GetOptions{})
+	}
+	if err != nil {
+		return "", fmt.Errorf("create %s service: %w", s.name, err)
+	}
+	if err := cluster.WaitDeployment(ctx, cs, namespace, s.name, timeout); err != nil {
+		return "", fmt.Errorf("%s: %w", s.name, err)
+	}
+	return created.Spec.ClusterIP, nil
+}
