@@ -89,19 +89,12 @@ func TestE2ECluster(t *testing.T) {
 					}},
 				},
 			}
-			created, err := cs.CoreV1().Pods("default").Create(ctx, pod, metav1.CreateOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer cs.CoreV1().Pods("default").Delete(context.WithoutCancel(ctx), created.Name, metav1.DeleteOptions{})
-			if _, err := e2ekit.WaitPodDone(ctx, cs, "default", created.Name); err != nil {
-				t.Fatal(err)
-			}
-			resolv := e2ekit.PodLogs(ctx, t, cs, "default", created.Name, "resolvconf")
+			name, _ := e2ekit.RunPod(ctx, t, cs, pod) // a failed probe says why in its logs
+			resolv := e2ekit.PodLogs(ctx, t, cs, "default", name, "resolvconf")
 			if !strings.Contains(resolv, "nameserver "+vip) {
 				t.Errorf("pod resolv.conf does not point at the DNS service VIP %s:\n%s", vip, resolv)
 			}
-			out := e2ekit.PodLogs(ctx, t, cs, "default", created.Name, "probe")
+			out := e2ekit.PodLogs(ctx, t, cs, "default", name, "probe")
 			dec := sample.NewDecoder(strings.NewReader(out))
 			ok := map[string]int{}
 			var summary *sample.Summary

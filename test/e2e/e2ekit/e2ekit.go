@@ -106,3 +106,21 @@ func PodLogs(ctx context.Context, t *testing.T, cs kubernetes.Interface, ns, pod
 	}
 	return string(b)
 }
+
+// RunPod creates pod, waits until it is done and returns its name and phase;
+// the pod is deleted when the test ends.
+func RunPod(ctx context.Context, t *testing.T, cs kubernetes.Interface, pod *corev1.Pod) (string, corev1.PodPhase) {
+	t.Helper()
+	created, err := cs.CoreV1().Pods(pod.Namespace).Create(ctx, pod, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cs.CoreV1().Pods(pod.Namespace).Delete(context.WithoutCancel(ctx), created.Name, metav1.DeleteOptions{})
+	})
+	phase, err := WaitPodDone(ctx, cs, pod.Namespace, created.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return created.Name, phase
+}

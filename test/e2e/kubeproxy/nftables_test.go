@@ -66,20 +66,8 @@ func TestE2EKubeProxyNftables(t *testing.T) {
 					}},
 				},
 			}
-			created, err := cs.CoreV1().Pods("default").Create(ctx, pod, metav1.CreateOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer cs.CoreV1().Pods("default").Delete(context.WithoutCancel(ctx), created.Name, metav1.DeleteOptions{})
-			phase, err := e2ekit.WaitPodDone(ctx, cs, "default", created.Name)
-			if err != nil {
-				t.Fatal(err)
-			}
-			b, err := cs.CoreV1().Pods("default").GetLogs(created.Name, &corev1.PodLogOptions{}).DoRaw(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			out := string(b)
+			name, phase := e2ekit.RunPod(ctx, t, cs, pod)
+			out := e2ekit.PodLogs(ctx, t, cs, "default", name, "resolve")
 			t.Logf("DNS VIP %s; pod output:\n%s", svc.Spec.ClusterIP, out)
 			if phase != corev1.PodSucceeded {
 				t.Errorf("resolving pod ended %s", phase)
