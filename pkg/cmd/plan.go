@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"labrun.dev/labrun/pkg/lab"
 	"labrun.dev/labrun/pkg/scenario"
 )
 
@@ -16,19 +17,18 @@ func newPlanCommand(s Streams) *cobra.Command {
 		Use:   "plan FILE",
 		Short: "List a scenario's cells by cluster shape: will run, or not run and why; estimated wall time",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(_ *cobra.Command, args []string) error {
+		RunE: func(c *cobra.Command, args []string) error {
 			sc, err := scenario.LoadFile(args[0])
 			if err != nil {
 				return UsageError{err}
 			}
-			writePlan(s, sc)
+			writePlan(s, sc, lab.PlanCells(c.Context(), sc))
 			return nil
 		},
 	}
 }
 
-func writePlan(s Streams, sc *scenario.Scenario) {
-	cells := sc.Expand()
+func writePlan(s Streams, sc *scenario.Scenario, cells []scenario.Cell) {
 	shapes := scenario.Plan(cells)
 	runs := 0
 	for _, c := range cells {

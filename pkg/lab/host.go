@@ -63,3 +63,12 @@ func recordHost(e *results.Env, h hostFacts) {
 		e.Extra["host_"+string(f)] = v
 	}
 }
+
+// PlanCells expands a scenario into its cells and marks those this host
+// cannot run, with the host's reason, exactly as `run` will: what `labrun
+// plan` shows.
+func PlanCells(ctx context.Context, sc *scenario.Scenario) []scenario.Cell {
+	cells := sc.Expand()
+	markHostLimits(cells, probeHost(ctx))
+	return cells
+}
