@@ -3,9 +3,7 @@ package probe_test
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -125,21 +123,11 @@ func runProbe(t *testing.T, ctx context.Context, lab *netlab.Lab, ns, bin string
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("%s %s: %v: %s", bin, strings.Join(args, " "), err, stderr.String())
 	}
-	dec := sample.NewDecoder(&stdout)
-	var samples []*sample.Sample
-	for {
-		s, sum, err := dec.Next()
-		if errors.Is(err, io.EOF) {
-			t.Fatalf("no summary line in:\n%s", stdout.String())
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		if sum != nil {
-			return samples, sum
-		}
-		samples = append(samples, s)
+	samples, sum, err := sample.ReadAll(&stdout)
+	if err != nil {
+		t.Fatalf("%s %s: %v:\n%s", bin, strings.Join(args, " "), err, stdout.String())
 	}
+	return samples, sum
 }
 
 // TestIntegrationBackendsResolve: every back end resolves a name of the

@@ -9,9 +9,7 @@ package raceemu
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -117,24 +115,14 @@ func probe(t *testing.T, ctx context.Context, lab *netlab.Lab, ns, libc string, 
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("%s: %v: %s", strings.Join(argv, " "), err, stderr.String())
 	}
-	dec := sample.NewDecoder(&stdout)
-	var samples []*sample.Sample
-	for {
-		s, sum, err := dec.Next()
-		if errors.Is(err, io.EOF) {
-			t.Fatalf("probe wrote no summary:\n%s", stdout.String())
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		if sum != nil {
-			if sum.Lookups != uint64(len(samples)) || !sum.Complete {
-				t.Fatalf("probe summary %+v does not match its %d samples", sum, len(samples))
-			}
-			return samples
-		}
-		samples = append(samples, s)
+	samples, sum, err := sample.ReadAll(&stdout)
+	if err != nil {
+		t.Fatalf("%s: %v:\n%s", strings.Join(argv, " "), err, stdout.String())
 	}
+	if sum.Lookups != uint64(len(samples)) || !sum.Complete {
+		t.Fatalf("probe summary %+v does not match its %d samples", sum, len(samples))
+	}
+	return samples
 }
 
 func durations(ss []*sample.Sample) []time.Duration {

@@ -149,3 +149,23 @@ func (d *Decoder) Next() (*Sample, *Summary, error) {
 	}
 	return nil, nil, io.EOF
 }
+
+// ReadAll reads a probe's whole output: its samples and its summary line. A
+// stream that ends without a summary is an error (the probe did not finish).
+func ReadAll(r io.Reader) ([]*Sample, *Summary, error) {
+	dec := NewDecoder(r)
+	var samples []*Sample
+	for {
+		s, sum, err := dec.Next()
+		if err == io.EOF {
+			return samples, nil, fmt.Errorf("no summary line after %d samples", len(samples))
+		}
+		if err != nil {
+			return samples, nil, err
+		}
+		if sum != nil {
+			return samples, sum, nil
+		}
+		samples = append(samples, s)
+	}
+}
