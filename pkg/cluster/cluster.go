@@ -29,6 +29,20 @@ type Spec struct {
 	PodSubnet     string // "" for kind's default
 	DNSReplicas   int    // CoreDNS replicas; the DNAT race needs at least 2
 	Retain        bool   // keep a cluster that failed to come up, for debugging
+	// PodNetwork replaces the node image's default pod network (labnet);
+	// nil keeps it.
+	PodNetwork PodNetwork
+}
+
+// PodNetwork is a pod network installed in place of the node image's default
+// one: kind starts the nodes without a CNI (disableDefaultCNI), Install sets
+// one up, and only then can nodes become Ready.
+type PodNetwork interface {
+	Name() string
+	// PodSubnet is the pod CIDR the network expects ("" for kind's default).
+	PodSubnet() string
+	// Install sets the network up on a cluster whose API server answers.
+	Install(ctx context.Context, c *Cluster) error
 }
 
 // DefaultSpec is 1 control-plane and 2 workers, kube-proxy in iptables mode,

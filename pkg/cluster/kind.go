@@ -54,6 +54,12 @@ func kindConfig(s Spec) *v1alpha4.Cluster {
 	}
 	cfg.Networking.KubeProxyMode = v1alpha4.ProxyMode(s.KubeProxyMode)
 	cfg.Networking.PodSubnet = s.PodSubnet
+	if s.PodNetwork != nil {
+		cfg.Networking.DisableDefaultCNI = true
+		if sub := s.PodNetwork.PodSubnet(); sub != "" {
+			cfg.Networking.PodSubnet = sub
+		}
+	}
 	// Kubernetes >= 1.35 refuses cgroup v1 hosts unless told otherwise, and the
 	// lab's hosts are cgroup v1 (FACTS.md). The field is ignored where unknown.
 	cfg.KubeadmConfigPatches = []string{`kind: KubeletConfiguration
@@ -125,6 +131,14 @@ func (k *Kind) Create(ctx context.Context, s Spec) (c *Cluster, err error) {
 	}
 	if c, err = k.Get(ctx, s.Name); err != nil {
 		return nil, err
+	}
+	if s.PodNetwork != nil {
+		start := time.Now()
+		fmt.Fprintf(k.progress, "cluster %s: installing pod network %s\n", s.Name, s.PodNetwork.Name())
+		if err := s.PodNetwork.Install(ctx, c); err != nil {
+			return nil, fmt.Errorf("cluster %s: pod network %s: %w", s.Name, s.PodNetwork.Name(), err)
+		}
+		fmt.Fprintf(k.progress, "cluster %s: pod network %s installed (%s)\n", s.Name, s.PodNetwork.Name(), time.Since(start).Round(100*time.Millisecond))
 	}
 	if err := waitReady(ctx, c, s.DNSReplicas, k.progress); err != nil {
 		return nil, err

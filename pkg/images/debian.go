@@ -22,6 +22,8 @@ var (
 	// probePackages: the glibc probe's base, with gRPC C-core for the grpc
 	// back ends and tcpdump for captures on the DNS path.
 	probePackages = []string{"python3", "python3-grpcio", "tcpdump", "ca-certificates"}
+	// dnsmasqPackages: the DNS cache in front of CoreDNS (dns: dnsmasq-coredns).
+	dnsmasqPackages = []string{"dnsmasq-base"}
 )
 
 // debootstrapStep makes rootfs.tar from `debootstrap --variant=minbase`.

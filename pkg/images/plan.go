@@ -10,11 +10,14 @@ import (
 
 // Image names the lab uses.
 const (
-	NodeRepo    = "labrun/node"
-	labnetRepo  = "docker.io/labrun/labnet"
-	labdnsRepo  = "docker.io/labrun/labdns"
-	refFileName = "ref"       // an image step's output: the image's repo:tag
-	tarFileName = "image.tar" // an image step's output: docker-loadable tarball
+	NodeRepo   = "labrun/node"
+	labnetRepo = "docker.io/labrun/labnet"
+	labdnsRepo = "docker.io/labrun/labdns"
+	// KubeRouterRepo and DnsmasqRepo are the addon images (Plan.Addons).
+	KubeRouterRepo = "docker.io/labrun/kube-router"
+	DnsmasqRepo    = "docker.io/labrun/dnsmasq"
+	refFileName    = "ref"       // an image step's output: the image's repo:tag
+	tarFileName    = "image.tar" // an image step's output: docker-loadable tarball
 )
 
 // Plan is every step that makes the images of one Kubernetes version.
@@ -28,13 +31,16 @@ type Plan struct {
 	Lab []*Step
 	// Components are the images preloaded into the node (kube-*, etcd, ...).
 	Components []*Step
+	// Addons are images only some cluster shapes need (a pod network, a DNS
+	// cache): built with the others, loaded into a cluster that uses them.
+	Addons []*Step
 }
 
 // NodeImage is the node image's name for a Kubernetes version.
 func NodeImage(k Kubernetes) string { return NodeRepo + ":" + k.Version }
 
 // Roots are the steps `images build` asks for.
-func (p *Plan) Roots() []*Step { return append([]*Step{p.Node}, p.Lab...) }
+func (p *Plan) Roots() []*Step { return append(append([]*Step{p.Node}, p.Lab...), p.Addons...) }
 
 // ImageRef returns the repo:tag an image step produced (after it ran).
 func ImageRef(s *Step) (string, error) {
@@ -124,7 +130,14 @@ func NewPlan(v Versions, k Kubernetes, repo string) *Plan {
 		componentImage("probe-musl", "docker.io/labrun/probe-musl", nil, bin(probeMusl, "probe-musl")),
 		componentImage("labagent", "docker.io/labrun/labagent", tools, bin(labagent, "labagent")),
 	}
-	return &Plan{Kube: k, Node: node, Lab: lab, Components: components}
+	kubeRouter := goInstallStep("kube-router", "github.com/cloudnativelabs/kube-router/v2", v.KubeRouter, false, "", "-s -w", "cmd/kube-router")
+	addons := []*Step{
+		// kube-router programs routes, iptables and ipsets: the tools base.
+		componentImage("kube-router", KubeRouterRepo+":"+v.KubeRouter, tools, bin(kubeRouter, "kube-router")),
+		// Debian's dnsmasq, the cache kube-dns itself ships (dns: dnsmasq-coredns).
+		rootfsImage("dnsmasq", DnsmasqRepo, debootstrapStep(v, "dnsmasq", dnsmasqPackages), "/usr/sbin/dnsmasq"),
+	}
+	return &Plan{Kube: k, Node: node, Lab: lab, Components: components, Addons: addons}
 }
 
 // goInstallStep builds packages of module mod at version with `go install`.
@@ -191,16 +204,39 @@ type fileFrom struct {
 // its entrypoint) on an empty base or a Debian rootfs. A ref without a tag is
 // tagged with the image's own content key.
 func componentImage(name, ref string, base *Step, binary fileFrom) *Step {
-	deps := []*Step{binary.step}
-	from := binary.step.From
+	path := "/usr/local/bin/" + binary.name
+	s := imageStep(name, ref, base, map[string]fileFrom{path: binary}, path)
+	s.Inputs = []string{ref, binary.name} // as before the refactor: cached images stay valid
+	return s
+}
+
+// rootfsImage is a Debian rootfs as an image whose entrypoint is one of its
+// own programs.
+func rootfsImage(name, ref string, rootfs *Step, entrypoint string) *Step {
+	return imageStep(name, ref, rootfs, nil, entrypoint)
+}
+
+// imageStep assembles an image: files from other steps' outputs on an empty
+// base or a Debian rootfs (base), with an entrypoint.
+func imageStep(name, ref string, base *Step, files map[string]fileFrom, entrypoint string) *Step {
+	var deps []*Step
+	var from []string
+	for _, f := range files {
+		deps = append(deps, f.step)
+		from = append(from, f.step.From)
+	}
 	if base != nil {
 		deps = append(deps, base)
-		from += " on " + base.Name
+		from = append(from, "on "+base.Name)
+		if len(files) == 0 {
+			from = []string{base.From}
+		}
 	}
+	desc := strings.Join(from, " ")
 	return &Step{
 		Name:   "image/" + name,
-		From:   from,
-		Inputs: []string{ref, binary.name},
+		From:   desc,
+		Inputs: []string{ref, entrypoint},
 		Deps:   deps,
 		build: func(ctx context.Context, j *job) error {
 			full := ref
@@ -209,9 +245,12 @@ func componentImage(name, ref string, base *Step, binary fileFrom) *Step {
 			}
 			img := ociImage{
 				Ref:        full,
-				Files:      map[string]string{"/usr/local/bin/" + binary.name: binary.step.File(binary.name)},
-				Entrypoint: []string{"/usr/local/bin/" + binary.name},
-				Labels:     map[string]string{LabelKey: j.step.key, LabelFrom: from},
+				Files:      map[string]string{},
+				Entrypoint: []string{entrypoint},
+				Labels:     map[string]string{LabelKey: j.step.key, LabelFrom: desc},
+			}
+			for path, f := range files {
+				img.Files[path] = f.step.File(f.name)
 			}
 			if base != nil {
 				img.BaseRootfs = base.File("rootfs.tar")
@@ -232,6 +271,16 @@ func jsonField(b []byte, field string) string {
 	}
 	s = s[i+len(field)+5:]
 	return s[:strings.IndexByte(s, '"')]
+}
+
+// AddonImage returns the addon image step named name ("kube-router", "dnsmasq"), or nil.
+func (p *Plan) AddonImage(name string) *Step {
+	for _, s := range p.Addons {
+		if s.Name == "image/"+name {
+			return s
+		}
+	}
+	return nil
 }
 
 // LabImage returns the lab image step named name ("labdns", ...), or nil.

@@ -20,6 +20,7 @@ type Versions struct {
 	Containerd string       `yaml:"containerd"`
 	Runc       string       `yaml:"runc"`
 	CNIPlugins string       `yaml:"cniPlugins"`
+	KubeRouter string       `yaml:"kubeRouter"`
 }
 
 // Kubernetes is one supported Kubernetes version and the images kubeadm

@@ -267,7 +267,8 @@ func runShape(ctx context.Context, o RunOptions, run results.Run, env *results.E
 			return err
 		}
 	}
-	l, err := Up(ctx, UpOptions{Name: name, Scenario: run.ScenarioPath(), Shape: ps.Shape.Cluster.Name, Retain: o.Retain, Progress: o.Progress})
+	l, err := Up(ctx, UpOptions{Name: name, Scenario: run.ScenarioPath(), Shape: ps.Shape.Cluster.Name,
+		ClusterMitigations: ps.Shape.ClusterMitigations, Retain: o.Retain, Progress: o.Progress})
 	if err != nil {
 		return fmt.Errorf("bring cluster %s up: %w", name, err)
 	}

@@ -24,16 +24,22 @@ type UpOptions struct {
 	Scenario   string // a scenario file whose cluster shape to use ("" for the default shape)
 	Shape      string // which of the scenario's shapes ("" for the first)
 	Retain     bool   // keep a cluster whose setup failed, for debugging
-	Progress   io.Writer
+	// ClusterMitigations are the cluster-level mitigations (sorted catalog
+	// ids, scenario.Shape.ClusterMitigations) to set up.
+	ClusterMitigations []string
+	Progress           io.Writer
 }
 
 // Lab is a cluster ready for the lab's workloads: nodes Ready, CoreDNS Ready
 // and forwarding to the lab upstream, the lab gRPC server Ready, the lab
 // images loaded.
 type Lab struct {
-	Cluster  *cluster.Cluster
-	Images   *images.Plan
-	Upstream string // the lab upstream's service IP
+	Cluster *cluster.Cluster
+	Shape   scenario.Cluster // the shape it was made for
+	// Mitigations are the cluster-level mitigations set up in it.
+	Mitigations []string
+	Images      *images.Plan
+	Upstream    string // the lab upstream's service IP
 	// GRPCServer is the lab gRPC server's service IP (gRPC probes reach it
 	// by the name addons.GRPCTarget).
 	GRPCServer string
@@ -71,17 +77,17 @@ func shapeFrom(file, name string) (scenario.Cluster, error) {
 
 // Up builds (or reuses) the images and brings a lab cluster up.
 func Up(ctx context.Context, o UpOptions) (*Lab, error) {
-	spec := cluster.DefaultSpec()
-	version := o.Kubernetes
+	shape := scenario.DefaultShape()
 	if o.Scenario != "" {
-		shape, err := shapeFrom(o.Scenario, o.Shape)
-		if err != nil {
+		var err error
+		if shape, err = shapeFrom(o.Scenario, o.Shape); err != nil {
 			return nil, err
 		}
-		spec = specFor(shape)
-		if version == "" {
-			version = shape.Kubernetes
-		}
+	}
+	spec := specFor(shape)
+	version := o.Kubernetes
+	if version == "" {
+		version = shape.Kubernetes
 	}
 	if o.Name != "" {
 		spec.Name = o.Name
@@ -93,14 +99,20 @@ func Up(ctx context.Context, o UpOptions) (*Lab, error) {
 	}
 	spec.NodeImage = images.NodeImage(plan.Kube)
 	spec.Retain = o.Retain
-	fmt.Fprintf(o.Progress, "cluster %s: creating (%d control-plane, %d workers, kube-proxy %s, Kubernetes %s)\n",
-		spec.Name, spec.ControlPlanes, spec.Workers, spec.KubeProxyMode, plan.Kube.Version)
+	if spec.PodNetwork, err = podNetwork(shape.PodNetwork, plan); err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(o.Progress, "cluster %s: creating (%d control-plane, %d workers, pod network %s, kube-proxy %s, DNS %s, Kubernetes %s)\n",
+		spec.Name, spec.ControlPlanes, spec.Workers, shape.PodNetwork, spec.KubeProxyMode, shape.DNS.Server, plan.Kube.Version)
 	kind := cluster.NewKind(o.Progress)
 	c, err := kind.Create(ctx, spec)
 	if err != nil {
 		return nil, err
 	}
 	lab, err := setUp(ctx, c, plan, spec, o.Progress)
+	if err == nil {
+		err = setUpShape(ctx, lab, shape, o.ClusterMitigations, o.Progress)
+	}
 	if err != nil {
 		if !o.Retain {
 			fmt.Fprintf(o.Progress, "cluster %s: setup failed, deleting it (--retain keeps it)\n", spec.Name)
@@ -147,6 +159,39 @@ func setUp(ctx context.Context, c *cluster.Cluster, plan *images.Plan, spec clus
 	}
 	fmt.Fprintf(progress, "cluster %s: lab gRPC server at %s:%d (%s)\n", spec.Name, grpcIP, addons.GRPCPort, addons.GRPCTarget)
 	return &Lab{Cluster: c, Images: plan, Upstream: ip, GRPCServer: grpcIP}, nil
+}
+
+// setUpShape makes the cluster what the shape asks for beyond kind's
+// configuration: its addon images, its DNS server and its cluster-level
+// mitigations.
+func setUpShape(ctx context.Context, lab *Lab, shape scenario.Cluster, mitigations []string, progress io.Writer) error {
+	lab.Shape, lab.Mitigations = shape, mitigations
+	c := lab.Cluster
+	for _, name := range addonImages(shape) {
+		s := lab.Images.AddonImage(name)
+		if s == nil {
+			return fmt.Errorf("image %s is not in the image plan", name)
+		}
+		if err := c.LoadImage(ctx, images.ImageTar(s)); err != nil {
+			return err
+		}
+	}
+	cs, err := kubernetes.NewForConfig(c.Rest)
+	if err != nil {
+		return err
+	}
+	env := addons.Env{Cluster: c, Client: cs, Images: lab.Images, Progress: progress}
+	if err := setUpDNS(ctx, env, shape.DNS); err != nil {
+		return fmt.Errorf("cluster %s: %w", c.Name, err)
+	}
+	for _, m := range mitigations {
+		start := time.Now()
+		if err := setUpMitigation(ctx, env, m); err != nil {
+			return fmt.Errorf("cluster %s: %w", c.Name, err)
+		}
+		fmt.Fprintf(progress, "cluster %s: mitigation %s set up (%s)\n", c.Name, m, time.Since(start).Round(100*time.Millisecond))
+	}
+	return nil
 }
 
 // Down deletes a lab cluster.

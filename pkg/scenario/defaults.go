@@ -108,3 +108,10 @@ func or(v, def string) string {
 	}
 	return v
 }
+
+// DefaultShape is the cluster shape a scenario gets when it names none.
+func DefaultShape() Cluster {
+	s := Scenario{}
+	s.setDefaults()
+	return s.Clusters[0]
+}
