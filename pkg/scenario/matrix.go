@@ -78,23 +78,15 @@ func (l Load) ID() string {
 	return fmt.Sprintf("p%dc%dr%gd%s", l.PodsPerNode, l.Concurrency, float64(l.Rate), l.Duration)
 }
 
-// Unsupported says why the lab cannot run a cell yet, or "" if it can. It is
-// the one place that knows which axis values the runner sets up; issue 6
-// shrinks it. Host features found at run time (IPVS in the kernel) are the
-// runner's to check: it records such a cell as not run, with the reason.
+// Unsupported says why the lab cannot run a cell, or "" if it can: a
+// mitigation whose cluster or node side it does not set up. Every axis value
+// of a cluster shape is set up by the lab; what the host decides (IPVS in the
+// kernel, published images in the store) is the runner's to check: it
+// records such a cell as not run, with the host's reason.
 func Unsupported(c Cell) string {
-	cl := c.Shape.Cluster
-	switch {
-	case cl.PodNetwork != DefaultPodNetwork:
-		return fmt.Sprintf("podNetwork %s is not set up by the lab yet (issue 6)", cl.PodNetwork)
-	case cl.KubeProxy == "ipvs":
-		return "kubeProxy ipvs is not set up by the lab yet (issue 6); this machine's kernel also lacks IPVS (CONFIG_IP_VS not set)"
-	case cl.DNS.Server != DefaultDNSServer:
-		return fmt.Sprintf("dns.server %s is not set up by the lab yet (issue 6)", cl.DNS.Server)
-	}
 	for _, m := range c.Mitigations {
 		if !m.Implemented {
-			return fmt.Sprintf("mitigation %s (%s) is not set up by the lab yet (issue 6)", m.ID, m.Where)
+			return fmt.Sprintf("mitigation %s (%s) is not set up by the lab yet", m.ID, m.Where)
 		}
 	}
 	return ""

@@ -133,23 +133,23 @@ var catalog = []Mitigation{
 		Expected:      "gRPC uses getaddrinfo, so resolv.conf options apply",
 	},
 	{
-		ID: "autopath", Changes: "CoreDNS autopath @kubernetes with pods verified", Where: DNSServer,
+		ID: "autopath", Implemented: true, Changes: "CoreDNS autopath @kubernetes with pods verified", Where: DNSServer,
 		Expected: "the server walks the search path: one round trip per lookup instead of many",
 	},
 	{
-		ID: "nodelocaldns", Changes: "NodeLocal DNSCache on a link-local IP with NOTRACK; pods use it as nameserver", Where: ClusterAddon,
+		ID: "nodelocaldns", Implemented: true, Changes: "NodeLocal DNSCache on a link-local IP with NOTRACK; pods use it as nameserver", Where: ClusterAddon,
 		Expected: "no DNAT and no conntrack between pod and cache: the race is avoided for every resolver",
 	},
 	{
-		ID: "delay-aaaa", Changes: "AAAA queries toward port 53 held a few ms on the node", Where: Node,
+		ID: "delay-aaaa", Implemented: true, Changes: "AAAA queries toward port 53 held a few ms on the node", Where: Node,
 		Expected: "the A query's entry is confirmed before the AAAA arrives: the race is avoided",
 	},
 	{
-		ID: "random-fully", Changes: "--random-fully on the masquerade rules", Where: Node,
+		ID: "random-fully", Implemented: true, Changes: "--random-fully on the masquerade rules", Where: Node,
 		Expected: "fixes only the SNAT port race: no effect on the DNAT race",
 	},
 	{
-		ID: "arp-gc", Changes: "net.ipv4.neigh.default.gc_thresh1/2/3 raised", Where: Node,
+		ID: "arp-gc", Implemented: true, Changes: "net.ipv4.neigh.default.gc_thresh1/2/3 raised", Where: Node,
 		Expected: "only cures ARP table overflow, a look-alike cause: no effect",
 	},
 }
