@@ -58,7 +58,8 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := masquerade(podNet.String()); err != nil {
+	// MASQUERADE_RANDOM_FULLY is set by the lab's random-fully mitigation.
+	if err := masquerade(podNet.String(), os.Getenv("MASQUERADE_RANDOM_FULLY") == "true"); err != nil {
 		return err
 	}
 	// A periodic resync is enough for a lab: nodes join once, at creation.
@@ -159,18 +160,41 @@ func writeCNIConfig(dir, podCIDR string) error {
 	return os.Rename(tmp, path)
 }
 
-// masquerade adds one rule: pod traffic to anything outside the pod network
-// leaves with the node's address.
-func masquerade(podNet string) error {
+// iptablesCmd is how labnet runs iptables (tests run it in a network namespace).
+var iptablesCmd = []string{"iptables"}
+
+func iptables(args ...string) *exec.Cmd {
+	return exec.Command(iptablesCmd[0], append(iptablesCmd[1:], args...)...)
+}
+
+// masqueradeRule is the one rule labnet keeps: pod traffic to anything
+// outside the pod network leaves with the node's address; randomFully picks
+// the source port at random (the SNAT port race's fix, the random-fully
+// mitigation).
+func masqueradeRule(podNet string, randomFully bool) []string {
 	rule := []string{"POSTROUTING", "-s", podNet, "!", "-d", podNet,
 		"-m", "comment", "--comment", ruleNote, "-j", "MASQUERADE"}
+	if randomFully {
+		rule = append(rule, "--random-fully")
+	}
+	return rule
+}
+
+// masquerade makes labnet's rule the one asked for: the other variant, left
+// by an earlier labnet on this node, is removed.
+func masquerade(podNet string, randomFully bool) error {
+	other := append([]string{"-t", "nat", "-D"}, masqueradeRule(podNet, !randomFully)...)
+	for iptables(other...).Run() == nil {
+	}
+	rule := masqueradeRule(podNet, randomFully)
 	check := append([]string{"-t", "nat", "-C"}, rule...)
-	if exec.Command("iptables", check...).Run() == nil {
+	if iptables(check...).Run() == nil {
 		return nil
 	}
 	add := append([]string{"-t", "nat", "-A"}, rule...)
-	if out, err := exec.Command("iptables", add...).CombinedOutput(); err != nil {
+	if out, err := iptables(add...).CombinedOutput(); err != nil {
 		return fmt.Errorf("iptables %v: %v: %s", add, err, out)
 	}
+	log.Printf("masquerade rule: %v", rule)
 	return nil
 }

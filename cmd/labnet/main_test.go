@@ -2,8 +2,11 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -72,6 +75,46 @@ func TestRouteFor(t *testing.T) {
 		}
 		if err != nil || r.Dst.String() != c.dst || r.Gw.String() != c.gw {
 			t.Errorf("%s: route %v, %v; want %s via %s", c.name, r, err, c.dst, c.gw)
+		}
+	}
+}
+
+// TestIntegrationMasquerade runs labnet's masquerade set-up in a network
+// namespace of its own (root): the plain rule, then the random-fully one
+// replacing it (the random-fully mitigation restarts labnet with
+// MASQUERADE_RANDOM_FULLY=true), then back; one rule at every step.
+func TestIntegrationMasquerade(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for a network namespace")
+	}
+	ns := fmt.Sprintf("labrun-labnet-%d", os.Getpid())
+	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
+		t.Fatalf("ip netns add: %v: %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
+	old := iptablesCmd
+	iptablesCmd = []string{"ip", "netns", "exec", ns, "iptables"}
+	t.Cleanup(func() { iptablesCmd = old })
+
+	for _, step := range []struct {
+		randomFully bool
+		want        string
+	}{{false, "-j MASQUERADE"}, {true, "-j MASQUERADE --random-fully"}, {true, "-j MASQUERADE --random-fully"}, {false, "-j MASQUERADE"}} {
+		if err := masquerade("10.244.0.0/16", step.randomFully); err != nil {
+			t.Fatal(err)
+		}
+		out, err := iptables("-t", "nat", "-S", "POSTROUTING").CombinedOutput()
+		if err != nil {
+			t.Fatalf("iptables -S: %v: %s", err, out)
+		}
+		var rules []string
+		for _, l := range strings.Split(string(out), "\n") {
+			if strings.Contains(l, "MASQUERADE") {
+				rules = append(rules, l)
+			}
+		}
+		if len(rules) != 1 || !strings.HasSuffix(rules[0], step.want) {
+			t.Errorf("random-fully=%v: masquerade rules %q, want one ending %q", step.randomFully, rules, step.want)
 		}
 	}
 }

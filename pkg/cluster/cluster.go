@@ -6,10 +6,12 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"strings"
+	"sync"
 
 	"golang.org/x/sync/errgroup"
 	"k8s.io/client-go/rest"
@@ -127,4 +129,19 @@ func (c *Cluster) LoadImage(ctx context.Context, tarball string) error {
 		})
 	}
 	return g.Wait()
+}
+
+// EachNode runs fn on every node side by side and joins their errors.
+func EachNode(nodes []Node, fn func(Node) error) error {
+	errs := make([]error, len(nodes))
+	var wg sync.WaitGroup
+	for i, n := range nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = fn(n)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }

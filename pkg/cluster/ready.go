@@ -94,3 +94,27 @@ func WaitDeployment(ctx context.Context, cs kubernetes.Interface, ns, name strin
 	}
 	return nil
 }
+
+// WaitDaemonSet waits until a DaemonSet's pods are all updated and ready on
+// every node it is scheduled to.
+func WaitDaemonSet(ctx context.Context, cs kubernetes.Interface, ns, name string, timeout time.Duration) error {
+	var last *appsv1.DaemonSet
+	err := wait.PollUntilContextTimeout(ctx, time.Second, timeout, true, func(ctx context.Context) (bool, error) {
+		d, err := cs.AppsV1().DaemonSets(ns).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return false, nil
+		}
+		last = d
+		s := d.Status
+		return s.ObservedGeneration >= d.Generation && s.DesiredNumberScheduled > 0 &&
+			s.UpdatedNumberScheduled == s.DesiredNumberScheduled && s.NumberReady == s.DesiredNumberScheduled, nil
+	})
+	if err != nil {
+		if last != nil {
+			s := last.Status
+			return fmt.Errorf("daemonset %s/%s not ready after %s (ready %d/%d, updated %d): %w", ns, name, timeout, s.NumberReady, s.DesiredNumberScheduled, s.UpdatedNumberScheduled, err)
+		}
+		return fmt.Errorf("daemonset %s/%s not found after %s: %w", ns, name, timeout, err)
+	}
+	return nil
+}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -15,6 +16,31 @@ import (
 var hostSysctls = []string{
 	"kernel/panic", "kernel/panic_on_oops", "vm/overcommit_memory", "vm/panic_on_oom",
 	"kernel/keys/root_maxkeys", "kernel/keys/root_maxbytes", "net/netfilter/nf_conntrack_max",
+	// The neighbour table is one per kernel, its thresholds set only from the
+	// host's network namespace (a node has no neigh/default): the arp-gc
+	// mitigation raises them with SetHostSysctl.
+	"net/ipv4/neigh/default/gc_thresh1", "net/ipv4/neigh/default/gc_thresh2", "net/ipv4/neigh/default/gc_thresh3",
+}
+
+// SetHostSysctl sets a host-wide sysctl (one of those the lab records, so
+// the last cluster's deletion restores it) for a cluster's sake, and returns
+// the value it replaced.
+func SetHostSysctl(key, value string) (string, error) {
+	if !slices.Contains(hostSysctls, key) {
+		return "", fmt.Errorf("host sysctl %s: not one the lab records and restores (%s)", key, strings.Join(hostSysctls, ", "))
+	}
+	if err := saveHostSysctls(); err != nil {
+		return "", err
+	}
+	path := "/proc/sys/" + key
+	old, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("host sysctl %s: %w", key, err)
+	}
+	if err := os.WriteFile(path, []byte(value), 0o644); err != nil {
+		return "", fmt.Errorf("host sysctl %s = %s: %w", key, value, err)
+	}
+	return strings.TrimSpace(string(old)), nil
 }
 
 func sysctlFile() string { return filepath.Join(os.TempDir(), "labrun-clusters", "host-sysctls.json") }

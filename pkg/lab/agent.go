@@ -46,14 +46,37 @@ type AgentOptions struct {
 	Replicas  int    // CoreDNS replicas behind the VIP (profile 5.0-5.5's p)
 }
 
-// AgentDaemonSet is the race emulator for a cell whose chaos asks for it: one
-// privileged host-network labagent per node (control plane included, so
-// every node a probe may reach the VIP from is covered). It fails for a cell
-// without the emulator, and for a drop probability labagent cannot take.
+// NeedsAgent reports whether a cell runs labagent: under the race emulator,
+// or with the delay-aaaa mitigation (the agent's delay queue).
+func NeedsAgent(cell scenario.Cell) bool {
+	return cell.UnderEmulator() || cell.Mitigations.Has("delay-aaaa")
+}
+
+// agentMode is labagent's --mode for a cell: emulate under the race
+// emulator, delay-aaaa with that mitigation, both joined by +.
+func agentMode(cell scenario.Cell) string {
+	var parts []string
+	if cell.UnderEmulator() {
+		parts = append(parts, "emulate")
+	}
+	if cell.Mitigations.Has("delay-aaaa") {
+		parts = append(parts, "delay-aaaa")
+	}
+	return strings.Join(parts, "+")
+}
+
+// AgentDaemonSet is labagent for a cell that needs it (NeedsAgent): one
+// privileged host-network agent per node (control plane included, so every
+// node a probe may reach the VIP from is covered), emulating the race, and
+// holding AAAA queries with delay-aaaa. It fails for a cell that needs no
+// agent, and for a drop probability labagent cannot take.
 func AgentDaemonSet(cell scenario.Cell, o AgentOptions) (*appsv1.DaemonSet, error) {
+	if !NeedsAgent(cell) {
+		return nil, fmt.Errorf("agent for cell %s: the cell runs without the race emulator and without delay-aaaa", cell.ID)
+	}
 	e := cell.Chaos.RaceEmulator
 	if e == nil {
-		return nil, fmt.Errorf("agent for cell %s: the cell runs without the race emulator", cell.ID)
+		e = &scenario.RaceEmulator{Profile: scenario.DefaultProfile} // delay-aaaa alone: the race flags are unused
 	}
 	if e.Probability != nil {
 		return nil, fmt.Errorf("agent for cell %s: an explicit drop probability (%g) cannot be given to labagent, which derives it from the profile and replicas", cell.ID, *e.Probability)
@@ -93,7 +116,7 @@ func AgentDaemonSet(cell scenario.Cell, o AgentOptions) (*appsv1.DaemonSet, erro
 						Args: []string{
 							"run",
 							"--vip=" + o.VIP,
-							"--mode=emulate",
+							"--mode=" + agentMode(cell),
 							"--profile=" + e.Profile,
 							"--window=" + window.String(),
 							"--replicas=" + strconv.Itoa(o.Replicas),
@@ -186,7 +209,7 @@ func installAgent(ctx context.Context, cs kubernetes.Interface, c *cluster.Clust
 			last = fmt.Errorf("%d of %d agents ready", d.Status.NumberReady, len(c.Nodes))
 			return false, nil
 		}
-		last = eachNode(c.Nodes, func(n cluster.Node) error {
+		last = cluster.EachNode(c.Nodes, func(n cluster.Node) error {
 			if _, err := fetchAgentCounters(ctx, n.IP); err != nil {
 				return err
 			}
@@ -223,7 +246,7 @@ func checkAgentGone(ctx context.Context, cs kubernetes.Interface, c *cluster.Clu
 	}
 	var mu sync.Mutex
 	var left []string
-	err := eachNode(c.Nodes, func(n cluster.Node) error {
+	err := cluster.EachNode(c.Nodes, func(n cluster.Node) error {
 		rules, err := agentRules(ctx, c, n.Name)
 		if rules > 0 {
 			mu.Lock()

@@ -136,7 +136,7 @@ func (cr *clusterRun) runCell(ctx context.Context, cell scenario.Cell) (res cell
 		}
 	}
 	ns := CellNamespace(cr.runID, cell.ID)
-	withAgent := cell.UnderEmulator()
+	withAgent := NeedsAgent(cell)
 	start := time.Now()
 	var probesStart, probesEnd time.Time
 	defer func() {

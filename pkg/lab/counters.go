@@ -3,7 +3,6 @@ package lab
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 
@@ -27,7 +26,7 @@ func readCounters(ctx context.Context, c *cluster.Cluster, withAgent bool) (snap
 		s.emulator = map[string]map[string]uint64{}
 	}
 	var mu sync.Mutex
-	err := eachNode(c.Nodes, func(n cluster.Node) error {
+	err := cluster.EachNode(c.Nodes, func(n cluster.Node) error {
 		raw, err := c.Exec(ctx, n.Name, "cat", "/proc/net/stat/nf_conntrack")
 		if err != nil {
 			return fmt.Errorf("conntrack counters: %w", err)
@@ -51,22 +50,6 @@ func readCounters(ctx context.Context, c *cluster.Cluster, withAgent bool) (snap
 		return nil
 	})
 	return s, err
-}
-
-// eachNode runs fn on every node at once (docker execs take ~0.3 s each)
-// and joins the errors.
-func eachNode(nodes []cluster.Node, fn func(cluster.Node) error) error {
-	errs := make([]error, len(nodes))
-	var wg sync.WaitGroup
-	for i, n := range nodes {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = fn(n)
-		}()
-	}
-	wg.Wait()
-	return errors.Join(errs...)
 }
 
 // cellCounters pairs two snapshots into a cell's counters file.

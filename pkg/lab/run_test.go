@@ -15,6 +15,7 @@ import (
 	"labrun.dev/labrun/pkg/results"
 	"labrun.dev/labrun/pkg/scenario"
 	"labrun.dev/labrun/pkg/workload"
+	"labrun.dev/labrun/pkg/workload/mitigation"
 )
 
 func testCells(t *testing.T) []scenario.Cell {
@@ -89,7 +90,7 @@ func TestAgentDaemonSetRefuses(t *testing.T) {
 	o := AgentOptions{Namespace: "ns", Image: "i", VIP: "10.96.0.10", Replicas: 2}
 	bare := cell
 	bare.Chaos = scenario.Chaos{}
-	if _, err := AgentDaemonSet(bare, o); err == nil || !strings.Contains(err.Error(), "without the race emulator") {
+	if _, err := AgentDaemonSet(bare, o); err == nil || !strings.Contains(err.Error(), "without the race emulator and without delay-aaaa") {
 		t.Errorf("bare-kernel cell: err = %v", err)
 	}
 	p := 0.3
@@ -105,6 +106,33 @@ func TestAgentDaemonSetRefuses(t *testing.T) {
 	}
 	if _, err := AgentDaemonSet(cell, AgentOptions{Namespace: "ns", Image: "i"}); err == nil {
 		t.Error("no VIP and no replicas: want an error")
+	}
+}
+
+// delay-aaaa is a mode of the agent: with the emulator the two are joined,
+// without it the agent only holds AAAA queries.
+func TestAgentModeWithDelayAAAA(t *testing.T) {
+	set := mitigation.MustParseSet("delay-aaaa")
+	o := AgentOptions{Namespace: "ns", Image: "i", VIP: "10.96.0.10", Replicas: 2}
+	for _, tt := range []struct {
+		emulator bool
+		want     string
+	}{{true, "--mode=emulate+delay-aaaa"}, {false, "--mode=delay-aaaa"}} {
+		cell := cellByID(t, "default_glibc_none")
+		cell.Mitigations = set
+		if !tt.emulator {
+			cell.Chaos = scenario.Chaos{}
+		}
+		if !NeedsAgent(cell) {
+			t.Fatalf("emulator %v: a delay-aaaa cell needs the agent", tt.emulator)
+		}
+		ds, err := AgentDaemonSet(cell, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if args := ds.Spec.Template.Spec.Containers[0].Args; !slices.Contains(args, tt.want) {
+			t.Errorf("emulator %v: args %q, want %s", tt.emulator, args, tt.want)
+		}
 	}
 }
 
