@@ -27,6 +27,9 @@ const (
 	DNSServer    Where = "dns-server"    // the cluster DNS server's configuration
 	ClusterAddon Where = "cluster-addon" // an addon installed in the cluster
 	Node         Where = "node"          // the node's netfilter, tc or sysctls
+	// NodeAgent is the lab agent on each node, deployed with each cell (as
+	// the race emulator is), so it needs no cluster of its own.
+	NodeAgent Where = "node-agent"
 )
 
 // ClusterLevel reports whether a mitigation changes the cluster rather than the
@@ -34,6 +37,12 @@ const (
 // clusters (or a cluster reconfigured between them).
 func (w Where) ClusterLevel() bool {
 	return w == DNSServer || w == ClusterAddon || w == Node
+}
+
+// PodLevel reports whether a mitigation changes only the probe pod (or the
+// names it looks up).
+func (w Where) PodLevel() bool {
+	return w == PodDNSConfig || w == PodDNSPolicy || w == PodEnv || w == NameList
 }
 
 // Resolver back ends, as the probe names them (cmd/probe --backend).
@@ -141,7 +150,7 @@ var catalog = []Mitigation{
 		Expected: "no DNAT and no conntrack between pod and cache: the race is avoided for every resolver",
 	},
 	{
-		ID: "delay-aaaa", Implemented: true, Changes: "AAAA queries toward port 53 held a few ms on the node", Where: Node,
+		ID: "delay-aaaa", Implemented: true, Changes: "AAAA queries toward port 53 held a few ms on the node", Where: NodeAgent,
 		Expected: "the A query's entry is confirmed before the AAAA arrives: the race is avoided",
 	},
 	{

@@ -106,7 +106,7 @@ func (s Set) ClusterLevel() Set {
 func (s Set) PodLevel() Set {
 	var out Set
 	for _, m := range s {
-		if !m.Where.ClusterLevel() && m.ID != None {
+		if m.Where.PodLevel() {
 			out = append(out, m)
 		}
 	}
