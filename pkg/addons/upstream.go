@@ -28,12 +28,14 @@ const (
 // LabUpstream deploys the lab upstream DNS server (image: the labdns image,
 // already loaded into the nodes) behind a Service, and points CoreDNS's
 // forwarder at it instead of the node's resolv.conf, so no lookup leaves the
-// lab. It returns the upstream Service's cluster IP.
-func LabUpstream(ctx context.Context, cs kubernetes.Interface, image string) (string, error) {
+// lab. Every name of Zone answers with the A record a (the lab gRPC server's
+// Service IP, so gRPC probes can call any outside name). It returns the
+// upstream Service's cluster IP.
+func LabUpstream(ctx context.Context, cs kubernetes.Interface, image, a string) (string, error) {
 	ip, err := labService{
 		name:  UpstreamName,
 		image: image,
-		args:  []string{"--listen", ":53", "--zone", Zone},
+		args:  []string{"--listen", ":53", "--zone", Zone, "--a", a},
 		ports: []corev1.ContainerPort{
 			{Name: "dns", ContainerPort: 53, Protocol: corev1.ProtocolUDP},
 			{Name: "dns-tcp", ContainerPort: 53, Protocol: corev1.ProtocolTCP},

@@ -54,6 +54,10 @@ func NotRun(k Kernel, c scenario.Cluster, have HaveImage) string {
 			reasons = append(reasons, r)
 		}
 	}
+	if len(reasons) > 0 && c.PodNetwork == "weave" {
+		// What a user with the images would get here.
+		reasons = append(reasons, "with them Weave Net would run in "+WeaveMode(k)+", not fastdp as in the seeds")
+	}
 	return strings.Join(reasons, "; ")
 }
 

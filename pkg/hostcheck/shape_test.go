@@ -53,7 +53,7 @@ func TestNotRun(t *testing.T) {
 		{"calico without VXLAN", Kernel{}, shape("calico", "iptables", "coredns"), haveAll,
 			[]string{"podNetwork calico (VXLAN mode): kernel support for VXLAN unknown"}},
 		{"weave without its images", thisHost, shape("weave", "iptables", "coredns"), haveNone,
-			[]string{"podNetwork weave: images docker.io/weaveworks/weave-kube:2.8.1", "github.com/weaveworks/weave is refused"}},
+			[]string{"podNetwork weave: images docker.io/weaveworks/weave-kube:2.8.1", "github.com/weaveworks/weave is refused", "with them Weave Net would run in sleeve (kernel lacks openvswitch"}},
 		{"kube-dns without its images", thisHost, shape("default", "iptables", "kube-dns"), haveNone,
 			[]string{"dns kube-dns: images registry.k8s.io/dns/k8s-dns-kube-dns:1.22.28@sha256:df85f157", "k8s.io/dns is refused"}},
 		{"every reason at once", thisHost, shape("weave", "ipvs", "kube-dns"), haveNone,

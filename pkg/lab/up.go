@@ -140,15 +140,6 @@ func setUp(ctx context.Context, c *cluster.Cluster, plan *images.Plan, spec clus
 	if err != nil {
 		return nil, err
 	}
-	ref, err := images.ImageRef(plan.LabImage("labdns"))
-	if err != nil {
-		return nil, err
-	}
-	ip, err := addons.LabUpstream(ctx, cs, ref)
-	if err != nil {
-		return nil, err
-	}
-	fmt.Fprintf(progress, "cluster %s: CoreDNS forwards to the lab upstream %s (zone %s)\n", spec.Name, ip, addons.Zone)
 	probeRef, err := images.ImageRef(plan.LabImage("probe-glibc"))
 	if err != nil {
 		return nil, err
@@ -157,7 +148,16 @@ func setUp(ctx context.Context, c *cluster.Cluster, plan *images.Plan, spec clus
 	if err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(progress, "cluster %s: lab gRPC server at %s:%d (%s)\n", spec.Name, grpcIP, addons.GRPCPort, addons.GRPCTarget)
+	fmt.Fprintf(progress, "cluster %s: lab gRPC server at %s:%d (%s, and every name of %s)\n", spec.Name, grpcIP, addons.GRPCPort, addons.GRPCTarget, addons.Zone)
+	ref, err := images.ImageRef(plan.LabImage("labdns"))
+	if err != nil {
+		return nil, err
+	}
+	ip, err := addons.LabUpstream(ctx, cs, ref, grpcIP)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(progress, "cluster %s: CoreDNS forwards to the lab upstream %s (zone %s)\n", spec.Name, ip, addons.Zone)
 	return &Lab{Cluster: c, Images: plan, Upstream: ip, GRPCServer: grpcIP}, nil
 }
 
