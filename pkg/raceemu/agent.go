@@ -242,8 +242,9 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (err error) {
 
 	a := &agent{
 		cfg: cfg, log: log, info: info,
-		tracker: NewTracker(Policy{Window: cfg.Window, Probability: prob}, draw),
-		held:    make(map[uint32]*time.Timer),
+		tracker:  NewTracker(Policy{Window: cfg.Window, Probability: prob}, draw),
+		held:     make(map[uint32]*time.Timer),
+		released: make(map[heldQuery]time.Time),
 	}
 	if len(queues) > 0 {
 		if a.conn, err = nfqueue.Open(queues, nfqueue.Options{CopyRange: 512, MaxLen: 4096, FailOpen: true, ReadBuffer: 4 << 20}); err != nil {
@@ -348,6 +349,35 @@ type agent struct {
 
 	mu   sync.Mutex
 	held map[uint32]*time.Timer // delay-queue packet id → its release timer
+	// released remembers when each held query was let go: that, not its
+	// original receive stamp, is when it reaches conntrack (see race).
+	released map[heldQuery]time.Time
+}
+
+// heldQuery identifies a DNS query packet: its 5-tuple and DNS message id.
+type heldQuery struct {
+	tuple Tuple
+	id    uint16
+}
+
+func queryOf(p Packet) (heldQuery, bool) {
+	if len(p.L4Payload) < 2 {
+		return heldQuery{}, false
+	}
+	return heldQuery{p.Tuple, uint16(p.L4Payload[0])<<8 | uint16(p.L4Payload[1])}, true
+}
+
+// releasedAt returns (and forgets) when a delayed query was released.
+func (a *agent) releasedAt(p Packet) (time.Time, bool) {
+	q, ok := queryOf(p)
+	if !ok {
+		return time.Time{}, false
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	t, ok := a.released[q]
+	delete(a.released, q)
+	return t, ok
 }
 
 func (a *agent) snapshot() Snapshot {
@@ -475,7 +505,8 @@ func (a *agent) handleQueued(p nfqueue.Packet) (v nfqueue.VerdictFor, ok bool) {
 		}
 		if qt, isQuery := QueryType(pkt.L4Payload); pkt.Tuple.Proto == protoUDP && isQuery && qt == TypeAAAA {
 			a.c.Delayed.Add(1)
-			a.hold(p.Queue, p.ID)
+			q, _ := queryOf(pkt)
+			a.hold(p.Queue, p.ID, q)
 			return v, false
 		}
 		return v, true
@@ -502,6 +533,13 @@ func (a *agent) race(payload []byte, ts time.Time) (drop bool) {
 		now = ts
 		a.c.KernelTime.Add(1)
 	}
+	// A query held by delay-aaaa keeps its receive stamp, but it reaches
+	// conntrack only when released, as after a netem delay. Timed by its
+	// stamp it would clash with an A that the agent itself was slow to
+	// decide (a loaded node): an artefact of the emulator, not the race.
+	if at, ok := a.releasedAt(pkt); ok && at.After(now) {
+		now = at
+	}
 	a.c.Seen.Add(1)
 	o := a.tracker.Observe(pkt.Tuple, now)
 	if o.Repeat {
@@ -522,13 +560,22 @@ func (a *agent) race(payload []byte, ts time.Time) (drop bool) {
 }
 
 // hold accepts a packet after the configured delay.
-func (a *agent) hold(q uint16, id uint32) {
+func (a *agent) hold(q uint16, id uint32, dq heldQuery) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.held[id] = time.AfterFunc(a.cfg.Delay, func() {
 		a.mu.Lock()
 		_, mine := a.held[id]
 		delete(a.held, id)
+		if mine && a.cfg.Mode.Race != RaceOff { // only the race looks it up
+			now := time.Now()
+			for k, t := range a.released { // forget what never came back (no race queue)
+				if now.Sub(t) > time.Second {
+					delete(a.released, k)
+				}
+			}
+			a.released[dq] = now
+		}
 		a.mu.Unlock()
 		if !mine {
 			return // released on exit already
