@@ -42,6 +42,7 @@ clusters (unless --retain), keeps what was measured and builds the report;
 		},
 	}
 	c.Flags().BoolVar(&o.Retain, "retain", false, "keep the clusters afterwards (labrun cluster down --name NAME deletes one)")
+	c.Flags().StringVar(&o.Mirror, "mirror", "", "registry mirror HOST[:PORT] (http://HOST[:PORT] for plain HTTP) to pull the published images the cells need through (overrides the scenario's images.mirror)")
 	c.Flags().StringVar(&o.Resume, "resume", "", "an earlier run's directory (results/<run>): run only its cells without a complete status")
 	c.Flags().StringVar(&o.ResultsDir, "results", "results", "where the run's directory is made")
 	return c

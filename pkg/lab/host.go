@@ -2,6 +2,9 @@ package lab
 
 import (
 	"context"
+	"fmt"
+	"io"
+	"slices"
 	"strings"
 
 	"labrun.dev/labrun/pkg/hostcheck"
@@ -62,6 +65,56 @@ func recordHost(e *results.Env, h hostFacts) {
 		}
 		e.Extra["host_"+string(f)] = v
 	}
+}
+
+// axesOf lists the axis values (as images/published.yaml's forAxis names
+// them) of the cells that are to run.
+func axesOf(cells []scenario.Cell) []string {
+	var out []string
+	add := func(v string) {
+		if !slices.Contains(out, v) {
+			out = append(out, v)
+		}
+	}
+	for _, c := range cells {
+		if !c.Runs() {
+			continue
+		}
+		add("podNetwork=" + c.Shape.Cluster.PodNetwork)
+		add("dns=" + c.Shape.Cluster.DNS.Server)
+		for _, m := range c.Shape.ClusterMitigations {
+			add("mitigation=" + m)
+		}
+	}
+	return out
+}
+
+// pullThroughMirror pulls, through the user's registry mirror, the published
+// images the cells need and the lab's store lacks, before the host is probed
+// (which then finds them). A failed pull is reported, not fatal: the cells
+// that needed the image are then not run, with the host's reason.
+func pullThroughMirror(ctx context.Context, mirror string, cells []scenario.Cell, progress io.Writer) error {
+	list, err := images.LoadPublished()
+	if err != nil {
+		return err
+	}
+	cache := images.DefaultCache()
+	axes := axesOf(cells)
+	var need []images.Published
+	for _, p := range list {
+		if _, ok := images.FindStored(cache, p.Ref); ok {
+			continue
+		}
+		if slices.ContainsFunc(axes, p.Needed) {
+			need = append(need, p)
+		}
+	}
+	if len(need) == 0 {
+		return nil
+	}
+	fmt.Fprintf(progress, "images: pulling %d published image(s) through mirror %s\n", len(need), mirror)
+	_, err = images.PullAll(ctx, need, images.PullOptions{Cache: cache, Mirror: mirror, Progress: progress})
+	return err
 }
 
 // PlanCells expands a scenario into its cells and marks those this host

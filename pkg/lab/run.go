@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -27,7 +28,10 @@ type RunOptions struct {
 	// (default cluster.NamePrefix: labrun-<shape>). It must start with
 	// cluster.NamePrefix.
 	ClusterPrefix string
-	Progress      io.Writer
+	// Mirror overrides the scenario's images.mirror: a registry mirror the
+	// published images the cells need are pulled through.
+	Mirror   string
+	Progress io.Writer
 }
 
 // RunResult is where a run's results are.
@@ -62,6 +66,11 @@ func Run(ctx context.Context, o RunOptions) (*RunResult, error) {
 		return nil, err
 	}
 	cells := sc.Expand()
+	if mirror := cmp.Or(o.Mirror, sc.Images.Mirror); mirror != "" {
+		if err := pullThroughMirror(ctx, mirror, cells, o.Progress); err != nil {
+			fmt.Fprintf(o.Progress, "images: %v\n", err)
+		}
+	}
 	host := probeHost(ctx)
 	markHostLimits(cells, host)
 	todo, err := cellsToRun(run, cells, o.Resume != "")

@@ -127,6 +127,7 @@ func TestLoadInvalid(t *testing.T) {
 			`invalid-values.yaml:27: chaos.raceEmulator.profile: unknown value "4.19"; valid: pre-5.0, 5.0-5.5`,
 			`invalid-values.yaml:27: chaos.raceEmulator.window: 0s is out of range; valid: more than 0s and at most 1s`,
 			`invalid-values.yaml:28: repeats: 0 is out of range; valid: 1 to 20`,
+			`invalid-values.yaml:29: images.mirror: "https://registry.example/path" is not a registry HOST[:PORT]; valid: e.g. registry.example:5000`,
 		},
 	}
 	files, _ := filepath.Glob("testdata/invalid-*.yaml")

@@ -49,8 +49,19 @@ type Scenario struct {
 	// Chaos is one chaos setting or a list of them (an axis); {} is the bare kernel.
 	Chaos   []Chaos `yaml:"chaos" json:"chaos" labrun:"oneOrMany"`
 	Repeats int     `yaml:"repeats" json:"repeats"`
+	// Images says where published images come from when the lab lacks them.
+	Images Images `yaml:"images,omitempty" json:"images,omitempty"`
 
 	src source // where each field was written, for messages
+}
+
+// Images is where the published images (images/published.yaml) a shape
+// needs come from.
+type Images struct {
+	// Mirror is a registry mirror, HOST[:PORT] (http://HOST[:PORT] for plain
+	// HTTP), holding them under their repository paths: the run pulls what
+	// its shapes need through it before any cluster.
+	Mirror string `yaml:"mirror,omitempty" json:"mirror,omitempty"`
 }
 
 // Metadata names and describes the scenario.

@@ -26,6 +26,8 @@ const (
 var (
 	// dnsLabel is what a Kubernetes namespace or kind cluster name accepts.
 	dnsLabel = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$`)
+	// mirror is a registry HOST[:PORT], optionally http:// for plain HTTP.
+	mirror = regexp.MustCompile(`^(http://)?[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?$`)
 	// hostName is a DNS name as the probe accepts it, optionally absolute.
 	hostName = regexp.MustCompile(`^([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?$`)
 )
@@ -67,6 +69,9 @@ func (s *Scenario) validate() Problems {
 	v.workload()
 	v.chaos()
 	v.between("repeats", s.Repeats, 1, MaxRepeats)
+	if m := s.Images.Mirror; m != "" && !mirror.MatchString(m) {
+		v.bad("images.mirror", fmt.Sprintf("%q is not a registry HOST[:PORT]", m), "e.g. registry.example:5000, or http://10.0.0.5:5000 for plain HTTP; no path")
+	}
 	return v.probs
 }
 
