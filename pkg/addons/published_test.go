@@ -18,7 +18,9 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/client-go/tools/clientcmd"
 
 	"labrun.dev/labrun/pkg/hostcheck"
 	"labrun.dev/labrun/pkg/images"
@@ -557,3 +559,79 @@ func TestKubeDNSSwitch(t *testing.T) {
 }
 
 func itoa(i int32) string { return strconv.Itoa(int(i)) }
+
+// Server-side apply of the patched published manifests on a real cluster
+// (LABRUN_TEST_KUBECONFIG, and the manifests in LABRUN_MANIFESTS): every
+// object is created, a second apply updates in place, and what the API
+// server holds has the lab's changes. The pods themselves cannot start here
+// (no published images): only the objects are checked.
+func TestIntegrationApplyPublishedManifests(t *testing.T) {
+	kubeconfig, dir := os.Getenv("LABRUN_TEST_KUBECONFIG"), os.Getenv(images.ManifestsEnv)
+	if testing.Short() || kubeconfig == "" || dir == "" {
+		t.Skip("needs a cluster (LABRUN_TEST_KUBECONFIG) and the published manifests (" + images.ManifestsEnv + "=DIR)")
+	}
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, name := range []string{"calico", "weave"} {
+		var n *publishedNetwork
+		if name == "calico" {
+			p, _ := Calico(nil)
+			n = p.(*publishedNetwork)
+		} else {
+			p, _ := Weave(nil)
+			n = p.(*publishedNetwork)
+		}
+		objs, pub, err := n.manifest(ctx, t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := n.patch(objs, pub, &labKernel); err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < 2; i++ { // create, then update in place
+			if err := pubApply(ctx, cfg, objs); err != nil {
+				t.Fatalf("%s apply %d: %v", name, i+1, err)
+			}
+		}
+		ds, err := cs.AppsV1().DaemonSets("kube-system").Get(ctx, n.daemonSets[0], metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var c corev1.Container
+		for _, x := range ds.Spec.Template.Spec.Containers {
+			if x.Name == map[string]string{"calico": "calico-node", "weave": "weave"}[name] {
+				c = x
+			}
+		}
+		e := env(c)
+		switch name {
+		case "calico":
+			if e["CALICO_IPV4POOL_VXLAN"] != "Always" || e["CALICO_IPV4POOL_CIDR"] != PublishedPodSubnet || c.Image != "quay.io/calico/node:v3.31.3" {
+				t.Errorf("calico-node in the cluster: %s %v", c.Image, e)
+			}
+			cm, err := cs.CoreV1().ConfigMaps("kube-system").Get(ctx, "calico-config", metav1.GetOptions{})
+			if err != nil || cm.Data["calico_backend"] != "vxlan" {
+				t.Errorf("calico-config: %v, %v", cm.Data, err)
+			}
+		case "weave":
+			if e["IPALLOC_RANGE"] != PublishedPodSubnet || e["WEAVE_NO_FASTDP"] != "1" || ds.Annotations[weaveModeAnnotation] != "sleeve" {
+				t.Errorf("weave in the cluster: %v %v", e, ds.Annotations)
+			}
+		}
+		t.Logf("%s: %d objects applied twice; DaemonSet %s generation %d", name, len(objs), ds.Name, ds.Generation)
+		// Leave the cluster's own network alone: remove the DaemonSets.
+		for _, d := range n.daemonSets {
+			_ = cs.AppsV1().DaemonSets("kube-system").Delete(ctx, d, metav1.DeleteOptions{})
+		}
+		for _, d := range n.deployments {
+			_ = cs.AppsV1().Deployments("kube-system").Delete(ctx, d, metav1.DeleteOptions{})
+		}
+	}
+}
