@@ -67,9 +67,15 @@ type publishedNetwork struct {
 	patch func(objs []*unstructured.Unstructured, pub []images.Published, k *hostcheck.Kernel) error
 	// daemonSets and deployments are waited ready, in kube-system.
 	daemonSets, deployments []string
-	// Mode is the data path the network was set up for ("" when it has one).
-	Mode string
+	// mode is the data path the network is set up in.
+	mode string
 }
+
+// Mode is the data path the network was set up in, once Install has patched
+// its manifest: Weave's "sleeve (kernel lacks openvswitch: …)" or "fastdp";
+// Calico's "VXLAN". The runner can find it with an interface{ Mode() string }
+// assertion on the cluster.PodNetwork, to record which mode ran.
+func (n *publishedNetwork) Mode() string { return n.mode }
 
 func (n *publishedNetwork) Name() string      { return n.name }
 func (n *publishedNetwork) PodSubnet() string { return n.subnet }
@@ -83,7 +89,7 @@ func (n *publishedNetwork) axis() string      { return "podNetwork=" + n.name }
 // one subnet and CrossSubnet would not encapsulate at all.
 func Calico(plan *images.Plan) (cluster.PodNetwork, error) {
 	return &publishedNetwork{
-		name: "calico", subnet: PublishedPodSubnet,
+		name: "calico", subnet: PublishedPodSubnet, mode: "VXLAN",
 		patch: func(objs []*unstructured.Unstructured, pub []images.Published, _ *hostcheck.Kernel) error {
 			return pubPatchCalico(objs, pub, PublishedPodSubnet)
 		},
@@ -96,15 +102,15 @@ func Calico(plan *images.Plan) (cluster.PodNetwork, error) {
 // data path needs the kernel's openvswitch datapath; without it (the lab's
 // kernels) it runs in sleeve mode, set explicitly (WEAVE_NO_FASTDP) so the
 // mode that runs is the one recorded (the DaemonSet's labrun.dev/weave-mode
-// annotation, and Mode).
+// annotation, and Mode()).
 func Weave(plan *images.Plan) (cluster.PodNetwork, error) {
 	n := &publishedNetwork{name: "weave", subnet: PublishedPodSubnet, daemonSets: []string{"weave-net"}}
 	n.patch = func(objs []*unstructured.Unstructured, pub []images.Published, k *hostcheck.Kernel) error {
-		n.Mode = "auto: fastdp, else sleeve, as Weave finds (the kernel probe failed)"
+		n.mode = "auto: fastdp, else sleeve, as Weave finds (the kernel probe failed)"
 		if k != nil {
-			n.Mode = hostcheck.WeaveMode(*k)
+			n.mode = hostcheck.WeaveMode(*k)
 		}
-		return pubPatchWeave(objs, pub, PublishedPodSubnet, n.Mode)
+		return pubPatchWeave(objs, pub, PublishedPodSubnet, n.mode)
 	}
 	return n, nil
 }

@@ -96,6 +96,10 @@ func TestPublishedNetworksPodSubnet(t *testing.T) {
 		if n.Name() != name || n.PodSubnet() != "10.244.0.0/16" {
 			t.Errorf("%s: name %q, pod subnet %q", name, n.Name(), n.PodSubnet())
 		}
+		// Calico's mode is fixed; Weave's is decided by the kernel at Install.
+		if m := n.(interface{ Mode() string }).Mode(); (name == "calico") != (m == "VXLAN") || (name == "weave" && m != "") {
+			t.Errorf("%s: mode %q before Install", name, m)
+		}
 	}
 }
 
@@ -246,8 +250,8 @@ func TestPatchWeave(t *testing.T) {
 		if err := w.patch(objs, published(t, "podNetwork=weave"), tc.kernel); err != nil {
 			t.Fatal(err)
 		}
-		if !strings.HasPrefix(w.Mode, tc.modeStart) {
-			t.Errorf("Mode %q, want %q…", w.Mode, tc.modeStart)
+		if m := n.(interface{ Mode() string }).Mode(); !strings.HasPrefix(m, tc.modeStart) {
+			t.Errorf("Mode %q, want %q…", m, tc.modeStart)
 		}
 		ds := typedDaemonSet(t, objs, "weave-net")
 		if ds.Annotations[weaveModeAnnotation] != tc.mode || ds.Spec.Template.Annotations[weaveModeAnnotation] != tc.mode {
