@@ -18,4 +18,14 @@ type Env struct {
 	Client   kubernetes.Interface
 	Images   *images.Plan
 	Progress io.Writer
+	// Facts, when set, receives what an addon wants a run to record of the
+	// cluster (env.json): which mode or stand-in ran, and why.
+	Facts map[string]string
+}
+
+// Note records a fact of the cluster (nothing when Facts is nil).
+func (e Env) Note(key, value string) {
+	if e.Facts != nil {
+		e.Facts[key] = value
+	}
 }

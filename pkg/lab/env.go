@@ -96,7 +96,7 @@ func addClusterEnv(ctx context.Context, e *results.Env, cs kubernetes.Interface,
 		return fmt.Errorf("inspect node image %s: %w", node, err)
 	}
 	addImage(e, results.Image{Name: node, Digest: strings.TrimSpace(string(id)), Source: "built"})
-	for _, s := range l.Images.Lab {
+	for _, s := range slices.Concat(l.Images.Lab, addonSteps(l)) {
 		ref, err := images.ImageRef(s)
 		if err != nil {
 			return err
@@ -117,7 +117,21 @@ func addClusterEnv(ctx context.Context, e *results.Env, cs kubernetes.Interface,
 	if clusters := strings.Split(e.Extra["clusters"], ","); !slices.Contains(clusters, l.Cluster.Name) {
 		e.Extra["clusters"] = strings.TrimPrefix(e.Extra["clusters"]+","+l.Cluster.Name, ",")
 	}
+	for k, v := range l.Facts {
+		e.Extra[l.Cluster.Name+"."+k] = v
+	}
 	return nil
+}
+
+// addonSteps are the addon images loaded into a lab's cluster for its shape.
+func addonSteps(l *Lab) []*images.Step {
+	var out []*images.Step
+	for _, name := range addonImages(l.Shape) {
+		if s := l.Images.AddonImage(name); s != nil {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 func addImage(e *results.Env, img results.Image) {

@@ -38,6 +38,9 @@ type Lab struct {
 	Shape   scenario.Cluster // the shape it was made for
 	// Mitigations are the cluster-level mitigations set up in it.
 	Mitigations []string
+	// Facts are what its addons recorded (which mode or stand-in ran):
+	// env.json's extra, as CLUSTER.KEY.
+	Facts map[string]string
 	Images      *images.Plan
 	Upstream    string // the lab upstream's service IP
 	// GRPCServer is the lab gRPC server's service IP (gRPC probes reach it
@@ -180,7 +183,8 @@ func setUpShape(ctx context.Context, lab *Lab, shape scenario.Cluster, mitigatio
 	if err != nil {
 		return err
 	}
-	env := addons.Env{Cluster: c, Client: cs, Images: lab.Images, Progress: progress}
+	lab.Facts = map[string]string{"podNetwork": shape.PodNetwork, "kubeProxy": shape.KubeProxy, "dns": shape.DNS.Server}
+	env := addons.Env{Cluster: c, Client: cs, Images: lab.Images, Progress: progress, Facts: lab.Facts}
 	if err := setUpDNS(ctx, env, shape.DNS); err != nil {
 		return fmt.Errorf("cluster %s: %w", c.Name, err)
 	}
@@ -189,6 +193,7 @@ func setUpShape(ctx context.Context, lab *Lab, shape scenario.Cluster, mitigatio
 		if err := setUpMitigation(ctx, env, m); err != nil {
 			return fmt.Errorf("cluster %s: %w", c.Name, err)
 		}
+		env.Note("mitigation."+m, "set up in "+time.Since(start).Round(100*time.Millisecond).String())
 		fmt.Fprintf(progress, "cluster %s: mitigation %s set up (%s)\n", c.Name, m, time.Since(start).Round(100*time.Millisecond))
 	}
 	return nil
