@@ -19,7 +19,6 @@ import (
 // the same name exposing each of its ports.
 type labService struct {
 	name, image string
-	clusterIP   string // a fixed Service IP, or "" for any
 	args        []string
 	ports       []corev1.ContainerPort
 	readiness   *corev1.Probe
@@ -51,7 +50,7 @@ func (s labService) objects() (*appsv1.Deployment, *corev1.Service) {
 	}
 	svc := &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Name: s.name, Namespace: namespace, Labels: labels},
-		Spec:       corev1.ServiceSpec{Selector: labels, ClusterIP: s.clusterIP},
+		Spec:       corev1.ServiceSpec{Selector: labels},
 	}
 	for _, p := range s.ports {
 		svc.Spec.Ports = append(svc.Spec.Ports, corev1.ServicePort{

@@ -29,15 +29,13 @@ const (
 // already loaded into the nodes) behind a Service, and points CoreDNS's
 // forwarder at it instead of the node's resolv.conf, so no lookup leaves the
 // lab. Every name of Zone answers with the A record a (the lab gRPC server's
-// Service IP, so gRPC probes can call any outside name). Its Service takes
-// cluster.NodeResolver, the nameserver of pods with dnsPolicy Default. It
-// returns the upstream Service's cluster IP.
+// Service IP, so gRPC probes can call any outside name). It returns the
+// upstream Service's cluster IP.
 func LabUpstream(ctx context.Context, cs kubernetes.Interface, image, a string) (string, error) {
 	ip, err := labService{
-		name:      UpstreamName,
-		image:     image,
-		clusterIP: cluster.NodeResolver,
-		args:      []string{"--listen", ":53", "--zone", Zone, "--a", a},
+		name:  UpstreamName,
+		image: image,
+		args:  []string{"--listen", ":53", "--zone", Zone, "--a", a},
 		ports: []corev1.ContainerPort{
 			{Name: "dns", ContainerPort: 53, Protocol: corev1.ProtocolUDP},
 			{Name: "dns-tcp", ContainerPort: 53, Protocol: corev1.ProtocolTCP},

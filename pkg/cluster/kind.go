@@ -43,29 +43,14 @@ func KubeconfigPath(name string) string {
 	return filepath.Join(os.TempDir(), "labrun-clusters", name+".kubeconfig")
 }
 
-// NodeResolver is the address in the resolv.conf kubelet gives pods with
-// dnsPolicy Default (the node's resolver): the lab upstream's Service takes
-// it, so those pods stay in the lab too, through a DNAT'd VIP as a node's
-// resolver would be reached, instead of Docker's DNS and the host's.
-const NodeResolver = "10.96.0.53"
-
-// nodeResolvConf is kubelet's resolvConf inside each node.
-const nodeResolvConf = "/etc/labrun/resolv.conf"
-
-// NodeResolvConfPath is the host file mounted at nodeResolvConf.
-func NodeResolvConfPath() string {
-	return filepath.Join(os.TempDir(), "labrun-clusters", "node-resolv.conf")
-}
-
 // kindConfig turns a Spec into kind's configuration.
 func kindConfig(s Spec) *v1alpha4.Cluster {
 	cfg := &v1alpha4.Cluster{}
-	mounts := []v1alpha4.Mount{{HostPath: NodeResolvConfPath(), ContainerPath: nodeResolvConf, Readonly: true}}
 	for i := 0; i < s.ControlPlanes; i++ {
-		cfg.Nodes = append(cfg.Nodes, v1alpha4.Node{Role: v1alpha4.ControlPlaneRole, Image: s.NodeImage, ExtraMounts: mounts})
+		cfg.Nodes = append(cfg.Nodes, v1alpha4.Node{Role: v1alpha4.ControlPlaneRole, Image: s.NodeImage})
 	}
 	for i := 0; i < s.Workers; i++ {
-		cfg.Nodes = append(cfg.Nodes, v1alpha4.Node{Role: v1alpha4.WorkerRole, Image: s.NodeImage, ExtraMounts: mounts})
+		cfg.Nodes = append(cfg.Nodes, v1alpha4.Node{Role: v1alpha4.WorkerRole, Image: s.NodeImage})
 	}
 	cfg.Networking.KubeProxyMode = v1alpha4.ProxyMode(s.KubeProxyMode)
 	cfg.Networking.PodSubnet = s.PodSubnet
@@ -80,7 +65,6 @@ func kindConfig(s Spec) *v1alpha4.Cluster {
 	cfg.KubeadmConfigPatches = []string{`kind: KubeletConfiguration
 apiVersion: kubelet.config.k8s.io/v1beta1
 failCgroupV1: false
-resolvConf: ` + nodeResolvConf + `
 `}
 	v1alpha4.SetDefaultsCluster(cfg)
 	return cfg
@@ -110,9 +94,6 @@ func (k *Kind) Create(ctx context.Context, s Spec) (c *Cluster, err error) {
 	}
 	kubeconfig := KubeconfigPath(s.Name)
 	if err := os.MkdirAll(filepath.Dir(kubeconfig), 0o700); err != nil {
-		return nil, err
-	}
-	if err := os.WriteFile(NodeResolvConfPath(), []byte("nameserver "+NodeResolver+"\n"), 0o644); err != nil {
 		return nil, err
 	}
 	defer func() {

@@ -45,15 +45,6 @@ func TestKindConfigForEachKubeProxyMode(t *testing.T) {
 		if len(cfg.KubeadmConfigPatches) != 1 || !strings.Contains(cfg.KubeadmConfigPatches[0], "failCgroupV1: false") {
 			t.Errorf("%s: kubeadm patches %q: want kubelet's failCgroupV1: false", mode, cfg.KubeadmConfigPatches)
 		}
-		// dnsPolicy Default pods get the lab upstream, not Docker's DNS.
-		if !strings.Contains(cfg.KubeadmConfigPatches[0], "resolvConf: /etc/labrun/resolv.conf") {
-			t.Errorf("%s: kubelet's resolvConf is not the lab's: %q", mode, cfg.KubeadmConfigPatches)
-		}
-		for _, n := range cfg.Nodes {
-			if len(n.ExtraMounts) != 1 || n.ExtraMounts[0].ContainerPath != "/etc/labrun/resolv.conf" || n.ExtraMounts[0].HostPath != NodeResolvConfPath() {
-				t.Errorf("%s: node mounts %+v: want the lab's resolv.conf", mode, n.ExtraMounts)
-			}
-		}
 
 		// The configuration survives kind's own file format, strictly.
 		b, err := yaml.Marshal(cfg)
