@@ -40,9 +40,9 @@ type Lab struct {
 	Mitigations []string
 	// Facts are what its addons recorded (which mode or stand-in ran):
 	// env.json's extra, as CLUSTER.KEY.
-	Facts map[string]string
-	Images      *images.Plan
-	Upstream    string // the lab upstream's service IP
+	Facts    map[string]string
+	Images   *images.Plan
+	Upstream string // the lab upstream's service IP
 	// GRPCServer is the lab gRPC server's service IP (gRPC probes reach it
 	// by the name addons.GRPCTarget).
 	GRPCServer string
@@ -161,6 +161,9 @@ func setUp(ctx context.Context, c *cluster.Cluster, plan *images.Plan, spec clus
 		return nil, err
 	}
 	fmt.Fprintf(progress, "cluster %s: CoreDNS forwards to the lab upstream %s (zone %s)\n", spec.Name, ip, addons.Zone)
+	if err := addons.HermeticNodeResolver(ctx, addons.Env{Cluster: c, Client: cs}); err != nil {
+		return nil, err
+	}
 	return &Lab{Cluster: c, Images: plan, Upstream: ip, GRPCServer: grpcIP}, nil
 }
 
