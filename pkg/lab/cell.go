@@ -198,6 +198,12 @@ func (cr *clusterRun) runCell(ctx context.Context, cell scenario.Cell) (res cell
 		problem(err)
 		return res
 	}
+	capt, err := cr.startCapture(ctx, cell, ns.Name) // DNS captures, for claims 8 and 9
+	if err != nil {
+		problem(err)
+		return res
+	}
+	defer func() { problem(cr.finishCapture(ctx, capt, cell.ID)) }()
 	probesStart = time.Now()
 	for _, p := range pods {
 		if _, err := cr.cs.CoreV1().Pods(ns.Name).Create(ctx, p, metav1.CreateOptions{}); err != nil {
