@@ -116,6 +116,11 @@ func Up(ctx context.Context, o UpOptions) (*Lab, error) {
 	if err == nil {
 		err = setUpShape(ctx, lab, shape, o.ClusterMitigations, o.Progress)
 	}
+	if m, ok := spec.PodNetwork.(interface{ Mode() string }); ok && err == nil {
+		// Which data path ran (Calico VXLAN, Weave sleeve or fastdp): the report says it.
+		lab.Facts["podNetwork.mode"] = m.Mode()
+		fmt.Fprintf(o.Progress, "cluster %s: pod network %s in %s mode\n", spec.Name, shape.PodNetwork, m.Mode())
+	}
 	if err != nil {
 		if !o.Retain {
 			fmt.Fprintf(o.Progress, "cluster %s: setup failed, deleting it (--retain keeps it)\n", spec.Name)
