@@ -454,7 +454,7 @@ func waitDaemonSet(ctx context.Context, cs kubernetes.Interface, ns, name string
 		}
 		s := last.Status
 		return fmt.Errorf("daemon set %s/%s not ready on %d nodes after %s (scheduled %d, ready %d, updated %d): %w%s",
-			ns, name, nodes, timeout, s.DesiredNumberScheduled, s.NumberReady, s.UpdatedNumberScheduled, err, podProblems(ctx, cs, ns, last))
+			ns, name, nodes, timeout, s.DesiredNumberScheduled, s.NumberReady, s.UpdatedNumberScheduled, err, podProblems(ctx, cs, ns, last.Spec.Selector))
 	}
 	return nil
 }
@@ -466,28 +466,35 @@ func daemonSetReady(d *appsv1.DaemonSet, nodes int) bool {
 		s.UpdatedNumberScheduled == n && s.NumberReady == n && s.NumberAvailable == n
 }
 
-// podProblems describes the DaemonSet's pods that are not ready, for an error.
-func podProblems(ctx context.Context, cs kubernetes.Interface, ns string, d *appsv1.DaemonSet) string {
-	sel := metav1.FormatLabelSelector(d.Spec.Selector)
-	pods, err := cs.CoreV1().Pods(ns).List(context.WithoutCancel(ctx), metav1.ListOptions{LabelSelector: sel})
+// podProblems describes the pods of a selector whose containers are not
+// ready or have restarted, for an error.
+func podProblems(ctx context.Context, cs kubernetes.Interface, ns string, sel *metav1.LabelSelector) string {
+	pods, err := cs.CoreV1().Pods(ns).List(context.WithoutCancel(ctx), metav1.ListOptions{LabelSelector: metav1.FormatLabelSelector(sel)})
 	if err != nil {
 		return ""
 	}
 	var b strings.Builder
 	for _, p := range pods.Items {
 		for _, st := range append(p.Status.InitContainerStatuses, p.Status.ContainerStatuses...) {
-			if st.Ready {
-				continue
+			if t := st.State.Terminated; t != nil && t.ExitCode == 0 {
+				continue // an init container that did its work
 			}
-			state := "not ready"
-			if w := st.State.Waiting; w != nil {
-				state = w.Reason + ": " + w.Message
-			} else if t := st.State.Terminated; t != nil {
+			var state string
+			switch {
+			case st.State.Waiting != nil:
+				state = st.State.Waiting.Reason + ": " + st.State.Waiting.Message
+			case st.State.Terminated != nil:
+				t := st.State.Terminated
 				state = fmt.Sprintf("terminated %s (exit %d): %s", t.Reason, t.ExitCode, t.Message)
-			} else if t := st.LastTerminationState.Terminated; t != nil {
-				state = fmt.Sprintf("restarted %d times, last %s (exit %d)", st.RestartCount, t.Reason, t.ExitCode)
+			case !st.Ready:
+				state = "running, not ready"
 			}
-			fmt.Fprintf(&b, "\n  pod %s on %s, container %s: %s", p.Name, p.Spec.NodeName, st.Name, state)
+			if t := st.LastTerminationState.Terminated; st.RestartCount > 0 && t != nil {
+				state = strings.TrimPrefix(state+fmt.Sprintf("; restarted %d times, last %s (exit %d)", st.RestartCount, t.Reason, t.ExitCode), "; ")
+			}
+			if state != "" {
+				fmt.Fprintf(&b, "\n  pod %s on %s, container %s: %s", p.Name, p.Spec.NodeName, st.Name, state)
+			}
 		}
 	}
 	return b.String()
@@ -519,7 +526,8 @@ func waitPodRoutes(ctx context.Context, cs kubernetes.Interface, routes func(con
 		return len(missing) == 0, nil
 	})
 	if err != nil {
-		return fmt.Errorf("kube-router: pod routes not programmed after %s: %s: %w", timeout, strings.Join(missing, "; "), err)
+		return fmt.Errorf("kube-router: pod routes not programmed after %s: %s: %w%s", timeout, strings.Join(missing, "; "), err,
+			podProblems(ctx, cs, namespace, &metav1.LabelSelector{MatchLabels: map[string]string{"app": kubeRouterName}}))
 	}
 	return nil
 }

@@ -491,3 +491,37 @@ func TestWaitPodCIDRs(t *testing.T) {
 		t.Errorf("pod CIDRs %v, want %v", got, want)
 	}
 }
+
+func TestPodProblems(t *testing.T) {
+	ctx := context.Background()
+	sel := &metav1.LabelSelector{MatchLabels: map[string]string{"app": "kube-router"}}
+	pod := func(name string, init, main corev1.ContainerStatus) *corev1.Pod {
+		return &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "kube-system", Labels: map[string]string{"app": "kube-router"}},
+			Spec:       corev1.PodSpec{NodeName: "node-" + name},
+			Status:     corev1.PodStatus{InitContainerStatuses: []corev1.ContainerStatus{init}, ContainerStatuses: []corev1.ContainerStatus{main}},
+		}
+	}
+	done := corev1.ContainerStatus{Name: "install-cni", State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 0, Reason: "Completed"}}}
+	running := corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}
+	cs := fake.NewClientset(
+		pod("good", done, corev1.ContainerStatus{Name: "kube-router", Ready: true, State: running}),
+		pod("flaky", done, corev1.ContainerStatus{Name: "kube-router", Ready: true, State: running, RestartCount: 2,
+			LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 255, Reason: "Error"}}}),
+		pod("stuck", corev1.ContainerStatus{Name: "install-cni", State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ErrImageNeverPull", Message: "image not present"}}},
+			corev1.ContainerStatus{Name: "kube-router", State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "PodInitializing"}}}),
+	)
+	got := podProblems(ctx, cs, "kube-system", sel)
+	for _, want := range []string{
+		"pod flaky on node-flaky, container kube-router: restarted 2 times, last Error (exit 255)",
+		"pod stuck on node-stuck, container install-cni: ErrImageNeverPull: image not present",
+		"pod stuck on node-stuck, container kube-router: PodInitializing: ",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("problems lack %q:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "good") || strings.Contains(got, "Completed") {
+		t.Errorf("a healthy pod or a finished init container is reported:\n%s", got)
+	}
+}
