@@ -73,6 +73,18 @@ if ! docker_ok; then
   did "started dockerd (log: /var/log/labrun-dockerd.log)"
 fi
 
+# Every kind node runs systemd, kubelet and containerd, each holding inotify
+# instances: with the kernel's default of 128 per user, a few clusters exhaust
+# them and new nodes exit before systemd starts (kind: "could not find a log
+# line that matches Reached target"). Raise the limits as kind's known-issues
+# page advises.
+for kv in fs.inotify.max_user_instances=512 fs.inotify.max_user_watches=524288; do
+  k=${kv%=*} v=${kv#*=}
+  if [ "$(sysctl -n "$k" 2>/dev/null || echo 0)" -lt "$v" ]; then
+    sysctl -qw "$kv" && did "raised $kv (kind nodes need inotify instances)"
+  fi
+done
+
 # Check the one thing the lab needs from Docker: privileged containers. (Only
 # with an image of the lab's own: none can be pulled; `images build` makes it.)
 base=labrun/debian:bookworm-node

@@ -1,6 +1,8 @@
 // Package addons installs what the lab adds to a fresh cluster: the lab
-// upstream DNS server and the CoreDNS configuration that makes the cluster's
-// DNS hermetic.
+// upstream DNS server and gRPC server that keep it hermetic, and what a
+// cluster shape asks for: its pod network (kube-router, Calico, Weave Net),
+// its DNS server (dnsmasq in front of CoreDNS, kube-dns) and the
+// cluster-level mitigations (nodelocaldns, autopath, random-fully, arp-gc).
 package addons
 
 import (
@@ -10,10 +12,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-
-	"labrun.dev/labrun/pkg/cluster"
 )
 
 const (
@@ -60,37 +59,7 @@ func ForwardCorefile(corefile, upstream string) (string, error) {
 	return forwardLine.ReplaceAllString(corefile, "forward . "+upstream), nil
 }
 
-// forwardCoreDNS rewrites CoreDNS's Corefile and restarts it, then waits.
+// forwardCoreDNS points CoreDNS's forwarder at upstream and restarts it.
 func forwardCoreDNS(ctx context.Context, cs kubernetes.Interface, upstream string) error {
-	cms := cs.CoreV1().ConfigMaps(namespace)
-	cm, err := cms.Get(ctx, "coredns", metav1.GetOptions{})
-	if err != nil {
-		return fmt.Errorf("coredns configmap: %w", err)
-	}
-	corefile, err := ForwardCorefile(cm.Data["Corefile"], upstream)
-	if err != nil {
-		return err
-	}
-	if corefile == cm.Data["Corefile"] {
-		return nil
-	}
-	cm.Data["Corefile"] = corefile
-	if _, err := cms.Update(ctx, cm, metav1.UpdateOptions{}); err != nil {
-		return fmt.Errorf("update coredns configmap: %w", err)
-	}
-	// Restart rather than wait for the reload plugin, so that when this
-	// returns every CoreDNS replica forwards to the lab upstream.
-	deploys := cs.AppsV1().Deployments(namespace)
-	d, err := deploys.Get(ctx, "coredns", metav1.GetOptions{})
-	if err != nil {
-		return err
-	}
-	if d.Spec.Template.Annotations == nil {
-		d.Spec.Template.Annotations = map[string]string{}
-	}
-	d.Spec.Template.Annotations["labrun.dev/upstream"] = upstream
-	if _, err := deploys.Update(ctx, d, metav1.UpdateOptions{}); err != nil {
-		return fmt.Errorf("restart coredns: %w", err)
-	}
-	return cluster.WaitDeployment(ctx, cs, namespace, "coredns", timeout)
+	return rewriteCoreDNS(ctx, cs, func(corefile string) (string, error) { return ForwardCorefile(corefile, upstream) })
 }
