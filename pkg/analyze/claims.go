@@ -38,6 +38,10 @@ const (
 	// Claim 9: a lookup of an outside name under ndots:5 makes more than this
 	// many queries (A+AAAA for the name itself is 2).
 	ExpandedQueriesMin = 2.5
+	// Claim 11 compares loads only between cells of at least this many
+	// lookups: a share of a handful (a closed-loop probe stuck in 5 s waits)
+	// says nothing.
+	LoadMinCount = 30
 )
 
 // ClaimTexts are the claims, numbered as in PHENOMENON.md.
@@ -322,6 +326,10 @@ func claim11(a *Analysis) Claim {
 		slices.SortStableFunc(g, func(x, y *Cell) int { return x.LookupsInFlightPerNode - y.LookupsInFlightPerNode })
 		lo, hi := g[0], g[len(g)-1]
 		if lo.LookupsInFlightPerNode == hi.LookupsInFlightPerNode {
+			continue
+		}
+		if lo.Stats.Count < LoadMinCount || hi.Stats.Count < LoadMinCount {
+			k.notRun += fmt.Sprintf("; %s: too few lookups to compare loads (%d and %d, want %d each)", lo.Backend, lo.Stats.Count, hi.Stats.Count, LoadMinCount)
 			continue
 		}
 		line := fmt.Sprintf("%s: %d in flight per node → %.2f%% at 5 s multiples; %d → %.2f%%", lo.Backend,

@@ -131,6 +131,21 @@ chaos: {raceEmulator: {}}
 			want: map[int]Verdict{11: Fail},
 		},
 		{
+			name: "too few lookups at the low load: inconclusive",
+			yaml: header + `workload:
+  load: [{podsPerNode: 1, concurrency: 1}, {podsPerNode: 4, concurrency: 8}]
+chaos: {raceEmulator: {}}
+`,
+			spec: func(c scenario.Cell) (resultstest.Cell, bool) {
+				n := 4
+				if c.Load.Concurrency > 1 {
+					n = 400
+				}
+				return resultstest.Cell{Lookups: n, Delayed: 0.5, EmulatorDropped: 5}, true
+			},
+			want: map[int]Verdict{11: NotRun},
+		},
+		{
 			name: "captures: same port without mitigation, fewer queries with fqdn",
 			yaml: header + `workload:
   mitigations: [none, single-request-reopen, fqdn]
