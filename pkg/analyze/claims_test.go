@@ -131,6 +131,23 @@ chaos: {raceEmulator: {}}
 			want: map[int]Verdict{11: Fail},
 		},
 		{
+			name: "nodelocaldns judged for gRPC by its missed deadlines",
+			yaml: header + `workload:
+  resolvers: [grpc-ares]
+  mitigations: [none, nodelocaldns]
+chaos: {raceEmulator: {}}
+`,
+			spec: func(c scenario.Cell) (resultstest.Cell, bool) {
+				cs := resultstest.Cell{Lookups: 1000}
+				switch { // gRPC alone: 5 s multiples would never show
+				case c.Mitigations.IsNone():
+					cs.DeadlineExceeded, cs.EmulatorDropped = 0.3, 300
+				}
+				return cs, true
+			},
+			want: map[int]Verdict{5: Pass},
+		},
+		{
 			name: "too few lookups at the low load: inconclusive",
 			yaml: header + `workload:
   load: [{podsPerNode: 1, concurrency: 1}, {podsPerNode: 4, concurrency: 8}]

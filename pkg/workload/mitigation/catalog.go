@@ -146,7 +146,7 @@ var catalog = []Mitigation{
 		Expected: "the server walks the search path: one round trip per lookup instead of many",
 	},
 	{
-		ID: "nodelocaldns", Implemented: true, Changes: "NodeLocal DNSCache on a link-local IP with NOTRACK; pods use it as nameserver", Where: ClusterAddon,
+		ID: "nodelocaldns", Implemented: true, Changes: "NodeLocal DNSCache: 169.254.20.10 and the DNS VIP bound on every node with NOTRACK; pods unchanged", Where: ClusterAddon,
 		Expected: "no DNAT and no conntrack between pod and cache: the race is avoided for every resolver",
 	},
 	{
