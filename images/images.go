@@ -21,3 +21,9 @@ var LabnetManifest string
 //
 //go:embed published.yaml
 var Published []byte
+
+// Manifests pins the published manifests (Calico, Weave Net) the lab fetches
+// at run time; it never holds the manifests themselves.
+//
+//go:embed manifests.yaml
+var Manifests []byte

@@ -179,6 +179,9 @@ func setUpShape(ctx context.Context, lab *Lab, shape scenario.Cluster, mitigatio
 	lab.Shape, lab.Mitigations = shape, mitigations
 	c := lab.Cluster
 	for _, name := range addonImages(shape) {
+		if name == "kube-router" {
+			continue // the pod network loaded it itself, before the nodes could run pods
+		}
 		s := lab.Images.AddonImage(name)
 		if s == nil {
 			return fmt.Errorf("image %s is not in the image plan", name)
