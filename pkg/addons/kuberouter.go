@@ -108,7 +108,7 @@ func (k *kubeRouter) Install(ctx context.Context, c *cluster.Cluster) error {
 	if err := applyKubeRouter(ctx, cs, k.image, cidrs); err != nil {
 		return err
 	}
-	if err := waitDaemonSet(ctx, cs, namespace, kubeRouterName, len(c.Nodes), kubeRouterReadyTimeout); err != nil {
+	if err := cluster.WaitDaemonSet(ctx, cs, namespace, kubeRouterName, len(c.Nodes), kubeRouterReadyTimeout); err != nil {
 		return err
 	}
 	return waitPodRoutes(ctx, cs, func(ctx context.Context, node string) (string, error) {
@@ -436,70 +436,6 @@ func podCIDRsOf(n corev1.Node) []string {
 	return nil
 }
 
-// waitDaemonSet waits until a DaemonSet runs an up-to-date, ready pod on
-// each of nodes nodes.
-func waitDaemonSet(ctx context.Context, cs kubernetes.Interface, ns, name string, nodes int, timeout time.Duration) error {
-	var last *appsv1.DaemonSet
-	err := wait.PollUntilContextTimeout(ctx, time.Second, timeout, true, func(ctx context.Context) (bool, error) {
-		d, err := cs.AppsV1().DaemonSets(ns).Get(ctx, name, metav1.GetOptions{})
-		if err != nil {
-			return false, nil
-		}
-		last = d
-		return daemonSetReady(d, nodes), nil
-	})
-	if err != nil {
-		if last == nil {
-			return fmt.Errorf("daemon set %s/%s not found after %s: %w", ns, name, timeout, err)
-		}
-		s := last.Status
-		return fmt.Errorf("daemon set %s/%s not ready on %d nodes after %s (scheduled %d, ready %d, updated %d): %w%s",
-			ns, name, nodes, timeout, s.DesiredNumberScheduled, s.NumberReady, s.UpdatedNumberScheduled, err, podProblems(ctx, cs, ns, last.Spec.Selector))
-	}
-	return nil
-}
-
-func daemonSetReady(d *appsv1.DaemonSet, nodes int) bool {
-	s := d.Status
-	n := int32(nodes)
-	return s.ObservedGeneration >= d.Generation && s.DesiredNumberScheduled == n &&
-		s.UpdatedNumberScheduled == n && s.NumberReady == n && s.NumberAvailable == n
-}
-
-// podProblems describes the pods of a selector whose containers are not
-// ready or have restarted, for an error.
-func podProblems(ctx context.Context, cs kubernetes.Interface, ns string, sel *metav1.LabelSelector) string {
-	pods, err := cs.CoreV1().Pods(ns).List(context.WithoutCancel(ctx), metav1.ListOptions{LabelSelector: metav1.FormatLabelSelector(sel)})
-	if err != nil {
-		return ""
-	}
-	var b strings.Builder
-	for _, p := range pods.Items {
-		for _, st := range append(p.Status.InitContainerStatuses, p.Status.ContainerStatuses...) {
-			if t := st.State.Terminated; t != nil && t.ExitCode == 0 {
-				continue // an init container that did its work
-			}
-			var state string
-			switch {
-			case st.State.Waiting != nil:
-				state = st.State.Waiting.Reason + ": " + st.State.Waiting.Message
-			case st.State.Terminated != nil:
-				t := st.State.Terminated
-				state = fmt.Sprintf("terminated %s (exit %d): %s", t.Reason, t.ExitCode, t.Message)
-			case !st.Ready:
-				state = "running, not ready"
-			}
-			if t := st.LastTerminationState.Terminated; st.RestartCount > 0 && t != nil {
-				state = strings.TrimPrefix(state+fmt.Sprintf("; restarted %d times, last %s (exit %d)", st.RestartCount, t.Reason, t.ExitCode), "; ")
-			}
-			if state != "" {
-				fmt.Fprintf(&b, "\n  pod %s on %s, container %s: %s", p.Name, p.Spec.NodeName, st.Name, state)
-			}
-		}
-	}
-	return b.String()
-}
-
 // waitPodRoutes waits until every node has a route to each other node's pod
 // CIDR through that node's address: what kube-router's BGP peering
 // programs. routes returns a node's KubeRouterRoutesCommand output.
@@ -527,7 +463,7 @@ func waitPodRoutes(ctx context.Context, cs kubernetes.Interface, routes func(con
 	})
 	if err != nil {
 		return fmt.Errorf("kube-router: pod routes not programmed after %s: %s: %w%s", timeout, strings.Join(missing, "; "), err,
-			podProblems(ctx, cs, namespace, &metav1.LabelSelector{MatchLabels: map[string]string{"app": kubeRouterName}}))
+			cluster.PodProblems(ctx, cs, namespace, &metav1.LabelSelector{MatchLabels: map[string]string{"app": kubeRouterName}}))
 	}
 	return nil
 }

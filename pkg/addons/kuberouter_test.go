@@ -12,13 +12,13 @@ import (
 	"testing"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/kubernetes/fake"
 
+	"labrun.dev/labrun/pkg/cluster"
 	"labrun.dev/labrun/pkg/images"
 )
 
@@ -369,51 +369,6 @@ func TestApplyKubeRouter(t *testing.T) {
 	}
 }
 
-func TestDaemonSetReady(t *testing.T) {
-	ds := func(gen, observed int64, desired, updated, ready, available int32) *appsv1.DaemonSet {
-		return &appsv1.DaemonSet{
-			ObjectMeta: metav1.ObjectMeta{Generation: gen},
-			Status: appsv1.DaemonSetStatus{ObservedGeneration: observed, DesiredNumberScheduled: desired,
-				UpdatedNumberScheduled: updated, NumberReady: ready, NumberAvailable: available},
-		}
-	}
-	for _, c := range []struct {
-		name string
-		d    *appsv1.DaemonSet
-		want bool
-	}{
-		{"all ready", ds(1, 1, 3, 3, 3, 3), true},
-		{"one not ready", ds(1, 1, 3, 3, 2, 2), false},
-		{"not on every node", ds(1, 1, 2, 2, 2, 2), false},
-		{"status of an older spec", ds(2, 1, 3, 3, 3, 3), false},
-		{"old pods still running", ds(1, 1, 3, 2, 3, 3), false},
-	} {
-		if got := daemonSetReady(c.d, 3); got != c.want {
-			t.Errorf("%s: ready %v, want %v", c.name, got, c.want)
-		}
-	}
-}
-
-func TestWaitDaemonSetTimesOutWithReason(t *testing.T) {
-	ctx := context.Background()
-	cs := fake.NewClientset()
-	if err := applyKubeRouter(ctx, cs, testImage, nil); err != nil {
-		t.Fatal(err)
-	}
-	err := waitDaemonSet(ctx, cs, "kube-system", "kube-router", 3, 1500*time.Millisecond)
-	if err == nil || !strings.Contains(err.Error(), "not ready on 3 nodes") {
-		t.Errorf("err %v: want a timeout saying it is not ready on 3 nodes", err)
-	}
-	ds, _ := cs.AppsV1().DaemonSets("kube-system").Get(ctx, "kube-router", metav1.GetOptions{})
-	ds.Status = appsv1.DaemonSetStatus{DesiredNumberScheduled: 3, UpdatedNumberScheduled: 3, NumberReady: 3, NumberAvailable: 3}
-	if _, err := cs.AppsV1().DaemonSets("kube-system").UpdateStatus(ctx, ds, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	if err := waitDaemonSet(ctx, cs, "kube-system", "kube-router", 3, 5*time.Second); err != nil {
-		t.Errorf("ready daemon set: %v", err)
-	}
-}
-
 func node(name, ip string, cidrs ...string) corev1.Node {
 	return corev1.Node{
 		ObjectMeta: metav1.ObjectMeta{Name: name},
@@ -511,7 +466,7 @@ func TestPodProblems(t *testing.T) {
 		pod("stuck", corev1.ContainerStatus{Name: "install-cni", State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ErrImageNeverPull", Message: "image not present"}}},
 			corev1.ContainerStatus{Name: "kube-router", State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "PodInitializing"}}}),
 	)
-	got := podProblems(ctx, cs, "kube-system", sel)
+	got := cluster.PodProblems(ctx, cs, "kube-system", sel)
 	for _, want := range []string{
 		"pod flaky on node-flaky, container kube-router: restarted 2 times, last Error (exit 255)",
 		"pod stuck on node-stuck, container install-cni: ErrImageNeverPull: image not present",

@@ -34,7 +34,7 @@ func RandomFully(ctx context.Context, env Env) error {
 			return fmt.Errorf("random-fully: restart labnet: %w", err)
 		}
 	}
-	if err := cluster.WaitDaemonSet(ctx, env.Client, namespace, labnetName, timeout); err != nil {
+	if err := cluster.WaitDaemonSet(ctx, env.Client, namespace, labnetName, len(env.Cluster.Nodes), timeout); err != nil {
 		return fmt.Errorf("random-fully: %w", err)
 	}
 	return cluster.EachNode(env.Cluster.Nodes, func(n cluster.Node) error {

@@ -8,7 +8,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -16,7 +15,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 
 	"labrun.dev/labrun/pkg/cluster"
@@ -367,7 +365,7 @@ func NodeLocalDNS(ctx context.Context, env Env) error {
 	if err := nodeLocalApply(ctx, cs, cm, ds); err != nil {
 		return fmt.Errorf("nodelocaldns: %w", err)
 	}
-	if err := nodeLocalWait(ctx, cs, len(env.Cluster.Nodes), timeout); err != nil {
+	if err := cluster.WaitDaemonSet(ctx, cs, namespace, NodeLocalName, len(env.Cluster.Nodes), timeout); err != nil {
 		return fmt.Errorf("nodelocaldns: %w", err)
 	}
 	kinds, err := NodeLocalCheckNodes(ctx, env.Cluster, cfg.VIP)
@@ -416,51 +414,6 @@ func nodeLocalApply(ctx context.Context, cs kubernetes.Interface, cm *corev1.Con
 		return fmt.Errorf("create daemonset %s: %w", ds.Name, err)
 	}
 	return nil
-}
-
-// nodeLocalWait waits until the cache is updated and ready on every node; on
-// a timeout it says what each pod is waiting for.
-func nodeLocalWait(ctx context.Context, cs kubernetes.Interface, nodes int, timeout time.Duration) error {
-	var last string
-	err := wait.PollUntilContextTimeout(ctx, time.Second, timeout, true, func(ctx context.Context) (bool, error) {
-		d, err := cs.AppsV1().DaemonSets(namespace).Get(ctx, NodeLocalName, metav1.GetOptions{})
-		if err != nil {
-			last = err.Error()
-			return false, nil
-		}
-		s := d.Status
-		last = fmt.Sprintf("%d of %d nodes ready (%d scheduled, %d updated)", s.NumberReady, nodes, s.DesiredNumberScheduled, s.UpdatedNumberScheduled)
-		return d.Status.ObservedGeneration >= d.Generation && int(s.DesiredNumberScheduled) == nodes &&
-			int(s.UpdatedNumberScheduled) == nodes && int(s.NumberReady) == nodes, nil
-	})
-	if err == nil {
-		return nil
-	}
-	pods, lerr := cs.CoreV1().Pods(namespace).List(context.WithoutCancel(ctx), metav1.ListOptions{LabelSelector: "k8s-app=" + NodeLocalName})
-	if lerr == nil {
-		for _, p := range pods.Items {
-			last += fmt.Sprintf("; pod %s on %s: %s%s", p.Name, p.Spec.NodeName, p.Status.Phase, nodeLocalWaiting(p))
-		}
-	}
-	return fmt.Errorf("daemonset %s not ready after %s: %s: %w", NodeLocalName, timeout, last, err)
-}
-
-func nodeLocalWaiting(p corev1.Pod) string {
-	var out []string
-	for _, st := range append(append([]corev1.ContainerStatus{}, p.Status.InitContainerStatuses...), p.Status.ContainerStatuses...) {
-		switch {
-		case st.State.Waiting != nil:
-			out = append(out, fmt.Sprintf("%s waiting (%s: %s)", st.Name, st.State.Waiting.Reason, st.State.Waiting.Message))
-		case st.State.Terminated != nil && st.State.Terminated.ExitCode != 0:
-			out = append(out, fmt.Sprintf("%s exited %d (%s)", st.Name, st.State.Terminated.ExitCode, st.State.Terminated.Message))
-		case !st.Ready && st.State.Running != nil:
-			out = append(out, st.Name+" running, not ready")
-		}
-	}
-	if len(out) == 0 {
-		return ""
-	}
-	return ", " + strings.Join(out, ", ")
 }
 
 // NodeLocalCheckNodes checks on every node that the interface holds both

@@ -162,7 +162,7 @@ func (n *publishedNetwork) Install(ctx context.Context, c *cluster.Cluster) erro
 		return err
 	}
 	for _, ds := range n.daemonSets {
-		if err := pubWaitDaemonSet(ctx, cs, namespace, ds, pubNetworkTimeout); err != nil {
+		if err := cluster.WaitDaemonSet(ctx, cs, namespace, ds, len(c.Nodes), pubNetworkTimeout); err != nil {
 			return err
 		}
 	}
@@ -506,30 +506,6 @@ func pubApply(ctx context.Context, cfg *rest.Config, objs []*unstructured.Unstru
 		if _, err := ri.Patch(ctx, o.GetName(), types.ApplyPatchType, body, metav1.PatchOptions{FieldManager: pubFieldManager, Force: &force}); err != nil {
 			return fmt.Errorf("apply %s %s: %w", gvk.Kind, o.GetName(), err)
 		}
-	}
-	return nil
-}
-
-// pubWaitDaemonSet waits until a DaemonSet runs an updated, ready pod on every
-// node it is meant for.
-func pubWaitDaemonSet(ctx context.Context, cs kubernetes.Interface, ns, name string, timeout time.Duration) error {
-	var last *appsv1.DaemonSet
-	err := wait.PollUntilContextTimeout(ctx, 2*time.Second, timeout, true, func(ctx context.Context) (bool, error) {
-		ds, err := cs.AppsV1().DaemonSets(ns).Get(ctx, name, metav1.GetOptions{})
-		if err != nil {
-			return false, nil
-		}
-		last = ds
-		s := ds.Status
-		return s.ObservedGeneration >= ds.Generation && s.DesiredNumberScheduled > 0 &&
-			s.NumberReady == s.DesiredNumberScheduled && s.UpdatedNumberScheduled == s.DesiredNumberScheduled, nil
-	})
-	if err != nil {
-		if last != nil {
-			s := last.Status
-			return fmt.Errorf("daemonset %s/%s not ready after %s (ready %d/%d, updated %d): %w", ns, name, timeout, s.NumberReady, s.DesiredNumberScheduled, s.UpdatedNumberScheduled, err)
-		}
-		return fmt.Errorf("daemonset %s/%s not found after %s: %w", ns, name, timeout, err)
 	}
 	return nil
 }

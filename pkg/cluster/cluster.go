@@ -131,8 +131,9 @@ func (c *Cluster) LoadImage(ctx context.Context, tarball string) error {
 	return g.Wait()
 }
 
-// EachNode runs fn on every node side by side and joins their errors.
-func EachNode(nodes []Node, fn func(Node) error) error {
+// EachNode runs fn on every node (a Node, or anything a caller keeps per
+// node) side by side and joins their errors.
+func EachNode[N any](nodes []N, fn func(N) error) error {
 	errs := make([]error, len(nodes))
 	var wg sync.WaitGroup
 	for i, n := range nodes {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -95,9 +96,10 @@ func WaitDeployment(ctx context.Context, cs kubernetes.Interface, ns, name strin
 	return nil
 }
 
-// WaitDaemonSet waits until a DaemonSet's pods are all updated and ready on
-// every node it is scheduled to.
-func WaitDaemonSet(ctx context.Context, cs kubernetes.Interface, ns, name string, timeout time.Duration) error {
+// WaitDaemonSet waits until a DaemonSet runs an up-to-date, ready pod on
+// each of nodes nodes (0: on every node it is scheduled to, at least one).
+// On a timeout the error says what each unready pod is waiting for.
+func WaitDaemonSet(ctx context.Context, cs kubernetes.Interface, ns, name string, nodes int, timeout time.Duration) error {
 	var last *appsv1.DaemonSet
 	err := wait.PollUntilContextTimeout(ctx, time.Second, timeout, true, func(ctx context.Context) (bool, error) {
 		d, err := cs.AppsV1().DaemonSets(ns).Get(ctx, name, metav1.GetOptions{})
@@ -105,16 +107,59 @@ func WaitDaemonSet(ctx context.Context, cs kubernetes.Interface, ns, name string
 			return false, nil
 		}
 		last = d
-		s := d.Status
-		return s.ObservedGeneration >= d.Generation && s.DesiredNumberScheduled > 0 &&
-			s.UpdatedNumberScheduled == s.DesiredNumberScheduled && s.NumberReady == s.DesiredNumberScheduled, nil
+		return daemonSetReady(d, nodes), nil
 	})
 	if err != nil {
-		if last != nil {
-			s := last.Status
-			return fmt.Errorf("daemonset %s/%s not ready after %s (ready %d/%d, updated %d): %w", ns, name, timeout, s.NumberReady, s.DesiredNumberScheduled, s.UpdatedNumberScheduled, err)
+		if last == nil {
+			return fmt.Errorf("daemon set %s/%s not found after %s: %w", ns, name, timeout, err)
 		}
-		return fmt.Errorf("daemonset %s/%s not found after %s: %w", ns, name, timeout, err)
+		s := last.Status
+		return fmt.Errorf("daemon set %s/%s not ready on %d nodes after %s (scheduled %d, ready %d, updated %d): %w%s",
+			ns, name, nodes, timeout, s.DesiredNumberScheduled, s.NumberReady, s.UpdatedNumberScheduled, err, PodProblems(ctx, cs, ns, last.Spec.Selector))
 	}
 	return nil
+}
+
+func daemonSetReady(d *appsv1.DaemonSet, nodes int) bool {
+	s := d.Status
+	n := int32(nodes)
+	if nodes == 0 {
+		n = max(s.DesiredNumberScheduled, 1)
+	}
+	return s.ObservedGeneration >= d.Generation && s.DesiredNumberScheduled == n &&
+		s.UpdatedNumberScheduled == n && s.NumberReady == n && s.NumberAvailable == n
+}
+
+// PodProblems describes the pods of a selector whose containers are not
+// ready or have restarted, for an error.
+func PodProblems(ctx context.Context, cs kubernetes.Interface, ns string, sel *metav1.LabelSelector) string {
+	pods, err := cs.CoreV1().Pods(ns).List(context.WithoutCancel(ctx), metav1.ListOptions{LabelSelector: metav1.FormatLabelSelector(sel)})
+	if err != nil {
+		return ""
+	}
+	var b strings.Builder
+	for _, p := range pods.Items {
+		for _, st := range append(p.Status.InitContainerStatuses, p.Status.ContainerStatuses...) {
+			if t := st.State.Terminated; t != nil && t.ExitCode == 0 {
+				continue // an init container that did its work
+			}
+			var state string
+			switch {
+			case st.State.Waiting != nil:
+				state = st.State.Waiting.Reason + ": " + st.State.Waiting.Message
+			case st.State.Terminated != nil:
+				t := st.State.Terminated
+				state = fmt.Sprintf("terminated %s (exit %d): %s", t.Reason, t.ExitCode, t.Message)
+			case !st.Ready:
+				state = "running, not ready"
+			}
+			if t := st.LastTerminationState.Terminated; st.RestartCount > 0 && t != nil {
+				state = strings.TrimPrefix(state+fmt.Sprintf("; restarted %d times, last %s (exit %d)", st.RestartCount, t.Reason, t.ExitCode), "; ")
+			}
+			if state != "" {
+				fmt.Fprintf(&b, "\n  pod %s on %s, container %s: %s", p.Name, p.Spec.NodeName, st.Name, state)
+			}
+		}
+	}
+	return b.String()
 }

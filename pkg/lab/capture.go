@@ -123,7 +123,7 @@ func StartCapture(ctx context.Context, c *cluster.Cluster, id string, nodes []Ca
 	}
 	k := &Capture{c: c, dir: CaptureRoot + "/" + id, nodes: nodes}
 	secs := strconv.Itoa(int(limit.Seconds()) + 1)
-	err := forEachCaptureNode(nodes, func(n CaptureNode) error {
+	err := cluster.EachNode(nodes, func(n CaptureNode) error {
 		out, err := c.Exec(ctx, n.Name, "sh", "-c", captureStart, "sh", k.dir, secs, CaptureFilter(n.PodCIDR))
 		if err != nil {
 			return fmt.Errorf("start tcpdump on %s: %w: %s", n.Name, err, strings.TrimSpace(string(out)))
@@ -141,20 +141,6 @@ func StartCapture(ctx context.Context, c *cluster.Cluster, id string, nodes []Ca
 	return k, nil
 }
 
-func forEachCaptureNode(nodes []CaptureNode, fn func(CaptureNode) error) error {
-	errs := make([]error, len(nodes))
-	var wg sync.WaitGroup
-	for i, n := range nodes {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = fn(n)
-		}()
-	}
-	wg.Wait()
-	return errors.Join(errs...)
-}
-
 var droppedByKernel = regexp.MustCompile(`(\d+) packets? dropped by kernel`)
 
 // Stop stops tcpdump on every node, copies the captures into memory and
@@ -169,7 +155,7 @@ func (k *Capture) Stop(ctx context.Context) error {
 	k.stopped = true
 	k.pcaps, k.stats = map[string][]byte{}, map[string]string{}
 	var mu sync.Mutex
-	k.stopErr = forEachCaptureNode(k.nodes, func(n CaptureNode) error {
+	k.stopErr = cluster.EachNode(k.nodes, func(n CaptureNode) error {
 		var errs []error
 		out, err := k.c.Exec(ctx, n.Name, "sh", "-c", captureStop, "sh", k.dir)
 		if err != nil {

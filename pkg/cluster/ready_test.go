@@ -1,0 +1,67 @@
+package cluster
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/fake"
+)
+
+func TestDaemonSetReady(t *testing.T) {
+	ds := func(gen, observed int64, desired, updated, ready, available int32) *appsv1.DaemonSet {
+		return &appsv1.DaemonSet{
+			ObjectMeta: metav1.ObjectMeta{Generation: gen},
+			Status: appsv1.DaemonSetStatus{ObservedGeneration: observed, DesiredNumberScheduled: desired,
+				UpdatedNumberScheduled: updated, NumberReady: ready, NumberAvailable: available},
+		}
+	}
+	for _, c := range []struct {
+		name  string
+		d     *appsv1.DaemonSet
+		nodes int
+		want  bool
+	}{
+		{"all ready", ds(1, 1, 3, 3, 3, 3), 3, true},
+		{"one not ready", ds(1, 1, 3, 3, 2, 2), 3, false},
+		{"not on every node", ds(1, 1, 2, 2, 2, 2), 3, false},
+		{"status of an older spec", ds(2, 1, 3, 3, 3, 3), 3, false},
+		{"old pods still running", ds(1, 1, 3, 2, 3, 3), 3, false},
+		{"any number of nodes: all it is scheduled to", ds(1, 1, 2, 2, 2, 2), 0, true},
+		{"any number of nodes, but none scheduled yet", ds(1, 1, 0, 0, 0, 0), 0, false},
+	} {
+		if got := daemonSetReady(c.d, c.nodes); got != c.want {
+			t.Errorf("%s: ready %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
+// A timeout names the nodes it waited for and what each pod waits for.
+func TestWaitDaemonSetTimesOutWithReason(t *testing.T) {
+	ctx := context.Background()
+	labels := map[string]string{"app": "x"}
+	cs := fake.NewClientset(
+		&appsv1.DaemonSet{ObjectMeta: metav1.ObjectMeta{Name: "x", Namespace: "kube-system"},
+			Spec: appsv1.DaemonSetSpec{Selector: &metav1.LabelSelector{MatchLabels: labels}}},
+		&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "x-1", Namespace: "kube-system", Labels: labels},
+			Spec: corev1.PodSpec{NodeName: "w1"},
+			Status: corev1.PodStatus{ContainerStatuses: []corev1.ContainerStatus{{Name: "c",
+				State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff", Message: "back-off"}}}}}},
+	)
+	err := WaitDaemonSet(ctx, cs, "kube-system", "x", 3, 1500*time.Millisecond)
+	if err == nil || !strings.Contains(err.Error(), "not ready on 3 nodes") || !strings.Contains(err.Error(), "pod x-1 on w1, container c: CrashLoopBackOff") {
+		t.Errorf("err %v: want a timeout saying it is not ready on 3 nodes, and why pod x-1 is not", err)
+	}
+	ds, _ := cs.AppsV1().DaemonSets("kube-system").Get(ctx, "x", metav1.GetOptions{})
+	ds.Status = appsv1.DaemonSetStatus{DesiredNumberScheduled: 3, UpdatedNumberScheduled: 3, NumberReady: 3, NumberAvailable: 3}
+	if _, err := cs.AppsV1().DaemonSets("kube-system").UpdateStatus(ctx, ds, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := WaitDaemonSet(ctx, cs, "kube-system", "x", 3, 5*time.Second); err != nil {
+		t.Errorf("ready daemon set: %v", err)
+	}
+}
