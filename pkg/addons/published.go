@@ -719,8 +719,9 @@ func KubeDNS(ctx context.Context, env Env, replicas int) error {
 		waitReady: func(ctx context.Context, name string) error {
 			return cluster.WaitDeployment(ctx, env.Client, namespace, name, timeout)
 		},
+		// Scaled to 0, a Deployment is "ready" when none of its pods is left.
 		waitGone: func(ctx context.Context, name string) error {
-			return pubWaitScaledDown(ctx, env.Client, namespace, name, timeout)
+			return cluster.WaitDeployment(ctx, env.Client, namespace, name, timeout)
 		}}
 	return sw.run(ctx, sa, cm, d)
 }
@@ -809,23 +810,6 @@ func pubCreateOrUpdate[T pubObject](ctx context.Context, obj T, c pubClient[T]) 
 		return fmt.Errorf("update %s %s: %w", kind, obj.GetName(), err)
 	}
 	return nil
-}
-
-// pubWaitScaledDown waits until a Deployment scaled to 0 has no pods left.
-func pubWaitScaledDown(ctx context.Context, cs kubernetes.Interface, ns, name string, timeout time.Duration) error {
-	var last *appsv1.Deployment
-	err := wait.PollUntilContextTimeout(ctx, time.Second, timeout, true, func(ctx context.Context) (bool, error) {
-		d, err := cs.AppsV1().Deployments(ns).Get(ctx, name, metav1.GetOptions{})
-		if err != nil {
-			return false, nil
-		}
-		last = d
-		return d.Status.ObservedGeneration >= d.Generation && d.Status.Replicas == 0, nil
-	})
-	if err != nil && last != nil {
-		return fmt.Errorf("deployment %s/%s still has %d pods after %s: %w", ns, name, last.Status.Replicas, timeout, err)
-	}
-	return err
 }
 
 func pubProgress(w io.Writer, format string, a ...any) {
