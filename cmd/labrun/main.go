@@ -4,27 +4,26 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
 
-	"labrun.dev/labrun/pkg/cmd"
+	"labrun.dev/labrun/internal/cli"
 )
 
 func main() {
 	// Ctrl-C and SIGTERM cancel the context: every stage cleans up on its way out.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	err := cmd.Run(ctx, cmd.StandardStreams(), os.Args[1:])
-	switch {
-	case err == nil:
-	case errors.Is(err, context.Canceled) && ctx.Err() != nil:
-		fmt.Fprintln(os.Stderr, "labrun: interrupted; what it had made is removed")
-		os.Exit(130)
+	err := cli.Run(ctx, cli.StandardStreams(), os.Args[1:])
+	code := cli.ExitCode(ctx, err)
+	switch code {
+	case cli.ExitOK:
+	case cli.ExitInterrupted:
+		fmt.Fprintln(os.Stderr, "labrun: interrupted; what it had made is removed:", err)
 	default:
 		fmt.Fprintln(os.Stderr, "labrun:", err)
-		os.Exit(cmd.ExitCode(err))
 	}
+	os.Exit(code)
 }

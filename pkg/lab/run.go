@@ -122,7 +122,7 @@ func Run(ctx context.Context, o RunOptions) (*RunResult, error) {
 	fmt.Fprintf(o.Progress, "report: %s\n", claimsLine(a))
 	switch {
 	case interrupted:
-		return res, fmt.Errorf("run %s: %w; what was measured is in %s", run.Name(), ErrInterrupted, run.Dir)
+		return res, fmt.Errorf("run %s: %w (%w); what was measured is in %s", run.Name(), ErrInterrupted, ctx.Err(), run.Dir)
 	case len(failures) > 0:
 		return res, fmt.Errorf("run %s: %s", run.Name(), strings.Join(failures, "; "))
 	}

@@ -15,7 +15,7 @@ import (
 	"labrun.dev/labrun/pkg/results"
 	"labrun.dev/labrun/pkg/scenario"
 	"labrun.dev/labrun/pkg/workload"
-	"labrun.dev/labrun/pkg/workload/mitigation"
+	"labrun.dev/labrun/pkg/mitigation"
 )
 
 func testCells(t *testing.T) []scenario.Cell {

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"labrun.dev/labrun/pkg/workload/mitigation"
+	"labrun.dev/labrun/pkg/mitigation"
 )
 
 // Cell is one combination of the matrix: a cluster shape, a back end, a

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"labrun.dev/labrun/pkg/workload/mitigation"
+	"labrun.dev/labrun/pkg/mitigation"
 )
 
 // Limits that keep a scenario runnable on one machine.

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"labrun.dev/labrun/pkg/probe"
-	"labrun.dev/labrun/pkg/workload/mitigation"
+	"labrun.dev/labrun/pkg/mitigation"
 )
 
 // The pod's arguments must be what cmd/probe accepts: the same back end

@@ -1,6 +1,6 @@
 package workload
 
-import "labrun.dev/labrun/pkg/workload/mitigation"
+import "labrun.dev/labrun/pkg/mitigation"
 
 // ProbeImage names the lab image (pkg/images: image/probe-glibc,
 // image/probe-musl) whose probe binary serves a back end: musl's probe is

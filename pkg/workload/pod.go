@@ -18,7 +18,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"labrun.dev/labrun/pkg/scenario"
-	"labrun.dev/labrun/pkg/workload/mitigation"
+	"labrun.dev/labrun/pkg/mitigation"
 )
 
 // Labels and annotations on every probe pod. Cell ids can exceed the 63

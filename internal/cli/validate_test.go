@@ -1,4 +1,4 @@
-package cmd
+package cli
 
 import (
 	"bytes"
@@ -24,9 +24,9 @@ func TestValidateAndPlan(t *testing.T) {
 	if err != nil || !strings.Contains(out, "baseline.yaml: ok: 4 cells (4 will run)") {
 		t.Errorf("validate: %v\n%s", err, out)
 	}
-	_, err = runCLI(t, "validate", "../scenario/testdata/invalid-values.yaml", "../../scenarios/baseline.yaml")
-	if ExitCode(err) != 2 || !strings.Contains(err.Error(), "invalid-values.yaml:28: repeats: 0 is out of range") {
-		t.Errorf("validate of a bad file: exit %d, %v", ExitCode(err), err)
+	_, err = runCLI(t, "validate", "../../pkg/scenario/testdata/invalid-values.yaml", "../../scenarios/baseline.yaml")
+	if ExitCode(context.Background(), err) != 2 || !strings.Contains(err.Error(), "invalid-values.yaml:28: repeats: 0 is out of range") {
+		t.Errorf("validate of a bad file: exit %d, %v", ExitCode(context.Background(), err), err)
 	}
 	out, err = runCLI(t, "plan", "../../scenarios/baseline.yaml")
 	for _, want := range []string{"4 will run, 0 not run; estimated wall time", "default_musl_single-request-reopen", "musl ignores single-request-reopen"} {
@@ -34,8 +34,8 @@ func TestValidateAndPlan(t *testing.T) {
 			t.Errorf("plan lacks %q: %v\n%s", want, err, out)
 		}
 	}
-	if _, err := runCLI(t, "plan", "absent.yaml"); ExitCode(err) != 2 {
-		t.Errorf("plan of a missing file: exit %d", ExitCode(err))
+	if _, err := runCLI(t, "plan", "absent.yaml"); ExitCode(context.Background(), err) != 2 {
+		t.Errorf("plan of a missing file: exit %d", ExitCode(context.Background(), err))
 	}
 }
 
@@ -73,7 +73,7 @@ func TestReportFromDisk(t *testing.T) {
 	if _, err := os.Stat(run.SummaryPath()); err != nil {
 		t.Error(err)
 	}
-	if _, err := runCLI(t, "report", filepath.Join(t.TempDir(), "none")); ExitCode(err) != 2 {
-		t.Errorf("report of a missing directory: exit %d", ExitCode(err))
+	if _, err := runCLI(t, "report", filepath.Join(t.TempDir(), "none")); ExitCode(context.Background(), err) != 2 {
+		t.Errorf("report of a missing directory: exit %d", ExitCode(context.Background(), err))
 	}
 }

@@ -1,4 +1,4 @@
-package cmd
+package cli
 
 import (
 	"bytes"
@@ -58,8 +58,8 @@ func TestPcapCommand(t *testing.T) {
 				}
 				return
 			}
-			if err == nil || ExitCode(err) != tt.wantCode || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Fatalf("err = %v (exit %d), want exit %d and %q", err, ExitCode(err), tt.wantCode, tt.wantErr)
+			if err == nil || ExitCode(context.Background(), err) != tt.wantCode || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("err = %v (exit %d), want exit %d and %q", err, ExitCode(context.Background(), err), tt.wantCode, tt.wantErr)
 			}
 		})
 	}

@@ -1,15 +1,15 @@
-// Package cmd is labrun's command line: one small file per subcommand, each
+// Package cli is labrun's command line: one small file per subcommand, each
 // calling only the public API of the stage packages. Results go to stdout,
 // progress to stderr, and the error is printed once, by main.
-package cmd
+package cli
 
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
-	"strings"
-
+	
 	"github.com/spf13/cobra"
 )
 
@@ -22,21 +22,6 @@ type Streams struct {
 // StandardStreams returns the process's stdin, stdout and stderr.
 func StandardStreams() Streams { return Streams{In: os.Stdin, Out: os.Stdout, Err: os.Stderr} }
 
-// UsageError is bad input from the user: exit code 2.
-type UsageError struct{ Err error }
-
-func (e UsageError) Error() string { return e.Err.Error() }
-func (e UsageError) Unwrap() error { return e.Err }
-
-// ExitCode maps an error to the process exit code: 2 for bad input, 1 otherwise.
-func ExitCode(err error) int {
-	var u UsageError
-	if errors.As(err, &u) {
-		return 2
-	}
-	return 1
-}
-
 // Run executes labrun with args (without the program name).
 func Run(ctx context.Context, s Streams, args []string) error {
 	root := newRoot(s)
@@ -44,12 +29,7 @@ func Run(ctx context.Context, s Streams, args []string) error {
 	root.SetIn(s.In)
 	root.SetOut(s.Out)
 	root.SetErr(s.Err)
-	err := root.ExecuteContext(ctx)
-	var u UsageError
-	if err != nil && !errors.As(err, &u) && isFlagError(err) {
-		return UsageError{err}
-	}
-	return err
+	return root.ExecuteContext(ctx)
 }
 
 func newRoot(s Streams) *cobra.Command {
@@ -64,7 +44,38 @@ func newRoot(s Streams) *cobra.Command {
 	for _, add := range subcommands {
 		root.AddCommand(add(s))
 	}
+	usageArgs(root)
 	return root
+}
+
+// usageArgs makes every argument error of the command tree a UsageError by
+// construction (not by matching cobra's messages): a command group answers an
+// unknown subcommand itself, and each command's Args validator is wrapped.
+func usageArgs(c *cobra.Command) {
+	for _, sub := range c.Commands() {
+		usageArgs(sub)
+	}
+	if c.HasSubCommands() && !c.Runnable() {
+		c.Args = cobra.ArbitraryArgs
+		c.RunE = func(c *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return UsageError{fmt.Errorf("unknown command %q for %q; `%s --help` lists them", args[0], c.CommandPath(), c.CommandPath())}
+			}
+			return c.Help()
+		}
+	}
+	if v := c.Args; v != nil {
+		c.Args = func(c *cobra.Command, args []string) error {
+			if err := v(c, args); err != nil {
+				var u UsageError
+				if errors.As(err, &u) {
+					return err
+				}
+				return UsageError{fmt.Errorf("%s: %w", c.CommandPath(), err)}
+			}
+			return nil
+		}
+	}
 }
 
 // subcommands is filled by each subcommand file's var block (no init()).
@@ -81,12 +92,3 @@ var subcommands = []func(Streams) *cobra.Command{
 	newHostcheckCommand,
 }
 
-func isFlagError(err error) bool {
-	msg := err.Error()
-	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand", "accepts ", "requires at least", "invalid argument"} {
-		if strings.Contains(msg, p) {
-			return true
-		}
-	}
-	return false
-}

@@ -1,0 +1,91 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+)
+
+// TestExitCodes checks the one exit-code table on every kind of outcome, as
+// commands return them.
+func TestExitCodes(t *testing.T) {
+	results := t.TempDir()
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	tests := []struct {
+		name string
+		ctx  context.Context
+		args []string
+		want int
+	}{
+		{"version", context.Background(), []string{"version"}, ExitOK},
+		{"unknown command", context.Background(), []string{"bogus"}, ExitUsage},
+		{"unknown subcommand of a group", context.Background(), []string{"cluster", "sideways"}, ExitUsage},
+		{"unknown flag", context.Background(), []string{"plan", "--bogus", "x.yaml"}, ExitUsage},
+		{"too many arguments", context.Background(), []string{"report", "a", "b"}, ExitUsage},
+		{"no argument", context.Background(), []string{"validate"}, ExitUsage},
+		{"missing scenario", context.Background(), []string{"plan", "absent.yaml"}, ExitUsage},
+		{"bad scenario", context.Background(), []string{"validate", "../../pkg/scenario/testdata/invalid-values.yaml"}, ExitUsage},
+		{"run interrupted", cancelled, []string{"run", "--results", results, "../../scenarios/baseline.yaml"}, ExitInterrupted},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := Run(tt.ctx, Streams{Out: new(discard), Err: new(discard)}, tt.args)
+			if got := ExitCode(tt.ctx, err); got != tt.want {
+				t.Errorf("labrun %v: exit %d (%v), want %d", tt.args, got, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestExitCodeOfErrors(t *testing.T) {
+	bg := context.Background()
+	tests := []struct {
+		err  error
+		want int
+	}{
+		{nil, ExitOK},
+		{errors.New("docker does not answer"), ExitError},
+		{UsageError{errors.New("bad flag")}, ExitUsage},
+		{fmt.Errorf("run x: %w", ErrExpectation), ExitExpectation},
+		{fmt.Errorf("run x: interrupted (%w)", context.Canceled), ExitInterrupted},
+		// An expectation error that also failed to run is still not "ok".
+		{errors.Join(errors.New("cluster failed"), fmt.Errorf("%w", ErrExpectation)), ExitExpectation},
+	}
+	for _, tt := range tests {
+		if got := ExitCode(bg, tt.err); got != tt.want {
+			t.Errorf("ExitCode(%v) = %d, want %d", tt.err, got, tt.want)
+		}
+	}
+}
+
+// TestMainExitCodes runs the built binary: the code reaches the shell.
+func TestMainExitCodes(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "labrun")
+	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/labrun").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	for args, want := range map[string]int{"version": ExitOK, "bogus": ExitUsage, "validate": ExitUsage} {
+		cmd := exec.Command(bin, args)
+		cmd.Env = append(os.Environ(), "TMPDIR="+t.TempDir())
+		err := cmd.Run()
+		got := 0
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			got = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		if got != want {
+			t.Errorf("labrun %s: exit %d, want %d", args, got, want)
+		}
+	}
+}
+
+type discard struct{}
+
+func (*discard) Write(p []byte) (int, error) { return len(p), nil }
