@@ -9,7 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	
+
 	"github.com/spf13/cobra"
 )
 
@@ -91,4 +91,3 @@ var subcommands = []func(Streams) *cobra.Command{
 	newRunCommand,
 	newHostcheckCommand,
 }
-

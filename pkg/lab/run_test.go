@@ -12,10 +12,10 @@ import (
 
 	"labrun.dev/labrun/pkg/cluster"
 	"labrun.dev/labrun/pkg/collect"
+	"labrun.dev/labrun/pkg/mitigation"
 	"labrun.dev/labrun/pkg/results"
 	"labrun.dev/labrun/pkg/scenario"
 	"labrun.dev/labrun/pkg/workload"
-	"labrun.dev/labrun/pkg/mitigation"
 )
 
 func testCells(t *testing.T) []scenario.Cell {

@@ -5,8 +5,8 @@ import (
 	"strings"
 	"testing"
 
-	"labrun.dev/labrun/pkg/probe"
 	"labrun.dev/labrun/pkg/mitigation"
+	"labrun.dev/labrun/pkg/probe"
 )
 
 // The pod's arguments must be what cmd/probe accepts: the same back end

@@ -17,8 +17,8 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"labrun.dev/labrun/pkg/scenario"
 	"labrun.dev/labrun/pkg/mitigation"
+	"labrun.dev/labrun/pkg/scenario"
 )
 
 // Labels and annotations on every probe pod. Cell ids can exceed the 63
