@@ -2,6 +2,7 @@ package report
 
 import (
 	"labrun.dev/labrun/pkg/analyze"
+	"labrun.dev/labrun/pkg/expect"
 	"labrun.dev/labrun/pkg/results"
 )
 
@@ -20,6 +21,8 @@ type Summary struct {
 	Claims     []analyze.Claim    `json:"claims"`
 	Cells      []*analyze.Cell    `json:"cells"`
 	Stray      []string           `json:"stray,omitempty"` // status files of cells the scenario lacks
+	// Expectations are the scenario's expect: block judged on this run.
+	Expectations []expect.Result `json:"expectations,omitempty"`
 }
 
 // Totals counts cells by state and claims by verdict.
