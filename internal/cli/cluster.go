@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"labrun.dev/labrun/pkg/cluster"
+	"labrun.dev/labrun/pkg/cluster/kind"
 	"labrun.dev/labrun/pkg/lab"
 )
 
@@ -42,7 +43,7 @@ CoreDNS is Ready. Ctrl-C deletes the half-made cluster. Prints the kubeconfig pa
 		Short: "Delete a lab cluster",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			return lab.Down(c.Context(), name, s.Err)
+			return kind.New(s.Err).Delete(c.Context(), name)
 		},
 	}
 	down.Flags().StringVar(&name, "name", cluster.NamePrefix, "cluster name")
@@ -56,7 +57,7 @@ func newCleanCommand(s Streams) *cobra.Command {
 		Short: "Delete every cluster, container and network the lab made (found by name and label)",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			return lab.Clean(c.Context(), s.Err)
+			return lab.Clean(c.Context(), kind.New(s.Err), s.Err)
 		},
 	}
 }

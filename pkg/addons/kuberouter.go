@@ -97,10 +97,7 @@ func (k *kubeRouter) Install(ctx context.Context, c *cluster.Cluster) error {
 	if err := c.LoadImage(ctx, k.tarball); err != nil {
 		return err
 	}
-	cs, err := kubernetes.NewForConfig(c.Rest)
-	if err != nil {
-		return err
-	}
+	cs := c.Client
 	cidrs, err := waitPodCIDRs(ctx, cs, len(c.Nodes), kubeRouterReadyTimeout)
 	if err != nil {
 		return err

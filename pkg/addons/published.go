@@ -157,10 +157,7 @@ func (n *publishedNetwork) Install(ctx context.Context, c *cluster.Cluster) erro
 	if err := pubApply(ctx, c.Rest, objs); err != nil {
 		return fmt.Errorf("%s: %w", n.name, err)
 	}
-	cs, err := kubernetes.NewForConfig(c.Rest)
-	if err != nil {
-		return err
-	}
+	cs := c.Client
 	for _, ds := range n.daemonSets {
 		if err := cluster.WaitDaemonSet(ctx, cs, namespace, ds, len(c.Nodes), pubNetworkTimeout); err != nil {
 			return err

@@ -1,7 +1,8 @@
-// Package cluster makes and removes the lab's Kubernetes clusters. Its one
-// provider today is kind, driven through sigs.k8s.io/kind's Go API (no kind
-// binary); a Cluster gives a client configuration, its nodes and a way to run
-// a command on a node, which is all later stages need.
+// Package cluster is the seam between the lab and where its clusters come
+// from: a Provider makes, finds and removes clusters (pkg/cluster/kind is the
+// back end today), and a Cluster gives a Kubernetes client, its nodes and a
+// way to run a command on a node, which is all later stages need. Tests give
+// a Cluster a fake clientset and a scripted Runner.
 package cluster
 
 import (
@@ -10,12 +11,42 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 
 	"golang.org/x/sync/errgroup"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 )
+
+// Provider makes, finds and removes the lab's clusters. Unlike kind's own
+// provider, every method takes a context: an interrupt reaches each of them.
+type Provider interface {
+	// Create makes a cluster of the spec and returns it once its nodes and
+	// DNS are Ready; a half-made cluster is removed before an error returns.
+	Create(ctx context.Context, s Spec) (*Cluster, error)
+	// Get returns a running cluster.
+	Get(ctx context.Context, name string) (*Cluster, error)
+	// Delete removes a cluster and what the lab changed on the host for it.
+	Delete(ctx context.Context, name string) error
+	// List names the lab's clusters (NamePrefix…).
+	List(ctx context.Context) ([]string, error)
+}
+
+// Runner runs argv on a node and returns its stdout; a failure carries the
+// command and its output. stdin may be nil.
+type Runner interface {
+	Run(ctx context.Context, node string, stdin io.Reader, argv ...string) ([]byte, error)
+}
+
+// RunnerFunc is a Runner made of a function.
+type RunnerFunc func(ctx context.Context, node string, stdin io.Reader, argv ...string) ([]byte, error)
+
+// Run calls f.
+func (f RunnerFunc) Run(ctx context.Context, node string, stdin io.Reader, argv ...string) ([]byte, error) {
+	return f(ctx, node, stdin, argv...)
+}
 
 // NamePrefix starts the name of every cluster the lab makes: `labrun clean`
 // finds them by it (with kind's own container label), with no state file.
@@ -92,21 +123,48 @@ type Node struct {
 // Cluster is a running cluster.
 type Cluster struct {
 	Name       string
-	Kubeconfig string // path of its kubeconfig file
-	Rest       *rest.Config
-	Nodes      []Node
-	exec       func(ctx context.Context, node string, stdin io.Reader, argv ...string) ([]byte, error)
+	Kubeconfig string       // path of its kubeconfig file ("" for a fake)
+	Rest       *rest.Config // nil for a fake
+	// Client is the one clientset every stage uses for this cluster.
+	Client kubernetes.Interface
+	Nodes  []Node
+	// Runner runs commands on the nodes (kind: in the node containers).
+	Runner Runner
+}
+
+// New returns a cluster reached through rest, with one clientset built for it.
+func New(name, kubeconfig string, rest *rest.Config, nodes []Node, runner Runner) (*Cluster, error) {
+	cs, err := kubernetes.NewForConfig(rest)
+	if err != nil {
+		return nil, fmt.Errorf("cluster %s: client: %w", name, err)
+	}
+	return &Cluster{Name: name, Kubeconfig: kubeconfig, Rest: rest, Client: cs, Nodes: nodes, Runner: runner}, nil
 }
 
 // Exec runs argv on a node and returns its stdout; a failure carries the
 // command and its output.
 func (c *Cluster) Exec(ctx context.Context, node string, argv ...string) ([]byte, error) {
-	return c.exec(ctx, node, nil, argv...)
+	return c.Runner.Run(ctx, node, nil, argv...)
 }
 
 // ExecStdin is Exec with stdin.
 func (c *Cluster) ExecStdin(ctx context.Context, node string, stdin io.Reader, argv ...string) ([]byte, error) {
-	return c.exec(ctx, node, stdin, argv...)
+	return c.Runner.Run(ctx, node, stdin, argv...)
+}
+
+// Workers are the nodes workloads go to: the workers, or every node of a
+// cluster that has none.
+func (c *Cluster) Workers() []Node {
+	var out []Node
+	for _, n := range c.Nodes {
+		if n.Role == "worker" {
+			out = append(out, n)
+		}
+	}
+	if len(out) == 0 {
+		return c.Nodes
+	}
+	return out
 }
 
 // LoadImage imports a docker-loadable image tarball into every node's
@@ -145,4 +203,10 @@ func EachNode[N any](nodes []N, fn func(N) error) error {
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// KubeconfigPath is where the lab keeps a cluster's kubeconfig (never merged
+// into the user's ~/.kube/config).
+func KubeconfigPath(name string) string {
+	return filepath.Join(os.TempDir(), "labrun-clusters", name+".kubeconfig")
 }

@@ -17,13 +17,10 @@ import (
 // readyTimeout bounds the wait for nodes and CoreDNS after kind returns.
 const readyTimeout = 3 * time.Minute
 
-// waitReady waits until every node is Ready and CoreDNS has `replicas` ready
+// WaitReady waits until every node is Ready and CoreDNS has `replicas` ready
 // pods (scaling it first if kubeadm's default differs).
-func waitReady(ctx context.Context, c *Cluster, replicas int, progress io.Writer) error {
-	cs, err := kubernetes.NewForConfig(c.Rest)
-	if err != nil {
-		return err
-	}
+func WaitReady(ctx context.Context, c *Cluster, replicas int, progress io.Writer) error {
+	cs := c.Client
 	start := time.Now()
 	if err := wait.PollUntilContextTimeout(ctx, time.Second, readyTimeout, true, func(ctx context.Context) (bool, error) {
 		list, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})

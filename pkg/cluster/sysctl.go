@@ -29,7 +29,7 @@ func SetHostSysctl(key, value string) (string, error) {
 	if !slices.Contains(hostSysctls, key) {
 		return "", fmt.Errorf("host sysctl %s: not one the lab records and restores (%s)", key, strings.Join(hostSysctls, ", "))
 	}
-	if err := saveHostSysctls(); err != nil {
+	if err := SaveHostSysctls(); err != nil {
 		return "", err
 	}
 	path := "/proc/sys/" + key
@@ -45,9 +45,9 @@ func SetHostSysctl(key, value string) (string, error) {
 
 func sysctlFile() string { return filepath.Join(os.TempDir(), "labrun-clusters", "host-sysctls.json") }
 
-// saveHostSysctls records the values unless a record exists (an earlier
+// SaveHostSysctls records the values unless a record exists (an earlier
 // cluster of the lab is still up, or was not cleaned: the first record wins).
-func saveHostSysctls() error {
+func SaveHostSysctls() error {
 	if _, err := os.Stat(sysctlFile()); err == nil {
 		return nil
 	}
@@ -64,9 +64,9 @@ func saveHostSysctls() error {
 	return os.WriteFile(sysctlFile(), b, 0o600)
 }
 
-// restoreHostSysctls writes back what saveHostSysctls recorded, says what it
+// RestoreHostSysctls writes back what SaveHostSysctls recorded, says what it
 // changed, and forgets the record.
-func restoreHostSysctls(progress io.Writer) error {
+func RestoreHostSysctls(progress io.Writer) error {
 	b, err := os.ReadFile(sysctlFile())
 	if os.IsNotExist(err) {
 		return nil

@@ -48,10 +48,7 @@ type clusterRun struct {
 
 // newClusterRun reads what the cells need from a cluster that is up.
 func newClusterRun(ctx context.Context, l *Lab, run results.Run, shape scenario.Shape, progress io.Writer) (*clusterRun, error) {
-	cs, err := kubernetes.NewForConfig(l.Cluster.Rest)
-	if err != nil {
-		return nil, fmt.Errorf("client for %s: %w", l.Cluster.Name, err)
-	}
+	cs := l.Cluster.Client
 	svc, err := cs.CoreV1().Services("kube-system").Get(ctx, "kube-dns", metav1.GetOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("cluster DNS service of %s: %w", l.Cluster.Name, err)

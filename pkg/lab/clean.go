@@ -15,15 +15,14 @@ import (
 // Clean deletes everything the lab made on this machine, found by name and
 // label, with no state file: lab clusters, build containers, and
 // the docker network and empty /lib/modules folder kind leaves behind.
-func Clean(ctx context.Context, progress io.Writer) error {
+func Clean(ctx context.Context, provider cluster.Provider, progress io.Writer) error {
 	var errs []string
-	kind := cluster.NewKind(progress)
-	names, err := kind.List()
+	names, err := provider.List(ctx)
 	if err != nil {
 		return err
 	}
 	for _, n := range names {
-		if err := kind.Delete(ctx, n); err != nil {
+		if err := provider.Delete(ctx, n); err != nil {
 			errs = append(errs, err.Error())
 		}
 	}

@@ -13,6 +13,7 @@ import (
 
 	"labrun.dev/labrun/pkg/analyze"
 	"labrun.dev/labrun/pkg/cluster"
+	"labrun.dev/labrun/pkg/cluster/kind"
 	"labrun.dev/labrun/pkg/report"
 	"labrun.dev/labrun/pkg/results"
 	"labrun.dev/labrun/pkg/scenario"
@@ -30,7 +31,9 @@ type RunOptions struct {
 	ClusterPrefix string
 	// Mirror overrides the scenario's images.mirror: a registry mirror the
 	// published images the cells need are pulled through.
-	Mirror   string
+	Mirror string
+	// Provider makes the clusters (default: kind).
+	Provider cluster.Provider
 	Progress io.Writer
 }
 
@@ -54,6 +57,9 @@ var ErrInterrupted = errors.New("interrupted")
 func Run(ctx context.Context, o RunOptions) (*RunResult, error) {
 	if o.Progress == nil {
 		o.Progress = io.Discard
+	}
+	if o.Provider == nil {
+		o.Provider = kind.New(o.Progress)
 	}
 	if o.ClusterPrefix == "" {
 		o.ClusterPrefix = cluster.NamePrefix
@@ -269,15 +275,14 @@ func ClusterName(prefix, shapeID string) string {
 func runShape(ctx context.Context, o RunOptions, run results.Run, env *results.Env, ps scenario.PlanShape,
 	eta *ETA, later []scenario.Cell, clustersLater int, reached map[string]bool) error {
 	name := ClusterName(o.ClusterPrefix, ps.Shape.ID)
-	kind := cluster.NewKind(o.Progress)
-	if existing, err := kind.List(); err == nil && slices.Contains(existing, name) {
+	if existing, err := o.Provider.List(ctx); err == nil && slices.Contains(existing, name) {
 		fmt.Fprintf(o.Progress, "cluster %s: left by an earlier run, deleting it first\n", name)
-		if err := kind.Delete(ctx, name); err != nil {
+		if err := o.Provider.Delete(ctx, name); err != nil {
 			return err
 		}
 	}
 	l, err := Up(ctx, UpOptions{Name: name, Scenario: run.ScenarioPath(), Shape: ps.Shape.Cluster.Name,
-		ClusterMitigations: ps.Shape.ClusterMitigations, Retain: o.Retain, Progress: o.Progress})
+		ClusterMitigations: ps.Shape.ClusterMitigations, Retain: o.Retain, Provider: o.Provider, Progress: o.Progress})
 	if err != nil {
 		return fmt.Errorf("bring cluster %s up: %w", name, err)
 	}
@@ -288,7 +293,7 @@ func runShape(ctx context.Context, o RunOptions, run results.Run, env *results.E
 		}
 		down, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 		defer cancel()
-		if err := Down(down, name, o.Progress); err != nil {
+		if err := o.Provider.Delete(down, name); err != nil {
 			fmt.Fprintf(o.Progress, "cluster %s: %v\n", name, err)
 		}
 	}()

@@ -9,10 +9,9 @@ import (
 	"io"
 	"time"
 
-	"k8s.io/client-go/kubernetes"
-
 	"labrun.dev/labrun/pkg/addons"
 	"labrun.dev/labrun/pkg/cluster"
+	"labrun.dev/labrun/pkg/cluster/kind"
 	"labrun.dev/labrun/pkg/images"
 	"labrun.dev/labrun/pkg/scenario"
 )
@@ -27,7 +26,9 @@ type UpOptions struct {
 	// ClusterMitigations are the cluster-level mitigations (sorted catalog
 	// ids, scenario.Shape.ClusterMitigations) to set up.
 	ClusterMitigations []string
-	Progress           io.Writer
+	// Provider makes the cluster (default: kind).
+	Provider cluster.Provider
+	Progress io.Writer
 }
 
 // Lab is a cluster ready for the lab's workloads: nodes Ready, CoreDNS Ready
@@ -107,8 +108,11 @@ func Up(ctx context.Context, o UpOptions) (*Lab, error) {
 	}
 	fmt.Fprintf(o.Progress, "cluster %s: creating (%d control-plane, %d workers, pod network %s, kube-proxy %s, DNS %s, Kubernetes %s)\n",
 		spec.Name, spec.ControlPlanes, spec.Workers, shape.PodNetwork, spec.KubeProxyMode, shape.DNS.Server, plan.Kube.Version)
-	kind := cluster.NewKind(o.Progress)
-	c, err := kind.Create(ctx, spec)
+	provider := o.Provider
+	if provider == nil {
+		provider = kind.New(o.Progress)
+	}
+	c, err := provider.Create(ctx, spec)
 	if err != nil {
 		return nil, err
 	}
@@ -124,7 +128,7 @@ func Up(ctx context.Context, o UpOptions) (*Lab, error) {
 	if err != nil {
 		if !o.Retain {
 			fmt.Fprintf(o.Progress, "cluster %s: setup failed, deleting it (--retain keeps it)\n", spec.Name)
-			if derr := kind.Delete(context.WithoutCancel(ctx), spec.Name); derr != nil {
+			if derr := provider.Delete(context.WithoutCancel(ctx), spec.Name); derr != nil {
 				fmt.Fprintln(o.Progress, derr)
 			}
 		}
@@ -144,10 +148,7 @@ func setUp(ctx context.Context, c *cluster.Cluster, plan *images.Plan, spec clus
 		}
 	}
 	fmt.Fprintf(progress, "cluster %s: %d lab images loaded (%s)\n", spec.Name, len(plan.Lab), time.Since(start).Round(100*time.Millisecond))
-	cs, err := kubernetes.NewForConfig(c.Rest)
-	if err != nil {
-		return nil, err
-	}
+	cs := c.Client
 	probeRef, err := images.ImageRef(plan.LabImage("probe-glibc"))
 	if err != nil {
 		return nil, err
@@ -190,10 +191,7 @@ func setUpShape(ctx context.Context, lab *Lab, shape scenario.Cluster, mitigatio
 			return err
 		}
 	}
-	cs, err := kubernetes.NewForConfig(c.Rest)
-	if err != nil {
-		return err
-	}
+	cs := c.Client
 	lab.Facts = map[string]string{"podNetwork": shape.PodNetwork, "kubeProxy": shape.KubeProxy, "dns": shape.DNS.Server}
 	env := addons.Env{Cluster: c, Client: cs, Images: lab.Images, Progress: progress, Facts: lab.Facts}
 	if err := setUpDNS(ctx, env, shape.DNS); err != nil {
@@ -208,9 +206,4 @@ func setUpShape(ctx context.Context, lab *Lab, shape scenario.Cluster, mitigatio
 		fmt.Fprintf(progress, "cluster %s: mitigation %s set up (%s)\n", c.Name, m, time.Since(start).Round(100*time.Millisecond))
 	}
 	return nil
-}
-
-// Down deletes a lab cluster.
-func Down(ctx context.Context, name string, progress io.Writer) error {
-	return cluster.NewKind(progress).Delete(ctx, name)
 }

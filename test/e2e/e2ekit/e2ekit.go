@@ -2,7 +2,9 @@
 
 // Package e2ekit is what the e2e suites share: a test environment that brings
 // a lab cluster up from the offline images in Setup and, in Finish, exports
-// its logs and deletes it (even after a failure), and small pod helpers.
+// its logs and deletes it (even after a failure); RunScenario, which runs a
+// scenario with its clusters kept and registers their removal before it makes
+// anything; and small pod helpers.
 package e2ekit
 
 import (
@@ -17,11 +19,19 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
+	"maps"
+	"slices"
+	"strings"
+
 	"sigs.k8s.io/e2e-framework/pkg/env"
 	"sigs.k8s.io/e2e-framework/pkg/envconf"
 	kindcluster "sigs.k8s.io/kind/pkg/cluster"
 
+	"labrun.dev/labrun/pkg/cluster"
+	"labrun.dev/labrun/pkg/cluster/kind"
 	"labrun.dev/labrun/pkg/lab"
+	"labrun.dev/labrun/pkg/report"
+	"labrun.dev/labrun/pkg/results"
 )
 
 // Suite is an e2e-framework environment around one lab cluster.
@@ -40,7 +50,7 @@ func New(o lab.UpOptions) *Suite {
 	s.Env.Setup(func(ctx context.Context, cfg *envconf.Config) (context.Context, error) {
 		upCtx, cancel := context.WithTimeout(ctx, 40*time.Minute)
 		defer cancel()
-		_ = lab.Down(upCtx, o.Name, os.Stderr)
+		_ = kind.New(os.Stderr).Delete(upCtx, o.Name)
 		start := time.Now()
 		l, err := lab.Up(upCtx, o)
 		if err != nil {
@@ -52,15 +62,9 @@ func New(o lab.UpOptions) *Suite {
 		return ctx, nil
 	})
 	s.Env.Finish(func(ctx context.Context, cfg *envconf.Config) (context.Context, error) {
-		dir := filepath.Join(os.TempDir(), o.Name+"-logs")
-		os.RemoveAll(dir)
-		if err := kindcluster.NewProvider(kindcluster.ProviderWithDocker()).CollectLogs(o.Name, dir); err != nil {
-			fmt.Fprintf(os.Stderr, "e2e: export logs: %v\n", err)
-		} else {
-			fmt.Fprintf(os.Stderr, "e2e: cluster logs exported to %s\n", dir)
-		}
+		exportLogs(o.Name)
 		start := time.Now()
-		err := lab.Down(context.WithoutCancel(ctx), o.Name, os.Stderr)
+		err := kind.New(os.Stderr).Delete(context.WithoutCancel(ctx), o.Name)
 		fmt.Fprintf(os.Stderr, "e2e: cluster %s down in %s\n", o.Name, time.Since(start).Round(100*time.Millisecond))
 		return ctx, err
 	})
@@ -71,13 +75,103 @@ func New(o lab.UpOptions) *Suite {
 func (s *Suite) Run(m *testing.M) { os.Exit(s.Env.Run(m)) }
 
 // Clientset is a Kubernetes client for the suite's cluster.
-func Clientset(t *testing.T, cfg *envconf.Config) kubernetes.Interface {
+func (s *Suite) Clientset() kubernetes.Interface { return s.Lab.Cluster.Client }
+
+// exportLogs writes a cluster's logs to $TMPDIR/<name>-logs.
+func exportLogs(name string) {
+	dir := filepath.Join(os.TempDir(), name+"-logs")
+	os.RemoveAll(dir)
+	if err := kindcluster.NewProvider(kindcluster.ProviderWithDocker()).CollectLogs(name, dir); err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: export logs of %s: %v\n", name, err)
+	} else {
+		fmt.Fprintf(os.Stderr, "e2e: logs of %s exported to %s\n", name, dir)
+	}
+}
+
+// Keep registers with t.Cleanup the removal of every lab cluster whose name
+// starts with prefix, and a check that none is left. Call it before making
+// anything: e2e-framework runs no Teardown step after a failed Setup step,
+// but a test's cleanups always run. A failed test's clusters have their logs
+// exported first. Deleting the last lab cluster restores the host sysctls the
+// lab changed (cluster.RestoreHostSysctls).
+func Keep(t *testing.T, prefix string) {
 	t.Helper()
-	cs, err := kubernetes.NewForConfig(cfg.Client().RESTConfig())
+	t.Cleanup(func() {
+		ctx := context.Background()
+		p := kind.New(os.Stderr)
+		names, err := p.List(ctx)
+		if err != nil {
+			t.Errorf("list clusters: %v", err)
+			return
+		}
+		for _, n := range names {
+			if !strings.HasPrefix(n, prefix) {
+				continue
+			}
+			if t.Failed() {
+				exportLogs(n)
+			}
+			if err := p.Delete(ctx, n); err != nil {
+				t.Errorf("delete %s: %v", n, err)
+			}
+		}
+		if names, err = p.List(ctx); err == nil {
+			for _, n := range names {
+				if strings.HasPrefix(n, prefix) {
+					t.Errorf("cluster %s still listed after delete", n)
+				}
+			}
+		}
+	})
+}
+
+// Run is a scenario run whose clusters are kept for a test to look at.
+type Run struct {
+	Result  *lab.RunResult
+	Summary report.Summary
+	// Clusters are the run's clusters, by shape id.
+	Clusters map[string]*cluster.Cluster
+}
+
+// Cluster is the cluster of a shape; the test fails at once without it.
+func (r *Run) Cluster(t *testing.T, shape string) *cluster.Cluster {
+	t.Helper()
+	c, ok := r.Clusters[shape]
+	if !ok {
+		t.Fatalf("the run kept no cluster for shape %s (kept: %v)", shape, slices.Collect(maps.Keys(r.Clusters)))
+	}
+	return c
+}
+
+// RunScenario runs a scenario with its clusters named prefix-<shape> and
+// kept (Keep removes them when the test ends, whatever happened), reads its
+// summary.json and gets each shape's cluster. Any failure ends the test.
+func RunScenario(ctx context.Context, t *testing.T, scenarioFile, prefix string) *Run {
+	t.Helper()
+	Keep(t, prefix)
+	start := time.Now()
+	res, err := lab.Run(ctx, lab.RunOptions{
+		Scenario: scenarioFile, ResultsDir: t.TempDir(),
+		Retain: true, ClusterPrefix: prefix, Progress: os.Stderr,
+	})
 	if err != nil {
+		t.Fatalf("lab.Run %s: %v", scenarioFile, err)
+	}
+	t.Logf("lab.Run %s (images, clusters, cells, report) took %s", scenarioFile, time.Since(start).Round(time.Second))
+	r := &Run{Result: res, Clusters: map[string]*cluster.Cluster{}}
+	if err := results.ReadJSON(res.Run.SummaryPath(), &r.Summary); err != nil {
 		t.Fatal(err)
 	}
-	return cs
+	p := kind.New(os.Stderr)
+	for _, c := range r.Summary.Cells {
+		if _, ok := r.Clusters[c.Shape]; ok || c.State == results.NotRun {
+			continue
+		}
+		if r.Clusters[c.Shape], err = p.Get(ctx, lab.ClusterName(prefix, c.Shape)); err != nil {
+			t.Fatalf("the run did not keep the cluster of shape %s: %v", c.Shape, err)
+		}
+	}
+	return r
 }
 
 // WaitPodDone waits until a pod has succeeded or failed and returns its phase.

@@ -1,4 +1,7 @@
-package cluster
+// Package kind is the kind back end of cluster.Provider: clusters whose nodes
+// are Docker containers, made through sigs.k8s.io/kind's Go API (no kind
+// binary).
+package kind
 
 import (
 	"bytes"
@@ -13,6 +16,8 @@ import (
 	"time"
 
 	"k8s.io/client-go/tools/clientcmd"
+
+	"labrun.dev/labrun/pkg/cluster"
 	"sigs.k8s.io/kind/pkg/apis/config/v1alpha4"
 	kindcluster "sigs.k8s.io/kind/pkg/cluster"
 	"sigs.k8s.io/kind/pkg/cluster/nodes"
@@ -20,31 +25,27 @@ import (
 	kindlog "sigs.k8s.io/kind/pkg/log"
 )
 
-// Kind makes clusters whose nodes are Docker containers, through kind's Go API.
-type Kind struct {
+// Provider makes clusters whose nodes are Docker containers.
+type Provider struct {
 	provider *kindcluster.Provider
 	progress io.Writer
 }
 
-// NewKind returns the kind provider; progress gets kind's own status lines.
-func NewKind(progress io.Writer) *Kind {
+var _ cluster.Provider = (*Provider)(nil)
+
+// New returns the kind provider; progress gets kind's own status lines.
+func New(progress io.Writer) *Provider {
 	if progress == nil {
 		progress = io.Discard
 	}
-	return &Kind{
+	return &Provider{
 		provider: kindcluster.NewProvider(kindcluster.ProviderWithDocker(), kindcluster.ProviderWithLogger(logger{progress})),
 		progress: progress,
 	}
 }
 
-// KubeconfigPath is where the lab keeps a cluster's kubeconfig (never merged
-// into the user's ~/.kube/config).
-func KubeconfigPath(name string) string {
-	return filepath.Join(os.TempDir(), "labrun-clusters", name+".kubeconfig")
-}
-
 // kindConfig turns a Spec into kind's configuration.
-func kindConfig(s Spec) *v1alpha4.Cluster {
+func kindConfig(s cluster.Spec) *v1alpha4.Cluster {
 	cfg := &v1alpha4.Cluster{}
 	for i := 0; i < s.ControlPlanes; i++ {
 		cfg.Nodes = append(cfg.Nodes, v1alpha4.Node{Role: v1alpha4.ControlPlaneRole, Image: s.NodeImage})
@@ -73,11 +74,11 @@ failCgroupV1: false
 // Create makes a cluster and waits until every node and CoreDNS is Ready.
 // If ctx is cancelled (Ctrl-C) or anything fails, the half-made cluster is
 // deleted before Create returns.
-func (k *Kind) Create(ctx context.Context, s Spec) (c *Cluster, err error) {
+func (k *Provider) Create(ctx context.Context, s cluster.Spec) (c *cluster.Cluster, err error) {
 	if err := s.Validate(); err != nil {
 		return nil, err
 	}
-	existing, err := k.List()
+	existing, err := k.List(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -89,10 +90,10 @@ func (k *Kind) Create(ctx context.Context, s Spec) (c *Cluster, err error) {
 	if err := checkImage(ctx, s.NodeImage); err != nil {
 		return nil, err
 	}
-	if err := saveHostSysctls(); err != nil {
+	if err := cluster.SaveHostSysctls(); err != nil {
 		return nil, err
 	}
-	kubeconfig := KubeconfigPath(s.Name)
+	kubeconfig := cluster.KubeconfigPath(s.Name)
 	if err := os.MkdirAll(filepath.Dir(kubeconfig), 0o700); err != nil {
 		return nil, err
 	}
@@ -140,7 +141,7 @@ func (k *Kind) Create(ctx context.Context, s Spec) (c *Cluster, err error) {
 		}
 		fmt.Fprintf(k.progress, "cluster %s: pod network %s installed (%s)\n", s.Name, s.PodNetwork.Name(), time.Since(start).Round(100*time.Millisecond))
 	}
-	if err := waitReady(ctx, c, s.DNSReplicas, k.progress); err != nil {
+	if err := cluster.WaitReady(ctx, c, s.DNSReplicas, k.progress); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -168,8 +169,8 @@ func checkImage(ctx context.Context, image string) error {
 }
 
 // Get returns a running cluster.
-func (k *Kind) Get(ctx context.Context, name string) (*Cluster, error) {
-	kubeconfig := KubeconfigPath(name)
+func (k *Provider) Get(ctx context.Context, name string) (*cluster.Cluster, error) {
+	kubeconfig := cluster.KubeconfigPath(name)
 	raw, err := k.provider.KubeConfig(name, false)
 	if err != nil {
 		return nil, fmt.Errorf("cluster %s: kubeconfig: %w", name, err)
@@ -189,15 +190,20 @@ func (k *Kind) Get(ctx context.Context, name string) (*Cluster, error) {
 		return nil, fmt.Errorf("cluster %s: list nodes: %w", name, err)
 	}
 	byName := map[string]nodes.Node{}
-	c := &Cluster{Name: name, Kubeconfig: kubeconfig, Rest: rc}
+	var ns []cluster.Node
 	for _, n := range list {
 		role, _ := n.Role()
 		ip, _, _ := n.IP()
-		c.Nodes = append(c.Nodes, Node{Name: n.String(), Role: role, IP: ip})
+		ns = append(ns, cluster.Node{Name: n.String(), Role: role, IP: ip})
 		byName[n.String()] = n
 	}
-	sort.Slice(c.Nodes, func(i, j int) bool { return c.Nodes[i].Name < c.Nodes[j].Name })
-	c.exec = func(ctx context.Context, node string, stdin io.Reader, argv ...string) ([]byte, error) {
+	sort.Slice(ns, func(i, j int) bool { return ns[i].Name < ns[j].Name })
+	return cluster.New(name, kubeconfig, rc, ns, nodeRunner(name, byName))
+}
+
+// nodeRunner runs commands in the node containers, as `docker exec` would.
+func nodeRunner(name string, byName map[string]nodes.Node) cluster.RunnerFunc {
+	return func(ctx context.Context, node string, stdin io.Reader, argv ...string) ([]byte, error) {
 		n, ok := byName[node]
 		if !ok {
 			return nil, fmt.Errorf("cluster %s has no node %q", name, node)
@@ -212,20 +218,19 @@ func (k *Kind) Get(ctx context.Context, name string) (*Cluster, error) {
 		}
 		return out.Bytes(), nil
 	}
-	return c, nil
 }
 
 // Delete removes a cluster and its kubeconfig; when no lab cluster is left it
 // also restores the host sysctls kubelet changed.
-func (k *Kind) Delete(ctx context.Context, name string) error {
+func (k *Provider) Delete(ctx context.Context, name string) error {
 	start := time.Now()
-	if err := k.provider.Delete(name, KubeconfigPath(name)); err != nil {
+	if err := k.provider.Delete(name, cluster.KubeconfigPath(name)); err != nil {
 		return fmt.Errorf("delete cluster %s: %w", name, err)
 	}
-	os.Remove(KubeconfigPath(name))
-	left, err := k.List()
+	os.Remove(cluster.KubeconfigPath(name))
+	left, err := k.List(ctx)
 	if err == nil && len(left) == 0 {
-		if err := restoreHostSysctls(k.progress); err != nil {
+		if err := cluster.RestoreHostSysctls(k.progress); err != nil {
 			fmt.Fprintf(k.progress, "restore host sysctls: %v\n", err)
 		}
 	}
@@ -234,14 +239,17 @@ func (k *Kind) Delete(ctx context.Context, name string) error {
 }
 
 // List returns the lab's clusters (kind clusters named NamePrefix…).
-func (k *Kind) List() ([]string, error) {
+func (k *Provider) List(ctx context.Context) ([]string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	all, err := k.provider.List()
 	if err != nil {
 		return nil, fmt.Errorf("list kind clusters: %w", err)
 	}
 	var out []string
 	for _, n := range all {
-		if strings.HasPrefix(n, NamePrefix) {
+		if strings.HasPrefix(n, cluster.NamePrefix) {
 			out = append(out, n)
 		}
 	}

@@ -1,6 +1,8 @@
-package cluster
+package kind
 
 import (
+	"labrun.dev/labrun/pkg/cluster"
+
 	"strings"
 	"testing"
 
@@ -15,7 +17,7 @@ import (
 // although this host's kernel lacks IPVS, so that it works where IPVS exists.
 func TestKindConfigForEachKubeProxyMode(t *testing.T) {
 	for _, mode := range []string{"iptables", "nftables", "ipvs"} {
-		s := DefaultSpec()
+		s := cluster.DefaultSpec()
 		s.Name, s.NodeImage, s.KubeProxyMode, s.PodSubnet = "labrun-test", "labrun/node:v1.36.1", mode, "10.244.0.0/16"
 		if err := s.Validate(); err != nil {
 			t.Fatalf("%s: spec: %v", mode, err)
@@ -65,7 +67,7 @@ func TestKindConfigForEachKubeProxyMode(t *testing.T) {
 }
 
 func TestSpecRefusesUnknownKubeProxyMode(t *testing.T) {
-	s := DefaultSpec()
+	s := cluster.DefaultSpec()
 	s.NodeImage, s.KubeProxyMode = "labrun/node:v1.36.1", "userspace"
 	err := s.Validate()
 	if err == nil || !strings.Contains(err.Error(), `kubeProxy: "userspace"; valid: iptables, nftables, ipvs`) {

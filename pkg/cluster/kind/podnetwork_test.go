@@ -1,6 +1,8 @@
-package cluster
+package kind
 
 import (
+	"labrun.dev/labrun/pkg/cluster"
+
 	"context"
 	"strings"
 	"testing"
@@ -13,9 +15,9 @@ import (
 // Calico and Weave, give 10.244.0.0/16: pkg/addons.PublishedPodSubnet).
 type fakeNetwork struct{ subnet string }
 
-func (f fakeNetwork) Name() string                            { return "fake" }
-func (f fakeNetwork) PodSubnet() string                       { return f.subnet }
-func (f fakeNetwork) Install(context.Context, *Cluster) error { return nil }
+func (f fakeNetwork) Name() string                                    { return "fake" }
+func (f fakeNetwork) PodSubnet() string                               { return f.subnet }
+func (f fakeNetwork) Install(context.Context, *cluster.Cluster) error { return nil }
 
 // A pod network of its own makes kind start the nodes without its default
 // CNI (disableDefaultCNI: the node image's labnet is not installed) and with
@@ -24,7 +26,7 @@ func (f fakeNetwork) Install(context.Context, *Cluster) error { return nil }
 func TestKindConfigWithPodNetwork(t *testing.T) {
 	for _, tc := range []struct {
 		name        string
-		net         PodNetwork
+		net         cluster.PodNetwork
 		specSubnet  string
 		wantSubnet  string
 		wantDisable bool
@@ -34,7 +36,7 @@ func TestKindConfigWithPodNetwork(t *testing.T) {
 		{"network without a subnet", fakeNetwork{""}, "10.250.0.0/16", "10.250.0.0/16", true},
 		{"default network", nil, "10.244.0.0/16", "10.244.0.0/16", false},
 	} {
-		s := DefaultSpec()
+		s := cluster.DefaultSpec()
 		s.Name, s.NodeImage, s.PodSubnet, s.PodNetwork = "labrun-test", "labrun/node:v1.36.1", tc.specSubnet, tc.net
 		if err := s.Validate(); err != nil {
 			t.Fatalf("%s: %v", tc.name, err)
