@@ -5,13 +5,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"strings"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 
+	"labrun.dev/labrun/pkg/chaos"
 	"labrun.dev/labrun/pkg/cluster"
 	"labrun.dev/labrun/pkg/collect"
 	"labrun.dev/labrun/pkg/images"
@@ -20,25 +20,14 @@ import (
 	"labrun.dev/labrun/pkg/workload"
 )
 
-const (
-	// startTimeout bounds the wait for a probe container to start.
-	startTimeout = 2 * time.Minute
-	// lookupGrace is how long after its duration a probe may still finish
-	// the lookups in flight (a few 5 s timeouts in a row).
-	lookupGrace = 90 * time.Second
-	// stopGrace is how long probes get, after Ctrl-C deleted their pods, to
-	// write their summary before the streams are cut.
-	stopGrace = 20 * time.Second
-	// cleanupTimeout bounds each teardown step that runs after an interrupt.
-	cleanupTimeout = 3 * time.Minute
-)
+// cleanupTimeout bounds each teardown step, which also runs after an
+// interrupt.
+const cleanupTimeout = 3 * time.Minute
 
 // clusterRun is one lab cluster serving the cells of its shape.
 type clusterRun struct {
-	lab      *Lab
-	cs       kubernetes.Interface
+	c        *cluster.Cluster
 	run      results.Run
-	runID    string
 	vip      string         // the kube-dns Service ClusterIP, where the race is emulated
 	replicas int            // CoreDNS replicas
 	workers  []cluster.Node // where probe pods go
@@ -47,22 +36,20 @@ type clusterRun struct {
 }
 
 // newClusterRun reads what the cells need from a cluster that is up.
-func newClusterRun(ctx context.Context, l *Lab, run results.Run, shape scenario.Shape, progress io.Writer) (*clusterRun, error) {
-	cs := l.Cluster.Client
-	svc, err := cs.CoreV1().Services("kube-system").Get(ctx, "kube-dns", metav1.GetOptions{})
+func newClusterRun(ctx context.Context, tb *Testbed, run results.Run, shape scenario.Shape, progress io.Writer) (*clusterRun, error) {
+	svc, err := tb.Cluster.Client.CoreV1().Services("kube-system").Get(ctx, "kube-dns", metav1.GetOptions{})
 	if err != nil {
-		return nil, fmt.Errorf("cluster DNS service of %s: %w", l.Cluster.Name, err)
+		return nil, fmt.Errorf("cluster DNS service of %s: %w", tb.Cluster.Name, err)
 	}
 	cr := &clusterRun{
-		lab: l, cs: cs, run: run, runID: run.Name(), vip: svc.Spec.ClusterIP,
+		c: tb.Cluster, run: run, vip: svc.Spec.ClusterIP, workers: tb.Cluster.Workers(),
 		replicas: shape.Cluster.DNS.Replicas, images: map[string]string{}, progress: progress,
 	}
 	if cr.replicas < 1 {
 		cr.replicas = cluster.DefaultSpec().DNSReplicas
 	}
-	cr.workers = WorkerNodes(l.Cluster.Nodes)
 	for _, name := range []string{"probe-glibc", "probe-musl", "labagent"} {
-		step := l.Images.LabImage(name)
+		step := tb.Images.LabImage(name)
 		if step == nil {
 			return nil, fmt.Errorf("the image plan has no lab image %s", name)
 		}
@@ -75,85 +62,70 @@ func newClusterRun(ctx context.Context, l *Lab, run results.Run, shape scenario.
 	return cr, nil
 }
 
-// WorkerNodes are the nodes probe pods go to: the workers, or every node of
-// a cluster that has none.
-func WorkerNodes(nodes []cluster.Node) []cluster.Node {
-	var out []cluster.Node
-	for _, n := range nodes {
-		if n.Role == "worker" {
-			out = append(out, n)
-		}
-	}
-	if len(out) == 0 {
-		return nodes
-	}
-	return out
-}
-
-// ProbePods are a cell's probe pods: PodsPerNode on each worker, pinned to
-// it (spec.nodeName), numbered across the workers.
-func ProbePods(cell scenario.Cell, workers []cluster.Node, run, namespace, image string) ([]*corev1.Pod, error) {
-	var pods []*corev1.Pod
-	for w, node := range workers {
-		for i := 0; i < cell.Load.PodsPerNode; i++ {
-			p, err := workload.ProbePod(cell, workload.PodOptions{
-				Run: run, Namespace: namespace, Index: w*cell.Load.PodsPerNode + i, Node: node.Name, Image: image,
-			})
-			if err != nil {
-				return nil, err
-			}
-			pods = append(pods, p)
-		}
-	}
-	if len(pods) == 0 {
-		return nil, fmt.Errorf("cell %s: no probe pod (podsPerNode %d, %d nodes)", cell.ID, cell.Load.PodsPerNode, len(workers))
-	}
-	return pods, nil
-}
-
 // cellResult is a cell's status and what its progress line shows.
 type cellResult struct {
 	Status results.Status
-	Slow   uint64 // lookups ≥ 4.5 s
+	Slow   uint64 // lookups at a 5 s retry or later
 	Drops  string // counter deltas, summed over nodes
 	// Stages is how long setup, the probes and teardown took.
 	Stages string
 }
 
-// runCell runs one cell from namespace to teardown. It never returns early
-// without tearing down; whatever fails makes the cell incomplete with the
-// reason, and an interrupt (ctx done) stops the probes and keeps what they
-// wrote.
+// teardown is a cell's undo steps: each set-up step that made something
+// pushes the step that removes it, and they run in reverse order when the
+// cell ends, however it ends (an error, a panic, an interrupt), each with a
+// context of its own that an interrupt does not cancel.
+type teardown struct {
+	steps []undo
+}
+
+type undo struct {
+	name string
+	fn   func(context.Context) error
+}
+
+func (t *teardown) push(name string, fn func(context.Context) error) {
+	t.steps = append(t.steps, undo{name, fn})
+}
+
+// run runs the undo steps, last first, and returns their problems.
+func (t *teardown) run(ctx context.Context) []string {
+	var problems []string
+	for i := len(t.steps) - 1; i >= 0; i-- {
+		u := t.steps[i]
+		cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+		if err := u.fn(cleanup); err != nil {
+			problems = append(problems, fmt.Sprintf("teardown %s: %v", u.name, err))
+		}
+		cancel()
+	}
+	t.steps = nil
+	return problems
+}
+
+// runCell runs one cell from namespace to teardown. Whatever fails makes the
+// cell incomplete with the reason; an interrupt (ctx done) stops the probes
+// and keeps what they wrote; a panic is a problem of the cell, after which
+// the teardown still runs and the run goes on.
 func (cr *clusterRun) runCell(ctx context.Context, cell scenario.Cell) (res cellResult) {
 	res.Status = results.Status{Cell: cell.ID, Started: time.Now().UTC()}
 	var problems []string
-	problem := func(err error) {
-		if err != nil {
-			problems = append(problems, err.Error())
-		}
-	}
-	ns := CellNamespace(cr.runID, cell.ID)
-	withAgent := NeedsAgent(cell)
+	var undo teardown
 	start := time.Now()
 	var probesStart, probesEnd time.Time
 	defer func() {
-		teardown := time.Now()
-		cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
-		defer cancel()
-		// The agent and the namespace go at once; the agent's rules are
-		// checked while the namespace is being emptied.
-		if withAgent {
-			problem(deleteAgent(cleanup, cr.cs, ns.Name))
+		if r := recover(); r != nil {
+			problems = append(problems, fmt.Sprintf("panic: %v", r))
+			if cr.progress != nil {
+				fmt.Fprintf(cr.progress, "cell %s: panic: %v\n%s", cell.ID, r, debug.Stack())
+			}
 		}
-		problem(startDeleteNamespace(cleanup, cr.cs, ns.Name))
-		if withAgent {
-			problem(checkAgentGone(cleanup, cr.cs, cr.lab.Cluster, ns.Name))
-		}
-		problem(waitNamespaceGone(cleanup, cr.cs, ns.Name))
+		teardownStart := time.Now()
+		problems = append(problems, undo.run(ctx)...)
 		res.Status.Finished = time.Now().UTC()
 		if !probesEnd.IsZero() {
 			res.Stages = fmt.Sprintf("setup %s, probes %s, teardown %s", probesStart.Sub(start).Round(100*time.Millisecond),
-				probesEnd.Sub(probesStart).Round(100*time.Millisecond), time.Since(teardown).Round(100*time.Millisecond))
+				probesEnd.Sub(probesStart).Round(100*time.Millisecond), time.Since(teardownStart).Round(100*time.Millisecond))
 		}
 		if ctx.Err() != nil {
 			problems = append([]string{"interrupted (Ctrl-C) while the cell ran"}, problems...)
@@ -164,6 +136,12 @@ func (cr *clusterRun) runCell(ctx context.Context, cell scenario.Cell) (res cell
 			res.Status.State = results.Complete
 		}
 	}()
+	problem := func(err error) bool {
+		if err != nil {
+			problems = append(problems, err.Error())
+		}
+		return err != nil
+	}
 
 	// A resumed cell starts afresh: an interrupted attempt's samples must
 	// not mix with this one's.
@@ -171,59 +149,62 @@ func (cr *clusterRun) runCell(ctx context.Context, cell scenario.Cell) (res cell
 		problem(fmt.Errorf("remove earlier samples of %s: %w", cell.ID, err))
 		return res
 	}
-	if err := createNamespace(ctx, cr.cs, ns); err != nil {
-		problem(err)
+	cs := cr.c.Client
+	ns := workload.CellNamespace(cr.run.Name(), cell.ID)
+	if problem(workload.CreateNamespace(ctx, cs, ns)) {
 		return res
 	}
+	undo.push("namespace "+ns.Name, func(ctx context.Context) error { return workload.DeleteNamespace(ctx, cs, ns.Name) })
+	withAgent := chaos.NeedsAgent(cell)
 	if withAgent {
-		ds, err := AgentDaemonSet(cell, AgentOptions{Run: cr.runID, Namespace: ns.Name, Image: cr.images["labagent"], VIP: cr.vip, Replicas: cr.replicas})
-		if err == nil {
-			err = installAgent(ctx, cr.cs, cr.lab.Cluster, ds)
+		agent, err := chaos.NewAgent(cr.c, cell, chaos.AgentOptions{
+			Run: cr.run.Name(), Namespace: ns.Name, Image: cr.images["labagent"], VIP: cr.vip, Replicas: cr.replicas,
+		})
+		if problem(err) {
+			return res
 		}
-		if err != nil {
-			problem(err)
+		undo.push(chaos.AgentName, agent.Revert) // also after a failed Inject: it may have made the DaemonSet
+		if problem(agent.Inject(ctx)) {
 			return res
 		}
 	}
-	before, err := readCounters(ctx, cr.lab.Cluster, withAgent)
+	before, err := collect.ReadCounters(ctx, cr.c, withAgent)
 	if err != nil {
 		problem(fmt.Errorf("counters before: %w", err))
 		return res
 	}
-	pods, err := ProbePods(cell, cr.workers, cr.runID, ns.Name, cr.images[workload.ProbeImage(cell.Backend)])
-	if err != nil {
-		problem(err)
+	pods, err := workload.ProbePods(cell, nodeNames(cr.workers), cr.run.Name(), ns.Name, cr.images[workload.ProbeImage(cell.Backend)])
+	if problem(err) {
 		return res
 	}
-	capt, err := cr.startCapture(ctx, cell, ns.Name) // DNS captures, for claims 8 and 9
-	if err != nil {
-		problem(err)
+	capt, err := collect.StartCellCapture(ctx, cr.c, cr.run, cell, ns.Name, cr.workers) // DNS captures, for claims 8 and 9
+	if problem(err) {
 		return res
 	}
-	defer func() { problem(cr.finishCapture(ctx, capt, cell.ID)) }()
+	undo.push("capture", func(ctx context.Context) error { return capt.Finish(ctx, cr.progress) })
 	probesStart = time.Now()
 	for _, p := range pods {
-		if _, err := cr.cs.CoreV1().Pods(ns.Name).Create(ctx, p, metav1.CreateOptions{}); err != nil {
+		if _, err := cs.CoreV1().Pods(ns.Name).Create(ctx, p, metav1.CreateOptions{}); err != nil {
 			problem(fmt.Errorf("create probe pod %s: %w", p.Name, err))
 			return res
 		}
 	}
-	logs, podProblems := cr.collect(ctx, cell, ns.Name, pods)
+	logs, podProblems := collect.Probes(ctx, cs, cr.run, cell, ns.Name, pods)
 	problems = append(problems, podProblems...)
 	probesEnd = time.Now()
 
 	// Read the counters even after an interrupt: they belong to what was measured.
 	afterCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
-	after, err := readCounters(afterCtx, cr.lab.Cluster, withAgent)
+	after, err := collect.ReadCounters(afterCtx, cr.c, withAgent)
 	cancel()
 	if err != nil {
 		problem(fmt.Errorf("counters after: %w", err))
 	} else {
-		counters := cellCounters(cell.ID, before, after)
+		counters := collect.CellCounters(cell.ID, before, after)
 		problem(cr.run.WriteCounters(counters))
 		res.Drops = dropsLine(counters)
 	}
-	acc := Account(logs)
+	acc := collect.Account(logs)
 	res.Status.Probes, res.Status.Expected, res.Status.Collected = acc.Probes, acc.Expected, acc.Collected
 	if acc.Problem != "" {
 		problems = append(problems, "accounting: "+acc.Problem)
@@ -232,6 +213,14 @@ func (cr *clusterRun) runCell(ctx context.Context, cell scenario.Cell) (res cell
 		res.Slow += l.Slow
 	}
 	return res
+}
+
+func nodeNames(nodes []cluster.Node) []string {
+	out := make([]string, len(nodes))
+	for i, n := range nodes {
+		out[i] = n.Name
+	}
+	return out
 }
 
 // dropsLine sums a cell's counter deltas over nodes for the progress line.

@@ -14,6 +14,7 @@ import (
 	"labrun.dev/labrun/pkg/analyze"
 	"labrun.dev/labrun/pkg/cluster"
 	"labrun.dev/labrun/pkg/cluster/kind"
+	"labrun.dev/labrun/pkg/collect"
 	"labrun.dev/labrun/pkg/report"
 	"labrun.dev/labrun/pkg/results"
 	"labrun.dev/labrun/pkg/scenario"
@@ -232,7 +233,7 @@ func cellsToRun(run results.Run, cells []scenario.Cell, resume bool) ([]scenario
 // startEnv writes env.json with what is known before any cluster: on
 // resume it keeps what the earlier run recorded.
 func startEnv(ctx context.Context, run results.Run, cells []scenario.Cell, host hostFacts) (results.Env, error) {
-	env := hostEnv(ctx, cells)
+	env := collect.HostEnv(ctx, cells)
 	recordHost(&env, host)
 	env.Started = time.Now().UTC()
 	if old, ok, err := run.ReadEnv(); err != nil {
@@ -303,7 +304,7 @@ func runShape(ctx context.Context, o RunOptions, run results.Run, env *results.E
 	}
 	// A fact that cannot be read is recorded as such; it does not stop the
 	// measurement.
-	if err := addClusterEnv(ctx, env, cr.cs, l); err != nil {
+	if err := collect.AddClusterEnv(ctx, env, l.Cluster, l.Images, addonSteps(l), l.Facts); err != nil {
 		fmt.Fprintf(o.Progress, "env.json: %v\n", err)
 		env.Extra["error_"+l.Cluster.Name] = err.Error()
 	}

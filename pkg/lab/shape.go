@@ -69,3 +69,14 @@ func setUpMitigation(ctx context.Context, env addons.Env, id string) error {
 	}
 	return fmt.Errorf("mitigation %q is not a cluster-level mitigation the lab sets up", id)
 }
+
+// addonSteps are the addon images loaded into a testbed's cluster for its shape.
+func addonSteps(tb *Testbed) []*images.Step {
+	var out []*images.Step
+	for _, name := range addonImages(tb.Shape) {
+		if s := tb.Images.AddonImage(name); s != nil {
+			out = append(out, s)
+		}
+	}
+	return out
+}

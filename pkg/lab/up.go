@@ -31,10 +31,10 @@ type UpOptions struct {
 	Progress io.Writer
 }
 
-// Lab is a cluster ready for the lab's workloads: nodes Ready, CoreDNS Ready
-// and forwarding to the lab upstream, the lab gRPC server Ready, the lab
-// images loaded.
-type Lab struct {
+// Testbed is a cluster ready for the lab's workloads: nodes Ready, CoreDNS
+// Ready and forwarding to the lab upstream, the lab gRPC server Ready, the lab
+// images loaded, the shape's DNS server and cluster-level mitigations set up.
+type Testbed struct {
 	Cluster *cluster.Cluster
 	Shape   scenario.Cluster // the shape it was made for
 	// Mitigations are the cluster-level mitigations set up in it.
@@ -80,7 +80,7 @@ func shapeFrom(file, name string) (scenario.Cluster, error) {
 }
 
 // Up builds (or reuses) the images and brings a lab cluster up.
-func Up(ctx context.Context, o UpOptions) (*Lab, error) {
+func Up(ctx context.Context, o UpOptions) (*Testbed, error) {
 	shape := scenario.DefaultShape()
 	if o.Scenario != "" {
 		var err error
@@ -140,7 +140,7 @@ func Up(ctx context.Context, o UpOptions) (*Lab, error) {
 
 // setUp loads the lab images and installs the addons: the lab upstream DNS
 // server (CoreDNS forwards to it) and the lab gRPC server.
-func setUp(ctx context.Context, c *cluster.Cluster, plan *images.Plan, spec cluster.Spec, progress io.Writer) (*Lab, error) {
+func setUp(ctx context.Context, c *cluster.Cluster, plan *images.Plan, spec cluster.Spec, progress io.Writer) (*Testbed, error) {
 	start := time.Now()
 	for _, s := range plan.Lab {
 		if err := c.LoadImage(ctx, images.ImageTar(s)); err != nil {
@@ -170,13 +170,13 @@ func setUp(ctx context.Context, c *cluster.Cluster, plan *images.Plan, spec clus
 	if err := addons.HermeticNodeResolver(ctx, addons.Env{Cluster: c, Client: cs}); err != nil {
 		return nil, err
 	}
-	return &Lab{Cluster: c, Images: plan, Upstream: ip, GRPCServer: grpcIP}, nil
+	return &Testbed{Cluster: c, Images: plan, Upstream: ip, GRPCServer: grpcIP}, nil
 }
 
 // setUpShape makes the cluster what the shape asks for beyond kind's
 // configuration: its addon images, its DNS server and its cluster-level
 // mitigations.
-func setUpShape(ctx context.Context, lab *Lab, shape scenario.Cluster, mitigations []string, progress io.Writer) error {
+func setUpShape(ctx context.Context, lab *Testbed, shape scenario.Cluster, mitigations []string, progress io.Writer) error {
 	lab.Shape, lab.Mitigations = shape, mitigations
 	c := lab.Cluster
 	for _, name := range addonImages(shape) {

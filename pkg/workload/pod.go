@@ -1,9 +1,8 @@
 // Package workload turns matrix cells into probe pods: the pod-level
 // mitigations of the catalog (dnsConfig options, dnsPolicy, environment, the
-// name list) applied to a pod spec. Everything here is pure; deploying,
-// awaiting and deleting pods is the runner's job.
-//
-// The mitigation catalog itself is in the subpackage mitigation.
+// name list) applied to a pod spec (pod.go, pure), and the cell's namespace
+// and pods deployed, awaited and deleted (deploy.go). The mitigation catalog
+// itself is pkg/mitigation.
 package workload
 
 import (

@@ -23,8 +23,8 @@ import (
 
 func TestE2ECluster(t *testing.T) {
 	nodes := features.New("nodes and cluster DNS").
-		Assess("every node is Ready", func(ctx context.Context, t *testing.T, cfg *envconf.Config) context.Context {
-			list, err := e2ekit.Clientset(t, cfg).CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+		Assess("every node is Ready", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
+			list, err := suite.Clientset().CoreV1().Nodes().List(ctx, metav1.ListOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -42,8 +42,8 @@ func TestE2ECluster(t *testing.T) {
 			}
 			return ctx
 		}).
-		Assess("CoreDNS runs 2 ready replicas and forwards to the lab upstream", func(ctx context.Context, t *testing.T, cfg *envconf.Config) context.Context {
-			cs := e2ekit.Clientset(t, cfg)
+		Assess("CoreDNS runs 2 ready replicas and forwards to the lab upstream", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
+			cs := suite.Clientset()
 			d, err := cs.AppsV1().Deployments("kube-system").Get(ctx, "coredns", metav1.GetOptions{})
 			if err != nil {
 				t.Fatal(err)
@@ -62,8 +62,8 @@ func TestE2ECluster(t *testing.T) {
 		}).Feature()
 
 	resolve := features.New("a pod resolves through the cluster DNS service VIP").
-		Assess("glibc getaddrinfo resolves an in-cluster and an outside-zone name", func(ctx context.Context, t *testing.T, cfg *envconf.Config) context.Context {
-			cs := e2ekit.Clientset(t, cfg)
+		Assess("glibc getaddrinfo resolves an in-cluster and an outside-zone name", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
+			cs := suite.Clientset()
 			svc, err := cs.CoreV1().Services("kube-system").Get(ctx, "kube-dns", metav1.GetOptions{})
 			if err != nil {
 				t.Fatal(err)
@@ -128,7 +128,7 @@ func TestE2ECluster(t *testing.T) {
 		}).Feature()
 
 	counters := features.New("node counters").
-		Assess("nf_conntrack stats are read from every node, summed over CPUs", func(ctx context.Context, t *testing.T, cfg *envconf.Config) context.Context {
+		Assess("nf_conntrack stats are read from every node, summed over CPUs", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
 			for _, n := range suite.Lab.Cluster.Nodes {
 				raw, err := suite.Lab.Cluster.Exec(ctx, n.Name, "cat", "/proc/net/stat/nf_conntrack")
 				if err != nil {

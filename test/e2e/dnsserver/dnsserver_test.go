@@ -17,15 +17,13 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/e2e-framework/pkg/envconf"
 	"sigs.k8s.io/e2e-framework/pkg/features"
 
 	"labrun.dev/labrun/pkg/addons"
 	"labrun.dev/labrun/pkg/analyze"
 	"labrun.dev/labrun/pkg/cluster"
-	"labrun.dev/labrun/pkg/lab"
-	"labrun.dev/labrun/pkg/report"
+	"labrun.dev/labrun/pkg/collect"
 	"labrun.dev/labrun/pkg/results"
 	"labrun.dev/labrun/test/e2e/e2ekit"
 )
@@ -33,59 +31,31 @@ import (
 // prefix names this suite's cluster: labrun-e2e-ap-default.
 const prefix = "labrun-e2e-ap"
 
-type runKey struct{}
-
-// suiteRun is what the setup made.
-type suiteRun struct {
-	res     *lab.RunResult
-	summary report.Summary
-	c       *cluster.Cluster
-	cs      kubernetes.Interface
-}
-
-func get(ctx context.Context) *suiteRun { return ctx.Value(runKey{}).(*suiteRun) }
-
 func TestE2EDnsmasqCoreDNS(t *testing.T) {
-	name := lab.ClusterName(prefix, "default")
+	// What the setup made: the run, and its cluster (kept until the test ends).
+	var (
+		run *e2ekit.Run
+		kc  *cluster.Cluster
+		cs  kubernetes.Interface
+	)
 	f := features.New("dnsmasq in front of CoreDNS, captures, autopath").
 		Setup(func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
-			start := time.Now()
-			res, err := lab.Run(ctx, lab.RunOptions{
-				Scenario: "testdata/dnsmasq.yaml", ResultsDir: t.TempDir(),
-				Retain: true, ClusterPrefix: prefix, Progress: os.Stderr,
-			})
-			if err != nil {
-				t.Fatalf("lab.Run: %v", err)
-			}
-			t.Logf("lab.Run (cluster up, 2 cells, report) took %s", time.Since(start).Round(time.Second))
-			sr := &suiteRun{res: res}
-			if err := results.ReadJSON(res.Run.SummaryPath(), &sr.summary); err != nil {
-				t.Fatal(err)
-			}
-			if sr.c, err = cluster.NewKind(os.Stderr).Get(ctx, name); err != nil {
-				t.Fatal(err)
-			}
-			cfg, err := clientcmd.BuildConfigFromFlags("", cluster.KubeconfigPath(name))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if sr.cs, err = kubernetes.NewForConfig(cfg); err != nil {
-				t.Fatal(err)
-			}
-			return context.WithValue(ctx, runKey{}, sr)
+			run = e2ekit.RunScenario(ctx, t, "testdata/dnsmasq.yaml", prefix)
+			kc = run.Cluster(t, "default")
+			cs = kc.Client
+			return ctx
 		}).
 		Assess("both cells complete, with samples, counters and captures; claim 9 passes", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
-			sr := get(ctx)
-			if sr.summary.Totals.Cells[results.Complete] != 2 {
-				t.Errorf("cells by state %v, want 2 complete", sr.summary.Totals.Cells)
+			if run.Summary.Totals.Cells[results.Complete] != 2 {
+				t.Errorf("cells by state %v, want 2 complete", run.Summary.Totals.Cells)
 			}
 			qpl := map[string]float64{}
-			for _, c := range sr.summary.Cells {
+			for _, c := range run.Summary.Cells {
 				if c.Stats == nil || c.Stats.Count == 0 || c.Counters == nil {
 					t.Errorf("cell %s: stats %v, counters %v: want both", c.ID, c.Stats, c.Counters)
 					continue
 				}
-				capt, ok, err := sr.res.Run.ReadCaptureSummary(c.ID)
+				capt, ok, err := run.Result.Run.ReadCaptureSummary(c.ID)
 				if err != nil || !ok {
 					t.Errorf("cell %s: capture summary: %v %v", c.ID, ok, err)
 					continue
@@ -103,7 +73,7 @@ func TestE2EDnsmasqCoreDNS(t *testing.T) {
 			if none <= analyze.ExpandedQueriesMin || ndots1 >= none {
 				t.Errorf("queries per lookup: none %.2f, ndots-1 %.2f; want none > %.1f and ndots-1 fewer", none, ndots1, analyze.ExpandedQueriesMin)
 			}
-			for _, c := range sr.summary.Claims {
+			for _, c := range run.Summary.Claims {
 				if c.N == 9 && c.Verdict != analyze.Pass {
 					t.Errorf("claim 9: %s: %s", c.Verdict, c.Evidence)
 				} else if c.N == 8 || c.N == 9 {
@@ -113,26 +83,24 @@ func TestE2EDnsmasqCoreDNS(t *testing.T) {
 			return ctx
 		}).
 		Assess("no tcpdump and no capture file is left on a node", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
-			sr := get(ctx)
-			for _, n := range sr.c.Nodes {
-				if out, err := sr.c.Exec(ctx, n.Name, "pgrep", "-x", "tcpdump"); err == nil {
+			for _, n := range kc.Nodes {
+				if out, err := kc.Exec(ctx, n.Name, "pgrep", "-x", "tcpdump"); err == nil {
 					t.Errorf("node %s: tcpdump still running (pids %s)", n.Name, strings.Fields(string(out)))
 				}
-				out, err := sr.c.Exec(ctx, n.Name, "sh", "-c", "ls -A "+lab.CaptureRoot+" 2>/dev/null")
+				out, err := kc.Exec(ctx, n.Name, "sh", "-c", "ls -A "+collect.CaptureRoot+" 2>/dev/null")
 				if err == nil && strings.TrimSpace(string(out)) != "" {
-					t.Errorf("node %s: left in %s: %s", n.Name, lab.CaptureRoot, out)
+					t.Errorf("node %s: left in %s: %s", n.Name, collect.CaptureRoot, out)
 				}
 			}
 			return ctx
 		}).
 		Assess("the DNS VIP's endpoints are the dnsmasq pods, coredns-upstream's the CoreDNS pods", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
-			sr := get(ctx)
-			vip, others, err := addons.VIPEndpoints(ctx, sr.cs)
+			vip, others, err := addons.VIPEndpoints(ctx, cs)
 			if err != nil {
 				t.Fatal(err)
 			}
-			dnsmasq := podNames(ctx, t, sr.cs, "k8s-app="+addons.DnsmasqApp)
-			coredns := podNames(ctx, t, sr.cs, "k8s-app=kube-dns")
+			dnsmasq := podNames(ctx, t, cs, "k8s-app="+addons.DnsmasqApp)
+			coredns := podNames(ctx, t, cs, "k8s-app=kube-dns")
 			t.Logf("kube-dns VIP endpoints %v; dnsmasq pods %v; CoreDNS pods %v", vip, dnsmasq, coredns)
 			if !slices.Equal(vip, dnsmasq) || others != 0 || len(dnsmasq) != 2 {
 				t.Errorf("VIP endpoints %v (+%d not pods), want the 2 dnsmasq pods %v", vip, others, dnsmasq)
@@ -142,7 +110,7 @@ func TestE2EDnsmasqCoreDNS(t *testing.T) {
 					t.Errorf("CoreDNS pod %s is behind the VIP", p)
 				}
 			}
-			slices2, err := sr.cs.DiscoveryV1().EndpointSlices("kube-system").List(ctx, metav1.ListOptions{LabelSelector: "kubernetes.io/service-name=" + addons.CoreDNSUpstreamName})
+			slices2, err := cs.DiscoveryV1().EndpointSlices("kube-system").List(ctx, metav1.ListOptions{LabelSelector: "kubernetes.io/service-name=" + addons.CoreDNSUpstreamName})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -161,19 +129,18 @@ func TestE2EDnsmasqCoreDNS(t *testing.T) {
 			return ctx
 		}).
 		Assess("the probes' queries reached CoreDNS through dnsmasq, and dnsmasq answered some from its cache", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
-			sr := get(ctx)
-			up, err := sr.cs.CoreV1().Services("kube-system").Get(ctx, addons.CoreDNSUpstreamName, metav1.GetOptions{})
+			up, err := cs.CoreV1().Services("kube-system").Get(ctx, addons.CoreDNSUpstreamName, metav1.GetOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
 			// SIGUSR1 makes dnsmasq log its counters (and nothing else).
-			for _, n := range sr.c.Nodes {
-				out, err := sr.c.Exec(ctx, n.Name, "pgrep", "-x", "dnsmasq")
+			for _, n := range kc.Nodes {
+				out, err := kc.Exec(ctx, n.Name, "pgrep", "-x", "dnsmasq")
 				if err != nil {
 					continue // no dnsmasq on this node
 				}
 				for _, pid := range strings.Fields(string(out)) {
-					if _, err := sr.c.Exec(ctx, n.Name, "kill", "-USR1", pid); err != nil {
+					if _, err := kc.Exec(ctx, n.Name, "kill", "-USR1", pid); err != nil {
 						t.Errorf("node %s: signal dnsmasq %s: %v", n.Name, pid, err)
 					}
 				}
@@ -182,8 +149,8 @@ func TestE2EDnsmasqCoreDNS(t *testing.T) {
 			sentRE := regexp.MustCompile(`server ` + regexp.QuoteMeta(up.Spec.ClusterIP) + `#53: queries sent (\d+)`)
 			localRE := regexp.MustCompile(`queries forwarded (\d+), queries answered locally (\d+)`)
 			var sent, forwarded, local int
-			for _, p := range podNames(ctx, t, sr.cs, "k8s-app="+addons.DnsmasqApp) {
-				logs := e2ekit.PodLogs(ctx, t, sr.cs, "kube-system", p, addons.DnsmasqName)
+			for _, p := range podNames(ctx, t, cs, "k8s-app="+addons.DnsmasqApp) {
+				logs := e2ekit.PodLogs(ctx, t, cs, "kube-system", p, addons.DnsmasqName)
 				m, l := lastMatch(sentRE, logs), lastMatch(localRE, logs)
 				if m == nil || l == nil {
 					t.Errorf("dnsmasq %s logged no counters for %s after SIGUSR1:\n%s", p, up.Spec.ClusterIP, logs)
@@ -204,14 +171,13 @@ func TestE2EDnsmasqCoreDNS(t *testing.T) {
 			return ctx
 		}).
 		Assess("autopath: the Corefile has it, and a pod asking CoreDNS makes fewer queries per lookup with it than without", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
-			sr := get(ctx)
-			before := directLookups(ctx, t, sr, "ap-before")
+			before := directLookups(ctx, t, kc, run.Summary.Env, "ap-before")
 			start := time.Now()
-			if err := addons.Autopath(ctx, addons.Env{Cluster: sr.c, Client: sr.cs, Progress: os.Stderr}); err != nil {
+			if err := addons.Autopath(ctx, addons.Env{Cluster: kc, Client: cs, Progress: os.Stderr}); err != nil {
 				t.Fatal(err)
 			}
 			t.Logf("autopath set up (CoreDNS restarted) in %s", time.Since(start).Round(100*time.Millisecond))
-			cm, err := sr.cs.CoreV1().ConfigMaps("kube-system").Get(ctx, "coredns", metav1.GetOptions{})
+			cm, err := cs.CoreV1().ConfigMaps("kube-system").Get(ctx, "coredns", metav1.GetOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -219,16 +185,10 @@ func TestE2EDnsmasqCoreDNS(t *testing.T) {
 			if !strings.Contains(corefile, "autopath @kubernetes") || !strings.Contains(corefile, "pods verified") || strings.Contains(corefile, "pods insecure") {
 				t.Errorf("Corefile:\n%s", corefile)
 			}
-			after := directLookups(ctx, t, sr, "ap-after")
+			after := directLookups(ctx, t, kc, run.Summary.Env, "ap-after")
 			t.Logf("a glibc pod asking CoreDNS (coredns-upstream) directly: %.2f queries per lookup without autopath, %.2f with", before, after)
 			if before <= analyze.ExpandedQueriesMin || after >= before {
 				t.Errorf("queries per lookup: %.2f without autopath, %.2f with; want more than %.1f, then fewer", before, after, analyze.ExpandedQueriesMin)
-			}
-			return ctx
-		}).
-		Teardown(func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
-			if err := lab.Down(context.WithoutCancel(ctx), name, os.Stderr); err != nil {
-				t.Errorf("delete %s: %v", name, err)
 			}
 			return ctx
 		}).Feature()
@@ -264,33 +224,34 @@ func lastMatch(re *regexp.Regexp, s string) []string {
 // nameserver (the coredns-upstream Service: autopath needs to see the pod's
 // address, which dnsmasq hides) and ndots:5, captures its DNS traffic with
 // the runner's capture, and returns the queries per lookup.
-func directLookups(ctx context.Context, t *testing.T, sr *suiteRun, ns string) float64 {
+func directLookups(ctx context.Context, t *testing.T, c *cluster.Cluster, env results.Env, ns string) float64 {
 	t.Helper()
-	up, err := sr.cs.CoreV1().Services("kube-system").Get(ctx, addons.CoreDNSUpstreamName, metav1.GetOptions{})
+	cs := c.Client
+	up, err := cs.CoreV1().Services("kube-system").Get(ctx, addons.CoreDNSUpstreamName, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var image string
-	for _, img := range sr.summary.Env.Images {
+	for _, img := range env.Images {
 		if strings.Contains(img.Name, "probe-glibc") {
 			image = img.Name
 		}
 	}
 	if image == "" {
-		t.Fatalf("env.json names no probe-glibc image: %+v", sr.summary.Env.Images)
+		t.Fatalf("env.json names no probe-glibc image: %+v", env.Images)
 	}
-	worker := lab.WorkerNodes(sr.c.Nodes)[0]
-	node, err := sr.cs.CoreV1().Nodes().Get(ctx, worker.Name, metav1.GetOptions{})
+	worker := c.Workers()[0]
+	node, err := cs.CoreV1().Nodes().Get(ctx, worker.Name, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := sr.cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		sr.cs.CoreV1().Namespaces().Delete(context.WithoutCancel(ctx), ns, metav1.DeleteOptions{})
+		cs.CoreV1().Namespaces().Delete(context.WithoutCancel(ctx), ns, metav1.DeleteOptions{})
 	})
-	k, err := lab.StartCapture(ctx, sr.c, "e2e-"+ns, []lab.CaptureNode{{Name: worker.Name, PodCIDR: node.Spec.PodCIDR}}, 5*time.Minute)
+	k, err := collect.StartCapture(ctx, c, "e2e-"+ns, []collect.CaptureNode{{Name: worker.Name, PodCIDR: node.Spec.PodCIDR}}, 5*time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -313,12 +274,12 @@ func directLookups(ctx context.Context, t *testing.T, sr *suiteRun, ns string) f
 			}},
 		},
 	}
-	name, phase := e2ekit.RunPod(ctx, t, sr.cs, pod)
-	out := e2ekit.PodLogs(ctx, t, sr.cs, ns, name, "lookups")
+	name, phase := e2ekit.RunPod(ctx, t, cs, pod)
+	out := e2ekit.PodLogs(ctx, t, cs, ns, name, "lookups")
 	if phase != corev1.PodSucceeded || strings.Contains(out, "FAIL") {
 		t.Errorf("lookups pod %s: %s\n%s", phase, out, out)
 	}
-	p, err := sr.cs.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
+	p, err := cs.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -330,7 +291,7 @@ func directLookups(ctx context.Context, t *testing.T, sr *suiteRun, ns string) f
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	sum, err := k.Write([]lab.CapturePod{{Name: name, Node: worker.Name, IP: ip}}, dir+"/pcaps", dir+"/summary.json")
+	sum, err := k.Write([]collect.CapturePod{{Name: name, Node: worker.Name, IP: ip}}, dir+"/pcaps", dir+"/summary.json")
 	if err != nil {
 		t.Fatal(err)
 	}

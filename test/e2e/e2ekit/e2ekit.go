@@ -10,8 +10,11 @@ package e2ekit
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -19,10 +22,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
-	"maps"
-	"slices"
-	"strings"
-
 	"sigs.k8s.io/e2e-framework/pkg/env"
 	"sigs.k8s.io/e2e-framework/pkg/envconf"
 	kindcluster "sigs.k8s.io/kind/pkg/cluster"
@@ -37,7 +36,7 @@ import (
 // Suite is an e2e-framework environment around one lab cluster.
 type Suite struct {
 	Env env.Environment
-	Lab *lab.Lab // set once Setup has brought the cluster up
+	Lab *lab.Testbed // set once Setup has brought the cluster up
 }
 
 // New returns a suite whose Setup brings cluster o.Name up (deleting a
@@ -88,12 +87,14 @@ func exportLogs(name string) {
 	}
 }
 
-// Keep registers with t.Cleanup the removal of every lab cluster whose name
-// starts with prefix, and a check that none is left. Call it before making
-// anything: e2e-framework runs no Teardown step after a failed Setup step,
-// but a test's cleanups always run. A failed test's clusters have their logs
-// exported first. Deleting the last lab cluster restores the host sysctls the
-// lab changed (cluster.RestoreHostSysctls).
+// Keep registers with t.Cleanup the removal of every lab cluster named
+// prefix or prefix-… (lab.ClusterName(prefix, shape) names a run's), and a
+// check that none is left. Call it before making anything: e2e-framework runs
+// no Teardown step after a failed Setup step, but a test's cleanups always
+// run. A failed test's clusters have their logs exported first. Deleting the
+// last lab cluster restores the host sysctls the lab changed
+// (cluster.RestoreHostSysctls): a check of that goes in a cleanup registered
+// before Keep (cleanups run last in, first out).
 func Keep(t *testing.T, prefix string) {
 	t.Helper()
 	t.Cleanup(func() {
@@ -105,7 +106,7 @@ func Keep(t *testing.T, prefix string) {
 			return
 		}
 		for _, n := range names {
-			if !strings.HasPrefix(n, prefix) {
+			if !kept(n, prefix) {
 				continue
 			}
 			if t.Failed() {
@@ -115,14 +116,23 @@ func Keep(t *testing.T, prefix string) {
 				t.Errorf("delete %s: %v", n, err)
 			}
 		}
-		if names, err = p.List(ctx); err == nil {
-			for _, n := range names {
-				if strings.HasPrefix(n, prefix) {
-					t.Errorf("cluster %s still listed after delete", n)
-				}
+		if names, err = p.List(ctx); err != nil {
+			t.Errorf("list clusters: %v", err)
+			return
+		}
+		for _, n := range names {
+			if kept(n, prefix) {
+				t.Errorf("cluster %s still listed after delete", n)
 			}
 		}
 	})
+}
+
+// kept says whether Keep(prefix) removes cluster name: prefix itself or
+// prefix-…, not a cluster whose prefix merely starts the same
+// (labrun-e2e-nl takes labrun-e2e-nl-default, not labrun-e2e-nlx-default).
+func kept(name, prefix string) bool {
+	return name == prefix || strings.HasPrefix(name, prefix+"-")
 }
 
 // Run is a scenario run whose clusters are kept for a test to look at.

@@ -18,8 +18,8 @@ import (
 
 func TestE2EKubeProxyNftables(t *testing.T) {
 	f := features.New("kube-proxy in nftables mode").
-		Assess("kube-proxy is configured for nftables and programs nftables, not iptables", func(ctx context.Context, t *testing.T, cfg *envconf.Config) context.Context {
-			cs := e2ekit.Clientset(t, cfg)
+		Assess("kube-proxy is configured for nftables and programs nftables, not iptables", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
+			cs := suite.Clientset()
 			cm, err := cs.CoreV1().ConfigMaps("kube-system").Get(ctx, "kube-proxy", metav1.GetOptions{})
 			if err != nil {
 				t.Fatal(err)
@@ -43,8 +43,8 @@ func TestE2EKubeProxyNftables(t *testing.T) {
 			}
 			return ctx
 		}).
-		Assess("a pod resolves kubernetes.default through the DNS service VIP", func(ctx context.Context, t *testing.T, cfg *envconf.Config) context.Context {
-			cs := e2ekit.Clientset(t, cfg)
+		Assess("a pod resolves kubernetes.default through the DNS service VIP", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
+			cs := suite.Clientset()
 			svc, err := cs.CoreV1().Services("kube-system").Get(ctx, "kube-dns", metav1.GetOptions{})
 			if err != nil {
 				t.Fatal(err)

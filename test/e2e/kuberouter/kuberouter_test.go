@@ -4,25 +4,20 @@ package kuberouter
 
 import (
 	"context"
-	"fmt"
-	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/e2e-framework/pkg/envconf"
 	"sigs.k8s.io/e2e-framework/pkg/features"
-	kindcluster "sigs.k8s.io/kind/pkg/cluster"
 
 	"labrun.dev/labrun/pkg/addons"
 	"labrun.dev/labrun/pkg/cluster"
-	"labrun.dev/labrun/pkg/lab"
 	"labrun.dev/labrun/pkg/report"
 	"labrun.dev/labrun/pkg/results"
 	"labrun.dev/labrun/test/e2e/e2ekit"
@@ -31,46 +26,25 @@ import (
 // prefix names this test's cluster: labrun-e2e-kr-kube-router.
 const prefix = "labrun-e2e-kr"
 
-type stateKey struct{}
-
-// state is what Setup leaves for the assessments.
-type state struct {
-	summary report.Summary
-	cluster *cluster.Cluster
-	cs      kubernetes.Interface
-}
-
 func TestE2EKubeRouter(t *testing.T) {
-	name := lab.ClusterName(prefix, "kube-router")
+	// What Setup leaves for the assessments.
+	var (
+		summary report.Summary
+		kc      *cluster.Cluster
+		cs      kubernetes.Interface
+	)
 	f := features.New("podNetwork kube-router").
 		Setup(func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
 			// The cluster is kept by the run for the checks below; it goes
 			// when the test ends, whatever happened (a failed Setup never
 			// reaches a Teardown step, a cleanup it does).
-			t.Cleanup(func() { deleteCluster(t, name) })
-			start := time.Now()
-			res, err := lab.Run(ctx, lab.RunOptions{
-				Scenario: "testdata/kube-router.yaml", ResultsDir: t.TempDir(),
-				Retain: true, ClusterPrefix: prefix, Progress: os.Stderr,
-			})
-			if err != nil {
-				t.Fatalf("lab.Run: %v", err)
-			}
-			t.Logf("lab.Run (images, cluster with kube-router, 1 cell, report) took %s", time.Since(start).Round(time.Second))
-			var st state
-			if err := results.ReadJSON(res.Run.SummaryPath(), &st.summary); err != nil {
-				t.Fatal(err)
-			}
-			if st.cluster, err = cluster.NewKind(os.Stderr).Get(ctx, name); err != nil {
-				t.Fatalf("the run did not keep its cluster: %v", err)
-			}
-			if st.cs, err = kubernetes.NewForConfig(st.cluster.Rest); err != nil {
-				t.Fatal(err)
-			}
-			return context.WithValue(ctx, stateKey{}, &st)
+			run := e2ekit.RunScenario(ctx, t, "testdata/kube-router.yaml", prefix)
+			summary, kc = run.Summary, run.Cluster(t, "kube-router")
+			cs = kc.Client
+			return ctx
 		}).
 		Assess("the bare glibc cell completed with samples and node counters", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
-			s := ctx.Value(stateKey{}).(*state).summary
+			s := summary
 			if len(s.Cells) != 1 {
 				t.Fatalf("%d cells, want 1", len(s.Cells))
 			}
@@ -112,18 +86,17 @@ func TestE2EKubeRouter(t *testing.T) {
 			return ctx
 		}).
 		Assess("kube-router runs on every node, and BGP programmed routes to the other nodes' pod CIDRs", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
-			st := ctx.Value(stateKey{}).(*state)
-			ds, err := st.cs.AppsV1().DaemonSets("kube-system").Get(ctx, "kube-router", metav1.GetOptions{})
+			ds, err := cs.AppsV1().DaemonSets("kube-system").Get(ctx, "kube-router", metav1.GetOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if n := int32(len(st.cluster.Nodes)); ds.Status.NumberReady != n || n != 3 {
+			if n := int32(len(kc.Nodes)); ds.Status.NumberReady != n || n != 3 {
 				t.Errorf("kube-router ready on %d of %d nodes; want all 3", ds.Status.NumberReady, n)
 			}
-			if _, err := st.cs.AppsV1().DaemonSets("kube-system").Get(ctx, "labnet", metav1.GetOptions{}); err == nil {
+			if _, err := cs.AppsV1().DaemonSets("kube-system").Get(ctx, "labnet", metav1.GetOptions{}); err == nil {
 				t.Error("the default network's labnet DaemonSet is there too")
 			}
-			nodes, err := st.cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+			nodes, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -132,7 +105,7 @@ func TestE2EKubeRouter(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, n := range nodes.Items {
-				out, err := st.cluster.Exec(ctx, n.Name, addons.KubeRouterRoutesCommand...)
+				out, err := kc.Exec(ctx, n.Name, addons.KubeRouterRoutesCommand...)
 				if err != nil {
 					t.Errorf("node %s: %v", n.Name, err)
 					continue
@@ -145,13 +118,13 @@ func TestE2EKubeRouter(t *testing.T) {
 					t.Error(m)
 				}
 				// The node's CNI configuration is kube-router's, with its own pod CIDR.
-				ls, err := st.cluster.Exec(ctx, n.Name, "ls", "-A", "/etc/cni/net.d")
+				ls, err := kc.Exec(ctx, n.Name, "ls", "-A", "/etc/cni/net.d")
 				if err != nil {
 					t.Error(err)
 				} else if got := strings.Fields(string(ls)); !slices.Equal(got, []string{filepath.Base(addons.KubeRouterCNIConf)}) {
 					t.Errorf("node %s: /etc/cni/net.d holds %v, want only kube-router's conflist", n.Name, got)
 				}
-				conf, err := st.cluster.Exec(ctx, n.Name, "cat", addons.KubeRouterCNIConf)
+				conf, err := kc.Exec(ctx, n.Name, "cat", addons.KubeRouterCNIConf)
 				if err != nil {
 					t.Error(err)
 				} else if s := string(conf); !strings.Contains(s, `"`+n.Spec.PodCIDR+`"`) || !strings.Contains(s, addons.KubeRouterBridge) {
@@ -161,22 +134,21 @@ func TestE2EKubeRouter(t *testing.T) {
 			return ctx
 		}).
 		Assess("glibc pods on every node resolve through the DNS VIP and reach CoreDNS on the other nodes", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
-			st := ctx.Value(stateKey{}).(*state)
-			image := probeImage(t, st.summary.Env)
-			dnsSvc, err := st.cs.CoreV1().Services("kube-system").Get(ctx, "kube-dns", metav1.GetOptions{})
+			image := probeImage(t, summary.Env)
+			dnsSvc, err := cs.CoreV1().Services("kube-system").Get(ctx, "kube-dns", metav1.GetOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
-			kube, err := st.cs.CoreV1().Services("default").Get(ctx, "kubernetes", metav1.GetOptions{})
+			kube, err := cs.CoreV1().Services("default").Get(ctx, "kubernetes", metav1.GetOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
-			dnsPods, err := st.cs.CoreV1().Pods("kube-system").List(ctx, metav1.ListOptions{LabelSelector: "k8s-app=kube-dns"})
+			dnsPods, err := cs.CoreV1().Pods("kube-system").List(ctx, metav1.ListOptions{LabelSelector: "k8s-app=kube-dns"})
 			if err != nil {
 				t.Fatal(err)
 			}
 			crossNode := 0
-			for _, n := range st.cluster.Nodes {
+			for _, n := range kc.Nodes {
 				// CoreDNS pods elsewhere: reached straight by pod IP, over
 				// kube-router's routes (no VIP, no DNAT).
 				var remote []string
@@ -198,8 +170,8 @@ func TestE2EKubeRouter(t *testing.T) {
 						}},
 					},
 				}
-				podName, phase := e2ekit.RunPod(ctx, t, st.cs, pod)
-				out := e2ekit.PodLogs(ctx, t, st.cs, "default", podName, "resolve")
+				podName, phase := e2ekit.RunPod(ctx, t, cs, pod)
+				out := e2ekit.PodLogs(ctx, t, cs, "default", podName, "resolve")
 				t.Logf("node %s, pod %s (%s):\n%s", n.Name, podName, phase, out)
 				if phase != corev1.PodSucceeded {
 					t.Errorf("node %s: resolving pod ended %s", n.Name, phase)
@@ -225,13 +197,12 @@ func TestE2EKubeRouter(t *testing.T) {
 			return ctx
 		}).
 		Assess("kube-router logged no error and never restarted", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
-			st := ctx.Value(stateKey{}).(*state)
-			pods, err := st.cs.CoreV1().Pods("kube-system").List(ctx, metav1.ListOptions{LabelSelector: "app=kube-router"})
+			pods, err := cs.CoreV1().Pods("kube-system").List(ctx, metav1.ListOptions{LabelSelector: "app=kube-router"})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(pods.Items) != len(st.cluster.Nodes) {
-				t.Errorf("%d kube-router pods, want one per node (%d)", len(pods.Items), len(st.cluster.Nodes))
+			if len(pods.Items) != len(kc.Nodes) {
+				t.Errorf("%d kube-router pods, want one per node (%d)", len(pods.Items), len(kc.Nodes))
 			}
 			for _, p := range pods.Items {
 				for _, c := range p.Status.ContainerStatuses {
@@ -239,7 +210,7 @@ func TestE2EKubeRouter(t *testing.T) {
 						t.Errorf("pod %s: container %s restarted %d times", p.Name, c.Name, c.RestartCount)
 					}
 				}
-				logs := e2ekit.PodLogs(ctx, t, st.cs, "kube-system", p.Name, "kube-router")
+				logs := e2ekit.PodLogs(ctx, t, cs, "kube-system", p.Name, "kube-router")
 				for _, line := range strings.Split(logs, "\n") {
 					if isErrorLine(line) {
 						t.Errorf("pod %s on %s: %s", p.Name, p.Spec.NodeName, line)
@@ -326,33 +297,3 @@ for server in sys.argv[1:]:
     except Exception as e:
         print('direct', server, 'error', e)
 `
-
-// deleteCluster deletes the test's cluster, exporting its logs first when
-// the test failed.
-func deleteCluster(t *testing.T, name string) {
-	ctx := context.Background()
-	if t.Failed() {
-		dir := filepath.Join(os.TempDir(), name+"-logs")
-		os.RemoveAll(dir)
-		if err := kindcluster.NewProvider(kindcluster.ProviderWithDocker()).CollectLogs(name, dir); err != nil {
-			fmt.Fprintf(os.Stderr, "e2e: export logs of %s: %v\n", name, err)
-		} else {
-			fmt.Fprintf(os.Stderr, "e2e: logs of %s exported to %s\n", name, dir)
-		}
-	}
-	kind := cluster.NewKind(os.Stderr)
-	left, err := kind.List()
-	if err != nil {
-		t.Error(err)
-		return
-	}
-	if !slices.Contains(left, name) {
-		return
-	}
-	if err := lab.Down(ctx, name, os.Stderr); err != nil {
-		t.Errorf("delete %s: %v", name, err)
-	}
-	if left, err = kind.List(); err == nil && slices.Contains(left, name) {
-		t.Errorf("cluster %s still listed after delete", name)
-	}
-}

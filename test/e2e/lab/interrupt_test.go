@@ -16,10 +16,11 @@ import (
 	"sigs.k8s.io/e2e-framework/pkg/envconf"
 	"sigs.k8s.io/e2e-framework/pkg/features"
 
-	"labrun.dev/labrun/pkg/cluster"
+	"labrun.dev/labrun/pkg/cluster/kind"
 	"labrun.dev/labrun/pkg/lab"
 	"labrun.dev/labrun/pkg/results"
 	"labrun.dev/labrun/pkg/sample"
+	"labrun.dev/labrun/test/e2e/e2ekit"
 )
 
 // cancelOnLine passes progress through and cancels a context a while after
@@ -43,6 +44,9 @@ func TestE2ELabRunInterrupted(t *testing.T) {
 	const marker = "cell 1/4 default_glibc_none: glibc"
 	f := features.New("Ctrl-C while the first cell's probes run").
 		Assess("the run stops, keeps what was measured and leaves nothing behind", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
+			// Whatever the interrupt leaves goes when the test ends (after
+			// the check below that it left nothing).
+			e2ekit.Keep(t, prefix)
 			runCtx, cancel := context.WithCancel(ctx)
 			defer cancel()
 			// The probes run 6 s; 4 s after the cell starts they are running.
@@ -90,13 +94,12 @@ func TestE2ELabRunInterrupted(t *testing.T) {
 			if err != nil || len(pending) != 2 {
 				t.Errorf("--resume would run %v (err %v), want both", pending, err)
 			}
-			left, err := cluster.NewKind(os.Stderr).List()
+			left, err := kind.New(os.Stderr).List(ctx)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if name := lab.ClusterName(prefix, "default"); slices.Contains(left, name) {
 				t.Errorf("cluster %s left after Ctrl-C", name)
-				_ = lab.Down(context.WithoutCancel(ctx), name, os.Stderr)
 			}
 			return ctx
 		}).Feature()

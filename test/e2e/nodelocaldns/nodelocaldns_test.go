@@ -4,15 +4,11 @@ package nodelocaldns
 
 import (
 	"context"
-	"os"
-	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/e2e-framework/pkg/envconf"
 	"sigs.k8s.io/e2e-framework/pkg/features"
 
@@ -20,8 +16,6 @@ import (
 	"labrun.dev/labrun/pkg/analyze"
 	"labrun.dev/labrun/pkg/cluster"
 	"labrun.dev/labrun/pkg/images"
-	"labrun.dev/labrun/pkg/lab"
-	"labrun.dev/labrun/pkg/report"
 	"labrun.dev/labrun/pkg/results"
 	"labrun.dev/labrun/test/e2e/e2ekit"
 )
@@ -29,35 +23,21 @@ import (
 // prefix names this test's cluster: labrun-e2e-nl-default-nodelocaldns.
 const prefix = "labrun-e2e-nl"
 
-type runKey struct{}
-
-type clusterKey struct{}
-
 func TestE2ENodeLocalDNS(t *testing.T) {
-	name := lab.ClusterName(prefix, "default+nodelocaldns")
+	var (
+		run *e2ekit.Run
+		c   *cluster.Cluster
+	)
 	f := features.New("nodelocaldns under the race emulator").
 		Setup(func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
-			// The cluster is kept so that the test can look at its nodes;
-			// the teardown deletes it.
-			start := time.Now()
-			res, err := lab.Run(ctx, lab.RunOptions{
-				Scenario: "testdata/nodelocaldns.yaml", ResultsDir: t.TempDir(),
-				Retain: true, ClusterPrefix: prefix, Progress: os.Stderr,
-			})
-			if err != nil {
-				t.Fatalf("lab.Run: %v", err)
-			}
-			t.Logf("lab.Run (cluster, nodelocaldns, one cell) took %s", time.Since(start).Round(time.Second))
-			c, err := cluster.NewKind(os.Stderr).Get(ctx, name)
-			if err != nil {
-				t.Fatalf("cluster %s: %v", name, err)
-			}
-			ctx = context.WithValue(ctx, runKey{}, res)
-			return context.WithValue(ctx, clusterKey{}, c)
+			// The cluster is kept so that the test can look at its nodes; it
+			// is deleted when the test ends, whatever happened.
+			run = e2ekit.RunScenario(ctx, t, "testdata/nodelocaldns.yaml", prefix)
+			c = run.Cluster(t, "default+nodelocaldns")
+			return ctx
 		}).
 		Assess("the cache is ready on every node and says what it is", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
-			c := ctx.Value(clusterKey{}).(*cluster.Cluster)
-			cs := clientset(t, c)
+			cs := c.Client
 			ds, err := cs.AppsV1().DaemonSets("kube-system").Get(ctx, addons.NodeLocalName, metav1.GetOptions{})
 			if err != nil {
 				t.Fatal(err)
@@ -85,7 +65,6 @@ func TestE2ENodeLocalDNS(t *testing.T) {
 			return ctx
 		}).
 		Assess("every node holds 169.254.20.10 and the VIP, with the NOTRACK rules", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
-			c := ctx.Value(clusterKey{}).(*cluster.Cluster)
 			kinds, err := addons.NodeLocalCheckNodes(ctx, c, vip(ctx, t, c))
 			if err != nil {
 				t.Fatal(err)
@@ -94,10 +73,9 @@ func TestE2ENodeLocalDNS(t *testing.T) {
 			return ctx
 		}).
 		Assess("a pod's queries to the VIP are answered with no conntrack entry on its node", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
-			c := ctx.Value(clusterKey{}).(*cluster.Cluster)
-			cs := clientset(t, c)
+			cs := c.Client
 			dnsVIP := vip(ctx, t, c)
-			worker := lab.WorkerNodes(c.Nodes)[0].Name
+			worker := c.Workers()[0].Name
 			plan, err := images.Build(ctx, images.Options{Kubernetes: "v1.36.1"}) // built by lab.Run: cached
 			if err != nil {
 				t.Fatal(err)
@@ -163,11 +141,7 @@ func TestE2ENodeLocalDNS(t *testing.T) {
 			return ctx
 		}).
 		Assess("the glibc cell under the emulator has no delayed lookup", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
-			res := ctx.Value(runKey{}).(*lab.RunResult)
-			var s report.Summary
-			if err := results.ReadJSON(res.Run.SummaryPath(), &s); err != nil {
-				t.Fatal(err)
-			}
+			s := run.Summary
 			if len(s.Cells) != 1 || s.Totals.Cells[results.Complete] != 1 {
 				t.Fatalf("cells by state %v, want 1 complete", s.Totals.Cells)
 			}
@@ -188,37 +162,13 @@ func TestE2ENodeLocalDNS(t *testing.T) {
 				t.Errorf("the emulator dropped %d queries: the pods' queries were tracked", emu[analyze.EmulatorDropped])
 			}
 			return ctx
-		}).
-		Teardown(func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
-			start := time.Now()
-			if err := lab.Down(context.WithoutCancel(ctx), name, os.Stderr); err != nil {
-				t.Errorf("delete %s: %v", name, err)
-			}
-			left, err := cluster.NewKind(os.Stderr).List()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if slices.Contains(left, name) {
-				t.Errorf("cluster %s still listed after delete", name)
-			}
-			t.Logf("cluster %s deleted in %s", name, time.Since(start).Round(100*time.Millisecond))
-			return ctx
 		}).Feature()
 	testenv.Test(t, f)
 }
 
-func clientset(t *testing.T, c *cluster.Cluster) kubernetes.Interface {
-	t.Helper()
-	cs, err := kubernetes.NewForConfig(c.Rest)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cs
-}
-
 func vip(ctx context.Context, t *testing.T, c *cluster.Cluster) string {
 	t.Helper()
-	svc, err := clientset(t, c).CoreV1().Services("kube-system").Get(ctx, "kube-dns", metav1.GetOptions{})
+	svc, err := c.Client.CoreV1().Services("kube-system").Get(ctx, "kube-dns", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,7 +16,8 @@ import (
 
 var testenv env.Environment
 
-// TestMain makes no cluster: lab.Run brings up and deletes its own.
+// TestMain makes no cluster: lab.Run brings up its own, kept until the test
+// has looked at them, then deleted (e2ekit.Keep).
 func TestMain(m *testing.M) {
 	testenv = env.NewWithConfig(envconf.New())
 	os.Exit(testenv.Run(m))

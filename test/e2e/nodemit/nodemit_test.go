@@ -13,36 +13,36 @@ import (
 
 	"labrun.dev/labrun/pkg/addons"
 	"labrun.dev/labrun/pkg/analyze"
-	"labrun.dev/labrun/pkg/cluster"
-	"labrun.dev/labrun/pkg/lab"
-	"labrun.dev/labrun/pkg/report"
+	"labrun.dev/labrun/pkg/cluster/kind"
 	"labrun.dev/labrun/pkg/results"
+	"labrun.dev/labrun/test/e2e/e2ekit"
 )
 
 const prefix = "labrun-e2enm"
 
-type runKey struct{}
-
 func TestE2ENodeMitigations(t *testing.T) {
-	plain, mitigated := lab.ClusterName(prefix, "default"), lab.ClusterName(prefix, "default+arp-gc+random-fully")
+	var run *e2ekit.Run
 	f := features.New("delay-aaaa, random-fully and arp-gc on kind").
 		Setup(func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
-			// Kept, to look at the nodes; deleted in Teardown.
-			res, err := lab.Run(ctx, lab.RunOptions{
-				Scenario: "testdata/node-mitigations.yaml", ResultsDir: t.TempDir(),
-				Retain: true, ClusterPrefix: prefix, Progress: os.Stderr,
+			// Registered before RunScenario's Keep, so it runs after the
+			// clusters are deleted (cleanups run last in, first out).
+			t.Cleanup(func() {
+				// With no lab cluster left, the host's thresholds are back.
+				if left, err := kind.New(os.Stderr).List(context.Background()); err == nil && len(left) == 0 {
+					for _, kv := range addons.ARPThresholds {
+						if b, _ := os.ReadFile("/proc/sys/" + kv[0]); strings.TrimSpace(string(b)) == kv[1] {
+							t.Errorf("host %s still %s after the last lab cluster was deleted", kv[0], kv[1])
+						}
+					}
+				}
 			})
-			if err != nil {
-				t.Fatalf("lab.Run: %v", err)
-			}
-			return context.WithValue(ctx, runKey{}, res)
+			// Kept, to look at the nodes; deleted when the test ends,
+			// whatever happened.
+			run = e2ekit.RunScenario(ctx, t, "testdata/node-mitigations.yaml", prefix)
+			return ctx
 		}).
 		Assess("claims 1, 6, 7 and 10 pass", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
-			res := ctx.Value(runKey{}).(*lab.RunResult)
-			var s report.Summary
-			if err := results.ReadJSON(res.Run.SummaryPath(), &s); err != nil {
-				t.Fatal(err)
-			}
+			s := run.Summary
 			want := map[int]analyze.Verdict{1: analyze.Pass, 6: analyze.Pass, 7: analyze.Pass, 10: analyze.Pass}
 			for _, c := range s.Claims {
 				if w, ok := want[c.N]; ok && c.Verdict != w {
@@ -57,10 +57,7 @@ func TestE2ENodeMitigations(t *testing.T) {
 			return ctx
 		}).
 		Assess("random-fully is on every masquerade rule of every node, arp-gc's thresholds on the host", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
-			c, err := cluster.NewKind(os.Stderr).Get(ctx, mitigated)
-			if err != nil {
-				t.Fatal(err)
-			}
+			c := run.Cluster(t, "default+arp-gc+random-fully")
 			for _, n := range c.Nodes {
 				out, err := c.Exec(ctx, n.Name, "iptables-save", "-t", "nat")
 				if err != nil {
@@ -83,22 +80,6 @@ func TestE2ENodeMitigations(t *testing.T) {
 				b, err := os.ReadFile("/proc/sys/" + kv[0])
 				if err != nil || strings.TrimSpace(string(b)) != kv[1] {
 					t.Errorf("host %s = %q (%v), want %s", kv[0], b, err, kv[1])
-				}
-			}
-			return ctx
-		}).
-		Teardown(func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
-			for _, name := range []string{plain, mitigated} {
-				if err := lab.Down(context.WithoutCancel(ctx), name, os.Stderr); err != nil {
-					t.Errorf("delete %s: %v", name, err)
-				}
-			}
-			// With no lab cluster left, the host's thresholds are back.
-			if left, err := cluster.NewKind(os.Stderr).List(); err == nil && len(left) == 0 {
-				for _, kv := range addons.ARPThresholds {
-					if b, _ := os.ReadFile("/proc/sys/" + kv[0]); strings.TrimSpace(string(b)) == kv[1] {
-						t.Errorf("host %s still %s after the last lab cluster was deleted", kv[0], kv[1])
-					}
 				}
 			}
 			return ctx

@@ -1,4 +1,4 @@
-package lab
+package workload
 
 import (
 	"context"
@@ -12,42 +12,40 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 
-	"labrun.dev/labrun/pkg/workload"
+	"labrun.dev/labrun/pkg/scenario"
 )
 
 const (
 	// namespaceTimeout bounds the wait for a deleted namespace to be gone.
 	namespaceTimeout = 2 * time.Minute
-	// pollEvery is how often the runner looks at what it waits for: short,
+	// PollEvery is how often the runner looks at what it waits for: short,
 	// since a cell's setup and teardown are a few such waits in a row.
-	pollEvery = 250 * time.Millisecond
+	PollEvery = 250 * time.Millisecond
 )
 
-func isNotFound(err error) bool { return apierrors.IsNotFound(err) }
-
 // CellNamespace is the namespace object of a cell: its name from
-// workload.Namespace, labelled with the run and the cell so that what a run
+// Namespace, labelled with the run and the cell so that what a run
 // leaves behind can be found.
 func CellNamespace(run, cellID string) *corev1.Namespace {
 	return &corev1.Namespace{
 		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"},
 		ObjectMeta: metav1.ObjectMeta{
-			Name: workload.Namespace(cellID),
+			Name: Namespace(cellID),
 			Labels: map[string]string{
-				workload.LabelRun:  run,
-				workload.LabelCell: workload.CellHash(cellID),
+				LabelRun:  run,
+				LabelCell: CellHash(cellID),
 			},
-			Annotations: map[string]string{workload.AnnotationCell: cellID},
+			Annotations: map[string]string{AnnotationCell: cellID},
 		},
 	}
 }
 
-// createNamespace creates ns; one left by an interrupted earlier run is
+// CreateNamespace creates ns; one left by an interrupted earlier run is
 // deleted first, so a cell never starts among another run's pods.
-func createNamespace(ctx context.Context, cs kubernetes.Interface, ns *corev1.Namespace) error {
+func CreateNamespace(ctx context.Context, cs kubernetes.Interface, ns *corev1.Namespace) error {
 	_, err := cs.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{})
 	if apierrors.IsAlreadyExists(err) {
-		if err := deleteNamespace(ctx, cs, ns.Name); err != nil {
+		if err := DeleteNamespace(ctx, cs, ns.Name); err != nil {
 			return err
 		}
 		_, err = cs.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{})
@@ -58,26 +56,28 @@ func createNamespace(ctx context.Context, cs kubernetes.Interface, ns *corev1.Na
 	return nil
 }
 
-// deleteNamespace deletes a namespace and waits until it is gone.
-func deleteNamespace(ctx context.Context, cs kubernetes.Interface, name string) error {
-	if err := startDeleteNamespace(ctx, cs, name); err != nil {
+// DeleteNamespace deletes a namespace and waits until it is gone.
+func DeleteNamespace(ctx context.Context, cs kubernetes.Interface, name string) error {
+	if err := StartDeleteNamespace(ctx, cs, name); err != nil {
 		return err
 	}
-	return waitNamespaceGone(ctx, cs, name)
+	return WaitNamespaceGone(ctx, cs, name)
 }
 
-func startDeleteNamespace(ctx context.Context, cs kubernetes.Interface, name string) error {
+// StartDeleteNamespace deletes a namespace without waiting for it to go.
+func StartDeleteNamespace(ctx context.Context, cs kubernetes.Interface, name string) error {
 	err := cs.CoreV1().Namespaces().Delete(ctx, name, metav1.DeleteOptions{})
-	if err != nil && !isNotFound(err) {
+	if err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("delete namespace %s: %w", name, err)
 	}
 	return nil
 }
 
-func waitNamespaceGone(ctx context.Context, cs kubernetes.Interface, name string) error {
-	err := wait.PollUntilContextTimeout(ctx, pollEvery, namespaceTimeout, true, func(ctx context.Context) (bool, error) {
+// WaitNamespaceGone waits until a deleted namespace is gone.
+func WaitNamespaceGone(ctx context.Context, cs kubernetes.Interface, name string) error {
+	err := wait.PollUntilContextTimeout(ctx, PollEvery, namespaceTimeout, true, func(ctx context.Context) (bool, error) {
 		_, err := cs.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{})
-		if isNotFound(err) {
+		if apierrors.IsNotFound(err) {
 			return true, nil
 		}
 		return false, nil
@@ -88,10 +88,10 @@ func waitNamespaceGone(ctx context.Context, cs kubernetes.Interface, name string
 	return nil
 }
 
-// waitNoPods waits until no pod matches selector in namespace.
-func waitNoPods(ctx context.Context, cs kubernetes.Interface, namespace, selector string, timeout time.Duration) error {
+// WaitNoPods waits until no pod matches selector in namespace.
+func WaitNoPods(ctx context.Context, cs kubernetes.Interface, namespace, selector string, timeout time.Duration) error {
 	left := 0
-	err := wait.PollUntilContextTimeout(ctx, pollEvery, timeout, true, func(ctx context.Context) (bool, error) {
+	err := wait.PollUntilContextTimeout(ctx, PollEvery, timeout, true, func(ctx context.Context) (bool, error) {
 		list, err := cs.CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{LabelSelector: selector})
 		if err != nil {
 			return false, nil
@@ -105,18 +105,18 @@ func waitNoPods(ctx context.Context, cs kubernetes.Interface, namespace, selecto
 	return nil
 }
 
-// errPodGone says a pod was deleted before it could be followed.
-var errPodGone = errors.New("pod deleted")
+// ErrPodGone says a pod was deleted before it could be followed.
+var ErrPodGone = errors.New("pod deleted")
 
-// waitContainerStarted waits until the pod's container runs or has run, so
+// WaitContainerStarted waits until the pod's container runs or has run, so
 // its log can be followed. A container that cannot start (an image that is
 // not loaded, a bad configuration) fails at once with the kubelet's reason.
-func waitContainerStarted(ctx context.Context, cs kubernetes.Interface, namespace, pod string, timeout time.Duration) error {
+func WaitContainerStarted(ctx context.Context, cs kubernetes.Interface, namespace, pod string, timeout time.Duration) error {
 	var why string
 	err := wait.PollUntilContextTimeout(ctx, 500*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
 		p, err := cs.CoreV1().Pods(namespace).Get(ctx, pod, metav1.GetOptions{})
-		if isNotFound(err) {
-			return false, errPodGone
+		if apierrors.IsNotFound(err) {
+			return false, ErrPodGone
 		}
 		if err != nil {
 			return false, nil
@@ -144,14 +144,14 @@ func waitContainerStarted(ctx context.Context, cs kubernetes.Interface, namespac
 	return nil
 }
 
-// waitPodFinished waits until the pod succeeded or failed and says how its
+// WaitPodFinished waits until the pod succeeded or failed and says how its
 // container ended ("" for exit code 0).
-func waitPodFinished(ctx context.Context, cs kubernetes.Interface, namespace, pod string, timeout time.Duration) (string, error) {
+func WaitPodFinished(ctx context.Context, cs kubernetes.Interface, namespace, pod string, timeout time.Duration) (string, error) {
 	var end string
 	err := wait.PollUntilContextTimeout(ctx, 500*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
 		p, err := cs.CoreV1().Pods(namespace).Get(ctx, pod, metav1.GetOptions{})
-		if isNotFound(err) {
-			return false, errPodGone
+		if apierrors.IsNotFound(err) {
+			return false, ErrPodGone
 		}
 		if err != nil {
 			return false, nil
@@ -174,4 +174,25 @@ func waitPodFinished(ctx context.Context, cs kubernetes.Interface, namespace, po
 		return "", fmt.Errorf("pod %s/%s did not finish: %w", namespace, pod, err)
 	}
 	return end, nil
+}
+
+// ProbePods are a cell's probe pods: PodsPerNode on each of the nodes given,
+// pinned to it (spec.nodeName), numbered across them.
+func ProbePods(cell scenario.Cell, nodes []string, run, namespace, image string) ([]*corev1.Pod, error) {
+	var pods []*corev1.Pod
+	for w, node := range nodes {
+		for i := 0; i < cell.Load.PodsPerNode; i++ {
+			p, err := ProbePod(cell, PodOptions{
+				Run: run, Namespace: namespace, Index: w*cell.Load.PodsPerNode + i, Node: node, Image: image,
+			})
+			if err != nil {
+				return nil, err
+			}
+			pods = append(pods, p)
+		}
+	}
+	if len(pods) == 0 {
+		return nil, fmt.Errorf("cell %s: no probe pod (podsPerNode %d, %d nodes)", cell.ID, cell.Load.PodsPerNode, len(nodes))
+	}
+	return pods, nil
 }

@@ -1,4 +1,4 @@
-package lab
+package collect
 
 import (
 	"context"
@@ -10,7 +10,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"golang.org/x/sys/unix"
-	"k8s.io/client-go/kubernetes"
+	"labrun.dev/labrun/pkg/cluster"
 
 	"labrun.dev/labrun/pkg/images"
 	"labrun.dev/labrun/pkg/results"
@@ -19,9 +19,9 @@ import (
 
 const kindModule = "sigs.k8s.io/kind"
 
-// hostEnv is what env.json says of this machine: kernel, Docker, kind, and
+// HostEnv is what env.json says of this machine: kernel, Docker, kind, and
 // the race emulator's settings in the cells that will run.
-func hostEnv(ctx context.Context, cells []scenario.Cell) results.Env {
+func HostEnv(ctx context.Context, cells []scenario.Cell) results.Env {
 	e := results.Env{Kernel: kernel(), Docker: dockerVersion(ctx), Kind: moduleVersion(kindModule), Extra: map[string]string{}}
 	var profiles, windows []string
 	for _, c := range cells {
@@ -77,26 +77,28 @@ func moduleVersion(path string) string {
 	return "unknown"
 }
 
-// addClusterEnv records the Kubernetes version a cluster runs and the images
+// AddClusterEnv records the Kubernetes version a cluster runs and the images
 // it ran: the node image (docker image ID) and the lab images loaded into it
 // (their image IDs, read from the tarballs that were loaded).
-func addClusterEnv(ctx context.Context, e *results.Env, cs kubernetes.Interface, l *Lab) error {
-	v, err := cs.Discovery().ServerVersion()
+// addons are the addon images loaded into it for its shape; facts are what
+// its set-up noted (env.json's extra, as CLUSTER.KEY).
+func AddClusterEnv(ctx context.Context, e *results.Env, c *cluster.Cluster, plan *images.Plan, addons []*images.Step, facts map[string]string) error {
+	v, err := c.Client.Discovery().ServerVersion()
 	if err != nil {
-		return fmt.Errorf("server version of %s: %w", l.Cluster.Name, err)
+		return fmt.Errorf("server version of %s: %w", c.Name, err)
 	}
 	if e.Kubernetes == "" || e.Kubernetes == v.GitVersion {
 		e.Kubernetes = v.GitVersion
 	} else if !strings.Contains(e.Kubernetes, v.GitVersion) {
 		e.Kubernetes += ", " + v.GitVersion
 	}
-	node := images.NodeImage(l.Images.Kube)
+	node := images.NodeImage(plan.Kube)
 	id, err := exec.CommandContext(ctx, "docker", "image", "inspect", "--format", "{{.Id}}", node).Output()
 	if err != nil {
 		return fmt.Errorf("inspect node image %s: %w", node, err)
 	}
 	addImage(e, results.Image{Name: node, Digest: strings.TrimSpace(string(id)), Source: "built"})
-	for _, s := range slices.Concat(l.Images.Lab, addonSteps(l)) {
+	for _, s := range slices.Concat(plan.Lab, addons) {
 		ref, err := images.ImageRef(s)
 		if err != nil {
 			return err
@@ -114,24 +116,13 @@ func addClusterEnv(ctx context.Context, e *results.Env, cs kubernetes.Interface,
 	if e.Extra == nil {
 		e.Extra = map[string]string{}
 	}
-	if clusters := strings.Split(e.Extra["clusters"], ","); !slices.Contains(clusters, l.Cluster.Name) {
-		e.Extra["clusters"] = strings.TrimPrefix(e.Extra["clusters"]+","+l.Cluster.Name, ",")
+	if clusters := strings.Split(e.Extra["clusters"], ","); !slices.Contains(clusters, c.Name) {
+		e.Extra["clusters"] = strings.TrimPrefix(e.Extra["clusters"]+","+c.Name, ",")
 	}
-	for k, v := range l.Facts {
-		e.Extra[l.Cluster.Name+"."+k] = v
+	for k, v := range facts {
+		e.Extra[c.Name+"."+k] = v
 	}
 	return nil
-}
-
-// addonSteps are the addon images loaded into a lab's cluster for its shape.
-func addonSteps(l *Lab) []*images.Step {
-	var out []*images.Step
-	for _, name := range addonImages(l.Shape) {
-		if s := l.Images.AddonImage(name); s != nil {
-			out = append(out, s)
-		}
-	}
-	return out
 }
 
 func addImage(e *results.Env, img results.Image) {

@@ -1,4 +1,4 @@
-package lab
+package collect
 
 // Captures on the DNS path: while a cell's probes run, tcpdump on each
 // worker records the DNS traffic of the node's pods; afterwards the runner
@@ -422,44 +422,48 @@ func splitCapture(pcap []byte, clients map[netip.Addr]int, window time.Duration)
 	return lt, out, copies, nil
 }
 
-// cellCapture is a cell's capture and the probe pods it has seen.
-type cellCapture struct {
+// CellCapture is a cell's capture and the probe pods it has seen.
+type CellCapture struct {
 	*Capture
+	run     results.Run
+	cell    string
 	ns      string
+	cs      kubernetes.Interface
 	mu      sync.Mutex
 	pods    map[string]CapturePod // by pod name
 	cancel  context.CancelFunc
 	watched chan struct{}
 }
 
-// startCapture starts the cell's capture on the workers (where its probes
+// StartCellCapture starts a cell's capture on the workers (where its probes
 // run) before any probe pod exists, and follows the namespace's probe pods
-// to learn their addresses while they run.
-func (cr *clusterRun) startCapture(ctx context.Context, cell scenario.Cell, ns string) (*cellCapture, error) {
-	for _, p := range []string{cr.run.CapturesDir(cell.ID), cr.run.CaptureSummaryPath(cell.ID)} {
+// to learn their addresses while they run. runID names the capture on the
+// nodes.
+func StartCellCapture(ctx context.Context, c *cluster.Cluster, run results.Run, cell scenario.Cell, ns string, workers []cluster.Node) (*CellCapture, error) {
+	for _, p := range []string{run.CapturesDir(cell.ID), run.CaptureSummaryPath(cell.ID)} {
 		if err := os.RemoveAll(p); err != nil {
 			return nil, fmt.Errorf("remove earlier capture of %s: %w", cell.ID, err)
 		}
 	}
 	var nodes []CaptureNode
-	for _, w := range cr.workers {
-		n, err := cr.cs.CoreV1().Nodes().Get(ctx, w.Name, metav1.GetOptions{})
+	for _, w := range workers {
+		n, err := c.Client.CoreV1().Nodes().Get(ctx, w.Name, metav1.GetOptions{})
 		if err != nil {
 			return nil, fmt.Errorf("capture: node %s: %w", w.Name, err)
 		}
 		nodes = append(nodes, CaptureNode{Name: w.Name, PodCIDR: n.Spec.PodCIDR})
 	}
-	limit := time.Duration(cell.Load.Duration) + startTimeout + lookupGrace + stopGrace + captureMargin
-	k, err := StartCapture(ctx, cr.lab.Cluster, cr.runID+"-"+workload.CellHash(cell.ID), nodes, limit)
+	limit := time.Duration(cell.Load.Duration) + StartTimeout + LookupGrace + StopGrace + captureMargin
+	k, err := StartCapture(ctx, c, run.Name()+"-"+workload.CellHash(cell.ID), nodes, limit)
 	if err != nil {
 		return nil, err
 	}
 	watch, cancel := context.WithCancel(ctx)
-	cc := &cellCapture{Capture: k, ns: ns, pods: map[string]CapturePod{}, cancel: cancel, watched: make(chan struct{})}
+	cc := &CellCapture{Capture: k, run: run, cell: cell.ID, cs: c.Client, ns: ns, pods: map[string]CapturePod{}, cancel: cancel, watched: make(chan struct{})}
 	go func() {
 		defer close(cc.watched)
 		for watch.Err() == nil {
-			cc.notePods(watch, cr.cs)
+			cc.notePods(watch)
 			select {
 			case <-watch.Done():
 			case <-time.After(time.Second):
@@ -470,8 +474,8 @@ func (cr *clusterRun) startCapture(ctx context.Context, cell scenario.Cell, ns s
 }
 
 // notePods records the addresses of the namespace's probe pods.
-func (cc *cellCapture) notePods(ctx context.Context, cs kubernetes.Interface) error {
-	list, err := cs.CoreV1().Pods(cc.ns).List(ctx, metav1.ListOptions{LabelSelector: workload.LabelApp + "=" + workload.AppProbe})
+func (cc *CellCapture) notePods(ctx context.Context) error {
+	list, err := cc.cs.CoreV1().Pods(cc.ns).List(ctx, metav1.ListOptions{LabelSelector: workload.LabelApp + "=" + workload.AppProbe})
 	if err != nil {
 		return err
 	}
@@ -485,10 +489,10 @@ func (cc *cellCapture) notePods(ctx context.Context, cs kubernetes.Interface) er
 	return nil
 }
 
-// finishCapture stops the cell's capture (also after an interrupt) and
-// writes what it kept of the probe pods; a cell whose probes never got an
-// address has nothing to write.
-func (cr *clusterRun) finishCapture(ctx context.Context, cc *cellCapture, cellID string) error {
+// Finish stops the cell's capture (also after an interrupt) and writes what
+// it kept of the probe pods; a cell whose probes never got an address has
+// nothing to write. progress hears of packets the kernel dropped.
+func (cc *CellCapture) Finish(ctx context.Context, progress io.Writer) error {
 	if cc == nil {
 		return nil
 	}
@@ -497,7 +501,7 @@ func (cr *clusterRun) finishCapture(ctx context.Context, cc *cellCapture, cellID
 	cc.cancel()
 	<-cc.watched
 	stopErr := cc.Stop(cleanup)
-	if err := cc.notePods(cleanup, cr.cs); err != nil && len(cc.pods) == 0 {
+	if err := cc.notePods(cleanup); err != nil && len(cc.pods) == 0 {
 		return errors.Join(stopErr, fmt.Errorf("capture: probe pods: %w", err))
 	}
 	pods := make([]CapturePod, 0, len(cc.pods))
@@ -508,13 +512,14 @@ func (cr *clusterRun) finishCapture(ctx context.Context, cc *cellCapture, cellID
 	if len(pods) == 0 {
 		return stopErr
 	}
-	sum, err := cc.Write(pods, cr.run.CapturesDir(cellID), cr.run.CaptureSummaryPath(cellID))
+	cellID, run := cc.cell, cc.run
+	sum, err := cc.Write(pods, run.CapturesDir(cellID), run.CaptureSummaryPath(cellID))
 	if err != nil {
 		return errors.Join(stopErr, fmt.Errorf("capture: %w", err))
 	}
-	if sum.KernelDropped > 0 && cr.progress != nil {
-		fmt.Fprintf(cr.progress, "cell %s: capture: the kernel dropped %d packets before tcpdump saw them; %s undercounts\n",
-			cellID, sum.KernelDropped, cr.run.CaptureSummaryPath(cellID))
+	if sum.KernelDropped > 0 && progress != nil {
+		fmt.Fprintf(progress, "cell %s: capture: the kernel dropped %d packets before tcpdump saw them; %s undercounts\n",
+			cellID, sum.KernelDropped, run.CaptureSummaryPath(cellID))
 	}
 	return stopErr
 }

@@ -1,4 +1,4 @@
-package lab
+package chaos
 
 import (
 	"context"
@@ -13,10 +13,12 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/ptr"
 
 	"labrun.dev/labrun/pkg/cluster"
 	"labrun.dev/labrun/pkg/results"
@@ -106,8 +108,8 @@ func AgentDaemonSet(cell scenario.Cell, o AgentOptions) (*appsv1.DaemonSet, erro
 					HostNetwork:                   true,
 					DNSPolicy:                     corev1.DNSClusterFirstWithHostNet,
 					TerminationGracePeriodSeconds: &grace,
-					AutomountServiceAccountToken:  ptr(false),
-					EnableServiceLinks:            ptr(false),
+					AutomountServiceAccountToken:  ptr.To(false),
+					EnableServiceLinks:            ptr.To(false),
 					Tolerations:                   []corev1.Toleration{{Operator: corev1.TolerationOpExists}},
 					Containers: []corev1.Container{{
 						Name:            "labagent",
@@ -138,15 +140,13 @@ func AgentDaemonSet(cell scenario.Cell, o AgentOptions) (*appsv1.DaemonSet, erro
 	}, nil
 }
 
-func ptr[T any](v T) *T { return &v }
-
 // agentCountersURL is where a node's agent serves its counters.
 func agentCountersURL(nodeIP string) string {
 	return fmt.Sprintf("http://%s:%d/counters", nodeIP, AgentMetricsPort)
 }
 
-// fetchAgentCounters reads one node's agent counters (numeric fields only).
-func fetchAgentCounters(ctx context.Context, nodeIP string) (map[string]uint64, error) {
+// AgentCounters reads one node's agent counters (numeric fields only).
+func AgentCounters(ctx context.Context, nodeIP string) (map[string]uint64, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, agentCountersURL(nodeIP), nil)
@@ -199,7 +199,7 @@ func installAgent(ctx context.Context, cs kubernetes.Interface, c *cluster.Clust
 		return fmt.Errorf("create race emulator DaemonSet: %w", err)
 	}
 	var last error
-	err := wait.PollUntilContextTimeout(ctx, pollEvery, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
+	err := wait.PollUntilContextTimeout(ctx, workload.PollEvery, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
 		d, err := cs.AppsV1().DaemonSets(ds.Namespace).Get(ctx, ds.Name, metav1.GetOptions{})
 		if err != nil {
 			last = err
@@ -210,7 +210,7 @@ func installAgent(ctx context.Context, cs kubernetes.Interface, c *cluster.Clust
 			return false, nil
 		}
 		last = cluster.EachNode(c.Nodes, func(n cluster.Node) error {
-			if _, err := fetchAgentCounters(ctx, n.IP); err != nil {
+			if _, err := AgentCounters(ctx, n.IP); err != nil {
 				return err
 			}
 			rules, err := agentRules(ctx, c, n.Name)
@@ -231,7 +231,7 @@ func installAgent(ctx context.Context, cs kubernetes.Interface, c *cluster.Clust
 // on which each agent removes its rules.
 func deleteAgent(ctx context.Context, cs kubernetes.Interface, namespace string) error {
 	err := cs.AppsV1().DaemonSets(namespace).Delete(ctx, AgentName, metav1.DeleteOptions{})
-	if err != nil && !isNotFound(err) {
+	if err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("delete race emulator DaemonSet: %w", err)
 	}
 	return nil
@@ -241,7 +241,7 @@ func deleteAgent(ctx context.Context, cs kubernetes.Interface, namespace string)
 // rule of theirs is left on any node.
 func checkAgentGone(ctx context.Context, cs kubernetes.Interface, c *cluster.Cluster, namespace string) error {
 	selector := workload.LabelApp + "=" + AgentName
-	if err := waitNoPods(ctx, cs, namespace, selector, time.Minute); err != nil {
+	if err := workload.WaitNoPods(ctx, cs, namespace, selector, time.Minute); err != nil {
 		return fmt.Errorf("race emulator pods: %w", err)
 	}
 	var mu sync.Mutex

@@ -1,4 +1,4 @@
-package lab
+package collect
 
 import (
 	"bufio"
@@ -20,22 +20,22 @@ import (
 // race: glibc's 5 s timeout, less a margin.
 const slowLookupUS = 4_500_000
 
-// probeLog is what was collected from one probe pod.
-type probeLog struct {
+// ProbeLog is what was collected from one probe pod.
+type ProbeLog struct {
 	Probe  results.Probe // file, samples and the summary line, for the accounting
 	Slow   uint64        // samples of at least slowLookupUS
 	Noise  []string      // the last lines that were not JSON (the probe's stderr)
 	Commit error         // writing the raw file failed
 }
 
-// keptNoise is how many non-JSON lines a probeLog keeps for the reason.
+// keptNoise is how many non-JSON lines a ProbeLog keeps for the reason.
 const keptNoise = 3
 
 // copySamples reads a probe's log (stdout and stderr interleaved, as the
 // kubelet keeps them) and writes its JSON lines, samples and summary, to w.
 // Other lines are the probe's stderr: kept aside, not written, so that the
 // raw file holds only the sample format.
-func copySamples(r io.Reader, w io.Writer, log *probeLog) error {
+func copySamples(r io.Reader, w io.Writer, log *ProbeLog) error {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64*1024), 1024*1024)
 	for sc.Scan() {
@@ -75,8 +75,8 @@ func copySamples(r io.Reader, w io.Writer, log *probeLog) error {
 // the whole log the kubelet kept. What was read is committed either way: an
 // interrupted probe's partial file is measured data, and the accounting marks
 // its cell incomplete.
-func readProbeLog(ctx context.Context, cs kubernetes.Interface, run results.Run, cellID, namespace, pod string, follow bool) (*probeLog, error) {
-	log := &probeLog{Probe: results.Probe{File: run.RawPath(cellID, pod)}}
+func readProbeLog(ctx context.Context, cs kubernetes.Interface, run results.Run, cellID, namespace, pod string, follow bool) (*ProbeLog, error) {
+	log := &ProbeLog{Probe: results.Probe{File: run.RawPath(cellID, pod)}}
 	req := cs.CoreV1().Pods(namespace).GetLogs(pod, &corev1.PodLogOptions{Container: workload.ProbeContainer, Follow: follow})
 	stream, err := req.Stream(ctx)
 	if err != nil {
@@ -99,7 +99,7 @@ func readProbeLog(ctx context.Context, cs kubernetes.Interface, run results.Run,
 }
 
 // balanced reports whether the probe's summary line equals what was read.
-func (l *probeLog) balanced() bool {
+func (l *ProbeLog) balanced() bool {
 	return l.Probe.Summary != nil && l.Probe.Summary.Lookups == l.Probe.Samples
 }
 
@@ -114,7 +114,7 @@ type Accounting struct {
 
 // Account compares each probe's summary line with the samples collected
 // from it; pods that left no log at all count as probes without a summary.
-func Account(logs []*probeLog) Accounting {
+func Account(logs []*ProbeLog) Accounting {
 	a := Accounting{Probes: len(logs)}
 	probes := make([]results.Probe, 0, len(logs))
 	var extra []string

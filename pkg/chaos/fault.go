@@ -1,0 +1,57 @@
+// Package chaos is the lab's faults: each one is injected into a cluster for
+// a cell and reverted after it, also after an error or an interrupt. The one
+// fault today is the per-node agent (labagent): the race emulator, and the
+// delay-aaaa mitigation, which is a mode of the same agent.
+package chaos
+
+import (
+	"context"
+	"fmt"
+
+	appsv1 "k8s.io/api/apps/v1"
+
+	"labrun.dev/labrun/pkg/cluster"
+	"labrun.dev/labrun/pkg/scenario"
+)
+
+// Fault is something done to a cluster for the length of a cell.
+type Fault interface {
+	// Inject sets the fault up and returns once it is in force everywhere.
+	Inject(ctx context.Context) error
+	// Revert removes it and checks nothing of it is left; it runs after
+	// Inject, whatever Inject returned.
+	Revert(ctx context.Context) error
+}
+
+// Agent is labagent on every node of a cluster, as one cell needs it.
+type Agent struct {
+	c  *cluster.Cluster
+	ds *appsv1.DaemonSet
+}
+
+var _ Fault = (*Agent)(nil)
+
+// NewAgent returns the agent a cell needs on c (NeedsAgent must be true).
+func NewAgent(c *cluster.Cluster, cell scenario.Cell, o AgentOptions) (*Agent, error) {
+	ds, err := AgentDaemonSet(cell, o)
+	if err != nil {
+		return nil, err
+	}
+	return &Agent{c: c, ds: ds}, nil
+}
+
+// Inject creates the agent's DaemonSet and waits until every node's agent
+// answers and has its rules in place.
+func (a *Agent) Inject(ctx context.Context) error { return installAgent(ctx, a.c.Client, a.c, a.ds) }
+
+// Revert deletes the DaemonSet, waits for its pods to be gone and checks
+// that no node kept one of its rules.
+func (a *Agent) Revert(ctx context.Context) error {
+	if err := deleteAgent(ctx, a.c.Client, a.ds.Namespace); err != nil {
+		return err
+	}
+	if err := checkAgentGone(ctx, a.c.Client, a.c, a.ds.Namespace); err != nil {
+		return fmt.Errorf("revert %s: %w", AgentName, err)
+	}
+	return nil
+}
