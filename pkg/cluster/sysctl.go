@@ -79,7 +79,12 @@ func RestoreHostSysctls(progress io.Writer) error {
 		return fmt.Errorf("%s: %w", sysctlFile(), err)
 	}
 	var errs []string
-	for k, want := range vals {
+	// In the recorded order, not the map's: the same on every restore.
+	for _, k := range hostSysctls {
+		want, ok := vals[k]
+		if !ok {
+			continue
+		}
 		cur, err := os.ReadFile("/proc/sys/" + k)
 		if err != nil || strings.TrimSpace(string(cur)) == want {
 			continue
