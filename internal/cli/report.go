@@ -17,7 +17,7 @@ func newReportCommand(s Streams) *cobra.Command {
 without a cluster, and judge the expectations of its recorded scenario (the
 expect: block): exit 3 when one is broken, 1 when one could not be evaluated
 (docs/exit-codes.md).`,
-		Args:  cobra.ExactArgs(1),
+		Args: cobra.ExactArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
 			run, err := results.Open(args[0])
 			if err != nil {

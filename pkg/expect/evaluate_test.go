@@ -154,7 +154,7 @@ func TestEvaluate(t *testing.T) {
 			wantReason: map[string]string{
 				"claim 1: pass: not-evaluated pass": "2 cells (default_glibc_single-request-reopen, default_musl_none) did not complete",
 				"resolver=glibc mitigation=single-request-reopen: p99 <= 100ms @default_glibc_single-request-reopen: not-evaluated ": "the cell is not-run: no status file",
-				"mitigation=none: timeouts <= 0 @default_musl_none: not-evaluated ":                                                   "the cell is incomplete: probe-1 stopped early",
+				"mitigation=none: timeouts <= 0 @default_musl_none: not-evaluated ":                                                  "the cell is incomplete: probe-1 stopped early",
 			},
 		},
 		{
@@ -192,7 +192,7 @@ func TestEvaluate(t *testing.T) {
 				"mitigation=grpc-native*: hitShare <= 0.5% @default_grpc-ares_grpc-native+single-request-reopen: met 0%",
 			},
 			wantReason: map[string]string{
-				"mitigation=none: timeouts <= 50% @default_grpc-ares_none: met 29.1%":  "timed out",
+				"mitigation=none: timeouts <= 50% @default_grpc-ares_none: met 29.1%": "timed out",
 				"mitigation=none: hitShare >= 10% @default_grpc-ares_none: met 29.1%": "calls hit",
 			},
 		},
