@@ -38,8 +38,34 @@ func ExitCode(ctx context.Context, err error) int {
 		return ExitInterrupted
 	case errors.As(err, &u):
 		return ExitUsage
-	case errors.Is(err, ErrExpectation):
+	case onlyExpectation(err):
 		return ExitExpectation
 	}
 	return ExitError
+}
+
+// onlyExpectation reports whether every error joined in err is a broken
+// expectation: an infrastructure failure joined with one still exits 1, so
+// that 3 always means "the run completed and measured something else than
+// expected".
+func onlyExpectation(err error) bool {
+	for {
+		if err == ErrExpectation {
+			return true
+		}
+		switch u := err.(type) {
+		case interface{ Unwrap() []error }:
+			errs := u.Unwrap()
+			for _, e := range errs {
+				if !onlyExpectation(e) {
+					return false
+				}
+			}
+			return len(errs) > 0
+		case interface{ Unwrap() error }:
+			err = u.Unwrap()
+		default:
+			return false
+		}
+	}
 }

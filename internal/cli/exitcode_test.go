@@ -53,8 +53,14 @@ func TestExitCodeOfErrors(t *testing.T) {
 		{UsageError{errors.New("bad flag")}, ExitUsage},
 		{fmt.Errorf("run x: %w", ErrExpectation), ExitExpectation},
 		{fmt.Errorf("run x: interrupted (%w)", context.Canceled), ExitInterrupted},
-		// An expectation error that also failed to run is still not "ok".
-		{errors.Join(errors.New("cluster failed"), fmt.Errorf("%w", ErrExpectation)), ExitExpectation},
+		{errors.Join(fmt.Errorf("1 of 4 expectations broken: %w", ErrExpectation), fmt.Errorf("run x: %w", ErrExpectation)), ExitExpectation},
+		// A run that failed exits 1 even if an expectation is broken too:
+		// the failure may be why, and 3 means the run completed.
+		{errors.Join(errors.New("cluster failed"), fmt.Errorf("%w", ErrExpectation)), ExitError},
+		{errors.Join(fmt.Errorf("%w", ErrExpectation), errors.New("2 expectations not evaluated")), ExitError},
+		{fmt.Errorf("run x: %w; %w", ErrExpectation, errors.New("cell failed")), ExitError},
+		// An interrupt wins over everything.
+		{errors.Join(fmt.Errorf("run x: %w", context.Canceled), ErrExpectation), ExitInterrupted},
 	}
 	for _, tt := range tests {
 		if got := ExitCode(bg, tt.err); got != tt.want {

@@ -13,13 +13,17 @@ func newReportCommand(s Streams) *cobra.Command {
 	return &cobra.Command{
 		Use:   "report RESULTS_DIR",
 		Short: "Rebuild a run's analysis, summary.json, plots and index.html from its files, without a cluster",
-		Args:  cobra.ExactArgs(1),
+		Long: `Rebuild a run's analysis, summary.json, plots and index.html from its files,
+without a cluster, and judge the expectations of its recorded scenario (the
+expect: block): exit 3 when one is broken, 1 when one could not be evaluated
+(docs/exit-codes.md).`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
 			run, err := results.Open(args[0])
 			if err != nil {
 				return UsageError{err}
 			}
-			a, err := report.Build(run)
+			a, exps, err := report.Build(run)
 			if err != nil {
 				return err
 			}
@@ -33,7 +37,7 @@ func newReportCommand(s Streams) *cobra.Command {
 			fmt.Fprintf(s.Out, "%d cells: %d complete, %d incomplete, %d not run\n", len(a.Cells),
 				states[results.Complete], states[results.Incomplete], states[results.NotRun])
 			fmt.Fprintln(s.Out, run.IndexPath())
-			return nil
+			return judge(s.Out, exps)
 		},
 	}
 }

@@ -18,7 +18,9 @@ func newRunCommand(s Streams) *cobra.Command {
 images, built first if missing), reused by all its cells; per cell a namespace,
 the probe pods, the race emulator when the scenario asks for it, node counters
 before and after, and every lookup streamed into results/<run>/raw/. Then the
-analysis and the report; the path of index.html is printed on stdout.
+analysis and the report; the path of index.html is printed on stdout, then
+each expectation of the scenario's expect: block (exit 3 when one is broken;
+docs/exit-codes.md).
 
 Progress goes to stderr. Ctrl-C stops the probes, deletes namespaces, agents and
 clusters (unless --retain), keeps what was measured and builds the report;
@@ -35,10 +37,13 @@ clusters (unless --retain), keeps what was measured and builds the report;
 			}
 			o.Progress = s.Err
 			res, err := lab.Run(c.Context(), o)
-			if res != nil {
-				fmt.Fprintln(s.Out, res.Index)
+			if res == nil {
+				return err
 			}
-			return err
+			fmt.Fprintln(s.Out, res.Index)
+			// A failed run's error comes first: ExitCode gives it precedence
+			// over a broken expectation.
+			return errors.Join(err, judge(s.Out, res.Expectations))
 		},
 	}
 	c.Flags().BoolVar(&o.Retain, "retain", false, "keep the clusters afterwards (labrun cluster down --name NAME deletes one)")

@@ -24,6 +24,10 @@ func isGRPC(c *Cell) bool { return c.Backend == "grpc-ares" || c.Backend == "grp
 // count is taken in case a back end reported a timeout sooner.
 func grpcHits(c *Cell) uint64 { return max(c.Stats.Timeouts, c.Stats.AtLeast1s) }
 
+// GRPCHits is the number of calls hit by the race, as claim 4 counts them:
+// timed out, or took at least 1 s.
+func (c *Cell) GRPCHits() uint64 { return grpcHits(c) }
+
 func grpcHitShare(c *Cell) float64 { return float64(grpcHits(c)) / float64(c.Stats.Count) }
 
 // grpcDelayed and grpcClean are delayed and clean with gRPC's symptom, and

@@ -39,6 +39,18 @@ type Cell struct {
 	acc         *Accumulator
 	baselineKey string
 	cell        scenario.Cell
+	noStatus    bool // the run never wrote this cell's status
+}
+
+// Scenario is the cell as the recorded scenario expands it.
+func (c *Cell) Scenario() scenario.Cell { return c.cell }
+
+// Failed reports whether the run was to measure the cell and did not: it is
+// incomplete, or the run never reached it. A cell the scenario does not run
+// (not applicable) or the host could not (a not-run status with the host's
+// reason) has not failed.
+func (c *Cell) Failed() bool {
+	return c.cell.Runs() && (c.State == results.Incomplete || c.noStatus)
 }
 
 // Histogram is the cell's latency histogram (µs), nil when it has no samples.
@@ -149,7 +161,7 @@ func load(run results.Run, c *Cell, sc scenario.Cell) error {
 	case !sc.Runs():
 		c.State, c.Reason = results.NotRun, sc.NotRun
 	default:
-		c.State, c.Reason = results.NotRun, "no status file: the run did not reach this cell"
+		c.State, c.Reason, c.noStatus = results.NotRun, "no status file: the run did not reach this cell", true
 	}
 	if c.State == results.NotRun {
 		return nil

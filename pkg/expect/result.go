@@ -4,6 +4,11 @@
 // own code (internal/cli: ExitExpectation).
 package expect
 
+import (
+	"fmt"
+	"strings"
+)
+
 // Verdict is how an expectation fared in a run.
 type Verdict string
 
@@ -28,4 +33,23 @@ type Result struct {
 	Measured string  `json:"measured"`         // what the run showed, in the bound's unit
 	Verdict  Verdict `json:"verdict"`
 	Reason   string  `json:"reason,omitempty"` // why not evaluated, or the evidence
+}
+
+// Tally counts results by verdict: "5 met, 1 broken, 2 not evaluated"
+// (verdicts with no result left out).
+func Tally(rs []Result) string {
+	n := map[Verdict]int{}
+	for _, r := range rs {
+		n[r.Verdict]++
+	}
+	var parts []string
+	for _, v := range []Verdict{Met, Broken, NotEvaluated} {
+		if n[v] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", n[v], strings.ReplaceAll(string(v), "-", " ")))
+		}
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ", ")
 }

@@ -15,6 +15,7 @@ import (
 	"labrun.dev/labrun/pkg/cluster"
 	"labrun.dev/labrun/pkg/cluster/kind"
 	"labrun.dev/labrun/pkg/collect"
+	"labrun.dev/labrun/pkg/expect"
 	"labrun.dev/labrun/pkg/report"
 	"labrun.dev/labrun/pkg/results"
 	"labrun.dev/labrun/pkg/scenario"
@@ -42,7 +43,11 @@ type RunOptions struct {
 type RunResult struct {
 	Run      results.Run
 	Analysis *analyze.Analysis
-	Index    string // results/<run>/index.html
+	// Expectations are the scenario's expect: block judged on the run,
+	// their sources lines of the scenario file given (of the recorded one
+	// on a resume without it).
+	Expectations []expect.Result
+	Index        string // results/<run>/index.html
 }
 
 // ErrInterrupted is returned (wrapped) when ctx ended before every cell ran;
@@ -121,12 +126,15 @@ func Run(ctx context.Context, o RunOptions) (*RunResult, error) {
 	}
 
 	fmt.Fprintf(o.Progress, "report: analysing %s\n", run.Dir)
-	a, err := report.Build(run)
+	a, exps, err := report.BuildExpecting(run, sc.Expect)
 	if err != nil {
 		return nil, fmt.Errorf("report of %s: %w", run.Dir, err)
 	}
-	res := &RunResult{Run: run, Analysis: a, Index: run.IndexPath()}
+	res := &RunResult{Run: run, Analysis: a, Expectations: exps, Index: run.IndexPath()}
 	fmt.Fprintf(o.Progress, "report: %s\n", claimsLine(a))
+	if len(exps) > 0 {
+		fmt.Fprintf(o.Progress, "report: expectations: %s\n", expect.Tally(exps))
+	}
 	switch {
 	case interrupted:
 		return res, fmt.Errorf("run %s: %w (%w); what was measured is in %s", run.Name(), ErrInterrupted, ctx.Err(), run.Dir)

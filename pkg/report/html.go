@@ -9,7 +9,9 @@ import (
 	"strings"
 
 	"labrun.dev/labrun/pkg/analyze"
+	"labrun.dev/labrun/pkg/expect"
 	"labrun.dev/labrun/pkg/results"
+	"labrun.dev/labrun/pkg/scenario"
 )
 
 //go:embed index.html.tmpl
@@ -56,10 +58,11 @@ func HTML(s Summary, figs []Figure) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-// Write writes a run's report from its analysis: summary.json, plots/*.png
-// and index.html, each atomically.
-func Write(run results.Run, a *analyze.Analysis) error {
+// Write writes a run's report from its analysis and the expectations judged
+// on it: summary.json, plots/*.png and index.html, each atomically.
+func Write(run results.Run, a *analyze.Analysis, exps []expect.Result) error {
 	s := NewSummary(a)
+	s.SetExpectations(exps)
 	if err := results.WriteJSON(run.SummaryPath(), s); err != nil {
 		return err
 	}
@@ -77,15 +80,27 @@ func Write(run results.Run, a *analyze.Analysis) error {
 	return results.WriteFile(run.IndexPath(), html)
 }
 
-// Build analyses the run on disk and writes its report: what `labrun report`
-// does, with no cluster.
-func Build(run results.Run) (*analyze.Analysis, error) {
+// Build analyses the run on disk, judges the expectations of its recorded
+// scenario and writes its report: what `labrun report` does, with no
+// cluster. The expectations' sources are lines of results/<run>/scenario.yaml.
+func Build(run results.Run) (*analyze.Analysis, []expect.Result, error) {
+	sc, err := run.ReadScenario()
+	if err != nil {
+		return nil, nil, fmt.Errorf("report %s: %w", run.Dir, err)
+	}
+	return BuildExpecting(run, sc.Expect)
+}
+
+// BuildExpecting is Build with the expectations of spec: labrun run passes
+// those of the file it was given, so that results name its lines.
+func BuildExpecting(run results.Run, spec scenario.Expect) (*analyze.Analysis, []expect.Result, error) {
 	a, err := analyze.Run(run)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if err := Write(run, a); err != nil {
-		return nil, fmt.Errorf("report %s: %w", run.Dir, err)
+	exps := expect.Evaluate(spec, a)
+	if err := Write(run, a, exps); err != nil {
+		return nil, nil, fmt.Errorf("report %s: %w", run.Dir, err)
 	}
-	return a, nil
+	return a, exps, nil
 }

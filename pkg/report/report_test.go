@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"labrun.dev/labrun/pkg/analyze"
+	"labrun.dev/labrun/pkg/expect"
 	"labrun.dev/labrun/pkg/results"
 	"labrun.dev/labrun/pkg/results/resultstest"
 	"labrun.dev/labrun/pkg/scenario"
@@ -24,6 +25,11 @@ workload:
   resolvers: [glibc, musl]
   mitigations: [none, single-request-reopen]
 chaos: {raceEmulator: {profile: "5.0-5.5"}}
+expect:
+  claims: {"1": pass, "3": fail}
+  cells:
+    - match: {resolver: glibc, mitigation: single-request-reopen}
+      max: {shareAt5s: 0, p99: 100ms}
 `
 
 // syntheticRun is a baseline-like run: glibc delayed only without a
@@ -124,7 +130,7 @@ func TestFiguresData(t *testing.T) {
 
 func TestBuildWritesEverything(t *testing.T) {
 	run := syntheticRun(t)
-	a, err := Build(run)
+	a, exps, err := Build(run)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,6 +140,14 @@ func TestBuildWritesEverything(t *testing.T) {
 	}
 	if s.Schema != SummarySchema || len(s.Cells) != 4 || len(s.Claims) != 11 {
 		t.Errorf("summary: schema %q, %d cells, %d claims", s.Schema, len(s.Cells), len(s.Claims))
+	}
+	// claim 1 met, claim 3 broken (musl is delayed with the option: pass),
+	// the glibc cell's two bounds met.
+	if len(exps) != 4 || len(s.Expectations) != 4 || s.Totals.Expectations[expect.Met] != 3 || s.Totals.Expectations[expect.Broken] != 1 {
+		t.Errorf("expectations: returned %+v, summary.json %+v, totals %v", exps, s.Expectations, s.Totals.Expectations)
+	}
+	if e := s.Expectations[1]; e.Name != "claim 3: fail" || e.Verdict != expect.Broken || e.Measured != "pass" || !strings.HasSuffix(e.Source, "synthetic/scenario.yaml:41") {
+		t.Errorf("claim 3's expectation in summary.json: %+v", e)
 	}
 	for _, f := range []string{"ccdf-glibc.png", "ccdf-musl.png", "share-ge-5s.png", "counters.png", "queries-per-lookup.png"} {
 		b, err := os.ReadFile(filepath.Join(run.PlotsDir(), f))
@@ -145,7 +159,8 @@ func TestBuildWritesEverything(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{`<h2 id="claims">Claims</h2>`, "data:image/png;base64,", "default_glibc_single-request-reopen", "ignored by the back end: single-request-reopen"} {
+	for _, want := range []string{`<h2 id="claims">Claims</h2>`, "data:image/png;base64,", "default_glibc_single-request-reopen", "ignored by the back end: single-request-reopen",
+		`<h2 id="expectations">Expectations</h2>`, `<tr class="broken"><td class="verdict">broken</td><td>claim 3: fail</td>`} {
 		if !bytes.Contains(html, []byte(want)) {
 			t.Errorf("index.html lacks %q", want)
 		}
@@ -186,7 +201,7 @@ func TestStaleFiguresRemoved(t *testing.T) {
 	if err := results.WriteFile(stale, []byte("old")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Build(run); err != nil {
+	if _, _, err := Build(run); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(stale); !os.IsNotExist(err) {

@@ -25,10 +25,11 @@ type Summary struct {
 	Expectations []expect.Result `json:"expectations,omitempty"`
 }
 
-// Totals counts cells by state and claims by verdict.
+// Totals counts cells by state, claims and expectations by verdict.
 type Totals struct {
-	Cells  map[results.State]int   `json:"cells"`
-	Claims map[analyze.Verdict]int `json:"claims"`
+	Cells        map[results.State]int   `json:"cells"`
+	Claims       map[analyze.Verdict]int `json:"claims"`
+	Expectations map[expect.Verdict]int  `json:"expectations,omitempty"`
 }
 
 // NewSummary builds summary.json's content from an analysis.
@@ -56,4 +57,17 @@ func NewSummary(a *analyze.Analysis) Summary {
 		s.Totals.Claims[c.Verdict]++
 	}
 	return s
+}
+
+// SetExpectations records the expectations judged on the run and counts
+// them by verdict.
+func (s *Summary) SetExpectations(rs []expect.Result) {
+	s.Expectations = rs
+	s.Totals.Expectations = nil
+	for _, r := range rs {
+		if s.Totals.Expectations == nil {
+			s.Totals.Expectations = map[expect.Verdict]int{}
+		}
+		s.Totals.Expectations[r.Verdict]++
+	}
 }

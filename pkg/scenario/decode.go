@@ -94,6 +94,7 @@ func decode(file string, data []byte) (*Scenario, Problems) {
 	}
 	d.value(doc, reflect.ValueOf(s).Elem(), "")
 	s.src = d.src
+	s.Expect.src = d.src
 	return s, d.probs
 }
 
@@ -148,6 +149,8 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, path string) {
 		d.value(n, v.Elem(), path)
 	case reflect.Struct:
 		d.mapping(n, v, path)
+	case reflect.Map:
+		d.dict(n, v, path)
 	case reflect.Slice:
 		if n.Kind != yaml.SequenceNode {
 			d.problem(n.Line, path, "want a list, got "+kindName(n), "")
@@ -206,6 +209,37 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value, path string) {
 		}
 		d.value(val, v.Field(fi), p)
 	}
+}
+
+// dict decodes a mapping with keys of the user's choosing (expect.claims)
+// into a map from string; each entry's path is path.KEY.
+func (d *decoder) dict(n *yaml.Node, v reflect.Value, path string) {
+	if n.Kind != yaml.MappingNode {
+		d.problem(n.Line, path, "want a mapping, got "+kindName(n), "")
+		return
+	}
+	if v.Type().Key().Kind() != reflect.String {
+		panic("scenario decoder: map keys must be strings")
+	}
+	m := reflect.MakeMapWithSize(v.Type(), len(n.Content)/2)
+	seen := map[string]int{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, val := n.Content[i], n.Content[i+1]
+		p := path + "." + k.Value
+		if k.Kind != yaml.ScalarNode {
+			d.problem(k.Line, path, "want a single value as key, got "+kindName(k), "")
+			continue
+		}
+		if first, dup := seen[k.Value]; dup {
+			d.problem(k.Line, p, fmt.Sprintf("written twice (first on line %d)", first), "each key once")
+			continue
+		}
+		seen[k.Value] = k.Line
+		e := reflect.New(v.Type().Elem()).Elem()
+		d.value(val, e, p)
+		m.SetMapIndex(reflect.ValueOf(k.Value).Convert(v.Type().Key()), e)
+	}
+	v.Set(m)
 }
 
 // single reports whether node n is the single form of a oneOrMany field of

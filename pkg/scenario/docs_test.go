@@ -9,12 +9,14 @@ import (
 
 // leafFields lists the dotted paths of every leaf field of the schema, as the
 // reference writes them: lists of entries get "[]", except a oneOrMany field
-// (load, chaos), which is documented in its single form.
+// (load, chaos), which is documented in its single form. A type with its own
+// YAML text (Rate, Duration, Amount) is one field.
 func leafFields(typ reflect.Type, path string) []string {
 	if typ.Kind() == reflect.Pointer {
 		typ = typ.Elem()
 	}
-	if typ.Kind() != reflect.Struct || typ.PkgPath() != reflect.TypeFor[Scenario]().PkgPath() {
+	if typ.Kind() != reflect.Struct || typ.PkgPath() != reflect.TypeFor[Scenario]().PkgPath() ||
+		reflect.PointerTo(typ).Implements(unmarshalerType) {
 		return []string{path}
 	}
 	var out []string

@@ -51,6 +51,8 @@ type Scenario struct {
 	Repeats int     `yaml:"repeats" json:"repeats"`
 	// Images says where published images come from when the lab lacks them.
 	Images Images `yaml:"images,omitempty" json:"images,omitempty"`
+	// Expect is what every run must show; a run that breaks it exits 3.
+	Expect Expect `yaml:"expect,omitempty" json:"expect,omitempty"`
 
 	src source // where each field was written, for messages
 }

@@ -72,6 +72,10 @@ func (s *Scenario) validate() Problems {
 	if m := s.Images.Mirror; m != "" && !mirror.MatchString(m) {
 		v.bad("images.mirror", fmt.Sprintf("%q is not a registry HOST[:PORT]", m), "e.g. registry.example:5000, or http://10.0.0.5:5000 for plain HTTP; no path")
 	}
+	v.expect()
+	if len(v.probs) == 0 {
+		v.expectCells() // the matrix is known only once the rest is valid
+	}
 	return v.probs
 }
 
