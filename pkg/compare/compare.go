@@ -41,8 +41,8 @@ const (
 	DefaultMaxSamples = 1 << 20
 )
 
-// Options are the thresholds of a comparison; the zero value of a field
-// means its default.
+// Options are the thresholds of a comparison: start from DefaultOptions.
+// A minimum change of 0 leaves the decision to the tests alone.
 type Options struct {
 	Alpha           float64 `json:"alpha"`
 	MinMedianChange float64 `json:"min_median_change"` // relative: 0.05 is 5 %
@@ -57,24 +57,9 @@ func DefaultOptions() Options {
 		Confidence: DefaultConfidence, MaxSamples: DefaultMaxSamples}
 }
 
-// withDefaults fills zero fields and checks the others.
-func (o Options) withDefaults() (Options, error) {
-	d := DefaultOptions()
-	if o.Alpha == 0 {
-		o.Alpha = d.Alpha
-	}
-	if o.MinMedianChange == 0 {
-		o.MinMedianChange = d.MinMedianChange
-	}
-	if o.MinShareChange == 0 {
-		o.MinShareChange = d.MinShareChange
-	}
-	if o.Confidence == 0 {
-		o.Confidence = d.Confidence
-	}
-	if o.MaxSamples == 0 {
-		o.MaxSamples = d.MaxSamples
-	}
+// validate checks every field; a zero Options is refused (start from
+// DefaultOptions), so 0 can mean "no minimum effect".
+func (o Options) validate() error {
 	var errs []error
 	if !(o.Alpha > 0 && o.Alpha < 1) {
 		errs = append(errs, fmt.Errorf("alpha %v: want a level in (0, 1), e.g. 0.05", o.Alpha))
@@ -91,7 +76,7 @@ func (o Options) withDefaults() (Options, error) {
 	if o.MaxSamples < 2 {
 		errs = append(errs, fmt.Errorf("max samples %d: want at least 2", o.MaxSamples))
 	}
-	return o, errors.Join(errs...)
+	return errors.Join(errs...)
 }
 
 // Metric is what a row compares.

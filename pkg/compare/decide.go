@@ -77,6 +77,9 @@ func (r *Row) warnings(opts Options, bar float64) []string {
 	// The smallest share that can show at all among n lookups is about 3/n:
 	// ask for the change seen, or the minimum effect if that was smaller.
 	target := math.Max(math.Abs(r.B.Share-r.A.Share), opts.MinShareChange)
+	if target == 0 {
+		return w // no change, and no minimum asked for
+	}
 	if need := ruleOfThree(target); min(r.A.Lookups, r.B.Lookups) < need {
 		w = append(w, fmt.Sprintf("need ≥ %d lookups to detect a share of %s", need, percent(target)))
 	}

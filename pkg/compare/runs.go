@@ -6,6 +6,8 @@ import (
 	"io/fs"
 	"math"
 
+	"golang.org/x/sync/errgroup"
+
 	"labrun.dev/labrun/pkg/analyze"
 	"labrun.dev/labrun/pkg/results"
 	"labrun.dev/labrun/pkg/scenario"
@@ -19,8 +21,7 @@ var ErrNotARun = errors.New("not a run directory")
 // measured in both, every sample of both is read from raw/ (streamed, at most
 // opts.MaxSamples durations kept per side), and two rows are made.
 func Runs(a, b results.Run, opts Options) (*Comparison, error) {
-	opts, err := opts.withDefaults()
-	if err != nil {
+	if err := opts.validate(); err != nil {
 		return nil, fmt.Errorf("compare: %w", err)
 	}
 	sa, err := readScenario(a)
@@ -77,12 +78,15 @@ func (cmp *Comparison) addCell(a, b results.Run, ca, cb scenario.Cell, opts Opti
 	// The back end decides the symptom; a cell id names one back end, but
 	// a scenario edited between runs could differ: gRPC if either is.
 	grpc := analyze.IsGRPCBackend(ca.Backend) || analyze.IsGRPCBackend(cb.Backend)
-	da, pa, err := readCell(a, "a", ca, grpc, opts.MaxSamples)
-	if err != nil {
-		return err
-	}
-	db, pb, err := readCell(b, "b", cb, grpc, opts.MaxSamples)
-	if err != nil {
+	// Reading (JSON scanning) is most of the time: both runs at once.
+	var (
+		da, db *cellData
+		pa, pb Presence
+		g      errgroup.Group
+	)
+	g.Go(func() (err error) { da, pa, err = readCell(a, "a", ca, grpc, opts.MaxSamples); return err })
+	g.Go(func() (err error) { db, pb, err = readCell(b, "b", cb, grpc, opts.MaxSamples); return err })
+	if err := g.Wait(); err != nil {
 		return err
 	}
 	if da == nil || db == nil {
