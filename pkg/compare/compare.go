@@ -76,8 +76,14 @@ func (o Options) validate() error {
 	if o.MaxSamples < 2 {
 		errs = append(errs, fmt.Errorf("max samples %d: want at least 2", o.MaxSamples))
 	}
-	return errors.Join(errs...)
+	if len(errs) > 0 {
+		return fmt.Errorf("%w: %w", ErrOptions, errors.Join(errs...))
+	}
+	return nil
 }
+
+// ErrOptions is wrapped by the error of Runs when an option is out of range.
+var ErrOptions = errors.New("invalid comparison options")
 
 // Metric is what a row compares.
 type Metric string

@@ -20,8 +20,8 @@ func (cmp *Comparison) WriteText(w io.Writer) error {
 		100*o.MinMedianChange, 100*o.MinShareChange)
 
 	if len(cmp.Rows) > 0 {
-		fmt.Fprintf(ew, "\nlatency (median ±%.0f%% CI, p99, lookups)\n", 100*o.Confidence)
-		tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintf(ew, "\nlatency (median ± the larger half of its %.0f%% confidence interval, p99, lookups)\n", 100*o.Confidence)
+		tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "cell\tA median\t\tA p99\tA n\tB median\t\tB p99\tB n\tchange\tp\tp (Holm)\t")
 		for _, r := range cmp.Rows {
 			if r.Metric != Latency {
@@ -35,7 +35,7 @@ func (cmp *Comparison) WriteText(w io.Writer) error {
 		tw.Flush()
 
 		fmt.Fprintf(ew, "\n5 s symptom (share of lookups at a 5 s multiple; gRPC: share of calls hit)\n")
-		tw = tabwriter.NewWriter(ew, 0, 0, 2, ' ', tabwriter.AlignRight)
+		tw = tabwriter.NewWriter(ew, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "cell\tsymptom\tA share\tA events/n\tB share\tB events/n\tchange\tp\tp (Holm)\t")
 		for _, r := range cmp.Rows {
 			if r.Metric == Latency {
