@@ -22,12 +22,12 @@ func (cmp *Comparison) WriteText(w io.Writer) error {
 	if len(cmp.Rows) > 0 {
 		fmt.Fprintf(ew, "\nlatency (median ± the larger half of its %.0f%% confidence interval, p99, lookups)\n", 100*o.Confidence)
 		tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "cell\tA median\t\tA p99\tA n\tB median\t\tB p99\tB n\tchange\tp\tp (Holm)\t")
+		fmt.Fprintln(tw, "cell\tA median\t\tA p99\tA n\tB median\t\tB p99\tB n\tchange\tp\tp (Holm)")
 		for _, r := range cmp.Rows {
 			if r.Metric != Latency {
 				continue
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t\n", r.Cell,
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", r.Cell,
 				duration(r.A.MedianMS), halfWidth(r.A), duration(r.A.P99MS), r.A.Lookups,
 				duration(r.B.MedianMS), halfWidth(r.B), duration(r.B.P99MS), r.B.Lookups,
 				verdict(r), pvalue(r.P), pvalue(r.AdjustedP))
@@ -36,12 +36,12 @@ func (cmp *Comparison) WriteText(w io.Writer) error {
 
 		fmt.Fprintf(ew, "\n5 s symptom (share of lookups at a 5 s multiple; gRPC: share of calls hit)\n")
 		tw = tabwriter.NewWriter(ew, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "cell\tsymptom\tA share\tA events/n\tB share\tB events/n\tchange\tp\tp (Holm)\t")
+		fmt.Fprintln(tw, "cell\tsymptom\tA share\tA events/n\tB share\tB events/n\tchange\tp\tp (Holm)")
 		for _, r := range cmp.Rows {
 			if r.Metric == Latency {
 				continue
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%d/%d\t%s\t%d/%d\t%s\t%s\t%s\t\n", r.Cell, symptomLabel(r.Metric),
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d/%d\t%s\t%d/%d\t%s\t%s\t%s\n", r.Cell, symptomLabel(r.Metric),
 				percent(r.A.Share), r.A.Events, r.A.Lookups, percent(r.B.Share), r.B.Events, r.B.Lookups,
 				verdict(r), pvalue(r.P), pvalue(r.AdjustedP))
 		}
