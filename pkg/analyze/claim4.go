@@ -1,6 +1,10 @@
 package analyze
 
-import "fmt"
+import (
+	"fmt"
+
+	"labrun.dev/labrun/pkg/sample"
+)
 
 // The symptom of a gRPC call under the race is not a 5 s multiple: the call
 // has a deadline (3 s, the seed's), so a lost DNS answer makes it fail with
@@ -17,7 +21,17 @@ const (
 	GRPCNearBaseline = 0.5
 )
 
-func isGRPC(c *Cell) bool { return c.Backend == "grpc-ares" || c.Backend == "grpc-native" }
+func isGRPC(c *Cell) bool { return IsGRPCBackend(c.Backend) }
+
+// IsGRPCBackend reports whether a probe back end makes gRPC calls, whose
+// symptom is a missed deadline rather than a 5 s multiple.
+func IsGRPCBackend(backend string) bool { return backend == "grpc-ares" || backend == "grpc-native" }
+
+// GRPCHit reports whether one gRPC call of d µs with result r was hit by the
+// race: it timed out or took at least GRPCHitUS. (The cell-level count below
+// works from the summed counts, which give the same number whenever every
+// timeout took ≥ 1 s, as every timeout of the lab does.)
+func GRPCHit(d int64, r sample.Result) bool { return r == sample.Timeout || d >= GRPCHitUS }
 
 // grpcHits counts the calls hit by the race. Every timeout waited for the
 // deadline or a resolver timeout, so the calls ≥ 1 s include them; the larger

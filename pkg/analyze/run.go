@@ -150,18 +150,32 @@ func newCell(sc scenario.Cell) *Cell {
 	return c
 }
 
+// RecordedState is the state a run's status file gives a cell of its
+// scenario; a cell without one did not run. The samples can still demote a
+// complete cell: see results.CheckProbes.
+func RecordedState(run results.Run, sc scenario.Cell) (results.State, string, error) {
+	st, ok, err := run.ReadStatus(sc.ID)
+	switch {
+	case err != nil:
+		return "", "", err
+	case ok:
+		return st.State, st.Reason, nil
+	case !sc.Runs():
+		return results.NotRun, sc.NotRun, nil
+	}
+	return results.NotRun, noStatusReason, nil
+}
+
+// noStatusReason is the reason of a cell the run did not reach.
+const noStatusReason = "no status file: the run did not reach this cell"
+
 func load(run results.Run, c *Cell, sc scenario.Cell) error {
-	st, ok, err := run.ReadStatus(c.ID)
-	if err != nil {
+	var err error
+	if c.State, c.Reason, err = RecordedState(run, sc); err != nil {
 		return err
 	}
-	switch {
-	case ok:
-		c.State, c.Reason = st.State, st.Reason
-	case !sc.Runs():
-		c.State, c.Reason = results.NotRun, sc.NotRun
-	default:
-		c.State, c.Reason, c.noStatus = results.NotRun, "no status file: the run did not reach this cell", true
+	if c.State == results.NotRun && c.Reason == noStatusReason && sc.Runs() {
+		c.noStatus = true
 	}
 	if c.State == results.NotRun {
 		return nil

@@ -57,7 +57,7 @@ func (a *Accumulator) Add(d int64, r sample.Result) {
 	if d >= retryTimeout {
 		a.atLeast5s++
 	}
-	if k := (d + retryTimeout/2) / retryTimeout; k >= 1 && abs(d-k*retryTimeout) <= nearTolerance {
+	if k := FiveSecondMultiple(d); k >= 1 {
 		a.near[min(k, 4)-1]++
 	}
 	n := a.hist.Count()
@@ -66,6 +66,16 @@ func (a *Accumulator) Add(d int64, r sample.Result) {
 	} else if j := a.rng.Uint64N(n); j < ReservoirSize {
 		a.reservoir[j] = d
 	}
+}
+
+// FiveSecondMultiple returns k ≥ 1 when a lookup of d µs took within 0.5 s
+// of k·5 s (the symptom: k resolver timeouts waited out), and 0 otherwise.
+// This is the one definition of "at a 5 s multiple"; pkg/compare uses it too.
+func FiveSecondMultiple(d int64) int64 {
+	if k := (d + retryTimeout/2) / retryTimeout; k >= 1 && abs(d-k*retryTimeout) <= nearTolerance {
+		return k
+	}
+	return 0
 }
 
 func abs(v int64) int64 {

@@ -75,3 +75,36 @@ func TestResamplerWithoutRNGIsTheSample(t *testing.T) {
 		t.Errorf("mean %g p99 %g, want 500.5 and 990", mean, p99)
 	}
 }
+
+func TestFiveSecondMultipleAndGRPCHit(t *testing.T) {
+	tests := []struct {
+		us   int64
+		k    int64
+		hit  bool // as a gRPC call that returned ok
+		name string
+	}{
+		{1_500, 0, false, "healthy"},
+		{999_999, 0, false, "just under 1 s"},
+		{1_000_000, 0, true, "1 s: a gRPC hit, no 5 s multiple"},
+		{4_499_999, 0, true, "just outside the 5 s band"},
+		{4_500_000, 1, true, "5 s − 0.5 s"},
+		{5_500_000, 1, true, "5 s + 0.5 s"},
+		{5_500_001, 0, true, "just past it"},
+		{10_200_000, 2, true, "10 s"},
+		{25_000_000, 5, true, "25 s"},
+	}
+	for _, tt := range tests {
+		if got := FiveSecondMultiple(tt.us); got != tt.k {
+			t.Errorf("%s: FiveSecondMultiple(%d) = %d, want %d", tt.name, tt.us, got, tt.k)
+		}
+		if got := GRPCHit(tt.us, sample.OK); got != tt.hit {
+			t.Errorf("%s: GRPCHit(%d, ok) = %v, want %v", tt.name, tt.us, got, tt.hit)
+		}
+	}
+	if !GRPCHit(100, sample.Timeout) {
+		t.Error("a timed-out call is hit, however fast")
+	}
+	if !IsGRPCBackend("grpc-ares") || !IsGRPCBackend("grpc-native") || IsGRPCBackend("glibc") {
+		t.Error("IsGRPCBackend: want grpc-ares and grpc-native only")
+	}
+}

@@ -22,6 +22,9 @@ type Cell struct {
 	// DEADLINE_EXCEEDED), and the share that succeeded but only after 2 s.
 	DeadlineExceeded float64
 	SlowOK           float64
+	// Seed is mixed into the generator (seeded by the cell id), so two runs
+	// of one spec can differ as two real runs would; 0 keeps the default data.
+	Seed uint64
 	// MedianUS is the median of an undelayed lookup (log-normal); default 1500.
 	MedianUS float64
 	// Counters, summed over nodes (split over two nodes).
@@ -89,7 +92,7 @@ func writeCell(run results.Run, c scenario.Cell, cs Cell) error {
 	}
 	h := fnv.New64a()
 	h.Write([]byte(c.ID))
-	rng := rand.New(rand.NewPCG(h.Sum64(), 7))
+	rng := rand.New(rand.NewPCG(h.Sum64(), 7^cs.Seed))
 	var total uint64
 	for p := range cs.Pods {
 		pod := fmt.Sprintf("probe-%d", p)
