@@ -71,12 +71,6 @@ func hdrLog(src *Source, c *analyze.Cell) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	var start int64
-	if ok && !st.Started.IsZero() {
-		start = st.Started.UnixMilli()
-		h.SetStartTimeMs(start)
-		h.SetEndTimeMs(max(st.Finished.UnixMilli(), start))
-	}
 	var b bytes.Buffer
 	w := hdrhistogram.NewHistogramLogWriter(&b)
 	steps := []func() error{
@@ -84,10 +78,16 @@ func hdrLog(src *Source, c *analyze.Cell) ([]byte, error) {
 		func() error {
 			return w.OutputComment(fmt.Sprintf("[%s run=%s cell=%s state=%s unit=us lookups=%d]", HDRVersion, src.Analysis.Run, c.ID, c.State, h.TotalCount()))
 		},
-		func() error { return w.OutputStartTime(start) },
-		w.OutputLegend,
-		func() error { return w.OutputIntervalHistogram(h) },
 	}
+	// Without a start time in the status file the interval starts at 0
+	// and no StartTime line claims 1970.
+	if ok && !st.Started.IsZero() {
+		start := st.Started.UnixMilli()
+		h.SetStartTimeMs(start)
+		h.SetEndTimeMs(max(st.Finished.UnixMilli(), start))
+		steps = append(steps, func() error { return w.OutputStartTime(start) })
+	}
+	steps = append(steps, w.OutputLegend, func() error { return w.OutputIntervalHistogram(h) })
 	for _, step := range steps {
 		if err := step(); err != nil {
 			return nil, fmt.Errorf("write histogram log: %w", err)

@@ -3,7 +3,9 @@ package export
 import (
 	"math"
 	"os"
+	"strings"
 	"testing"
+	"time"
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 )
@@ -58,5 +60,33 @@ func TestHDRMatchesAnalysis(t *testing.T) {
 	}
 	if checked != len(files) || checked == 0 {
 		t.Errorf("checked %d logs, wrote %d", checked, len(files))
+	}
+}
+
+func TestHDRInterval(t *testing.T) {
+	src := loadSynthetic(t, false)
+	c := src.Analysis.Cells[0]
+	st, _, err := src.Run.ReadStatus(c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Started = time.UnixMilli(1_790_000_000_250)
+	st.Finished = st.Started.Add(90 * time.Second)
+	if err := src.Run.WriteStatus(st); err != nil {
+		t.Fatal(err)
+	}
+	data, err := hdrLog(src, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(data), "#[StartTime: 1790000000 (seconds since epoch)") {
+		t.Errorf("no StartTime line:\n%.300s", data)
+	}
+	h, err := hdrhistogram.NewHistogramLogReader(strings.NewReader(string(data))).NextIntervalHistogram()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := h.EndTimeMs() - h.StartTimeMs(); got != 90_000 {
+		t.Errorf("interval %d ms, want 90000", got)
 	}
 }
