@@ -5,7 +5,6 @@ import (
 	"testing"
 
 	"labrun.dev/labrun/pkg/expect"
-	"labrun.dev/labrun/pkg/report"
 	"labrun.dev/labrun/pkg/results"
 	"labrun.dev/labrun/pkg/results/resultstest"
 	"labrun.dev/labrun/pkg/scenario"
@@ -47,7 +46,8 @@ func syntheticRun(t *testing.T, withSummary bool) results.Run {
 		t.Fatal(err)
 	}
 	if withSummary {
-		s := report.Summary{Schema: report.SummarySchema, Run: run.Name(), Expectations: syntheticExpectations}
+		// summary.json as pkg/report writes it (not imported: report calls export).
+		s := map[string]any{"schema": "labrun.dev/summary/v1", "run": run.Name(), "expectations": syntheticExpectations}
 		if err := results.WriteJSON(run.SummaryPath(), s); err != nil {
 			t.Fatal(err)
 		}
