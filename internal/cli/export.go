@@ -2,7 +2,6 @@ package cli
 
 import (
 	"fmt"
-	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -60,7 +59,7 @@ func runExport(s Streams, dir string, f exportFlags) error {
 	src.Perfdash = export.PerfdashBuild{Job: f.perfdashJob, Build: f.perfdashBuild}
 	out := f.out
 	if out == "" {
-		out = filepath.Join(run.Dir, "exports")
+		out = run.ExportsDir()
 	}
 	files, err := export.Write(out, src, formats...)
 	for _, file := range files {

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"labrun.dev/labrun/pkg/analyze"
+	"labrun.dev/labrun/pkg/export"
 	"labrun.dev/labrun/pkg/results"
 )
 
@@ -56,8 +57,9 @@ func HTML(s Summary, figs []Figure) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-// Write writes a run's report from its analysis: summary.json, plots/*.png
-// and index.html, each atomically.
+// Write writes a run's report from its analysis: summary.json, plots/*.png,
+// index.html and the cheap exports (exports/: CSV, JUnit XML, benchfmt),
+// each atomically.
 func Write(run results.Run, a *analyze.Analysis) error {
 	s := NewSummary(a)
 	if err := results.WriteJSON(run.SummaryPath(), s); err != nil {
@@ -74,7 +76,17 @@ func Write(run results.Run, a *analyze.Analysis) error {
 	if err != nil {
 		return err
 	}
-	return results.WriteFile(run.IndexPath(), html)
+	if err := results.WriteFile(run.IndexPath(), html); err != nil {
+		return err
+	}
+	// The exports made from the analysis alone cost milliseconds: every
+	// report has them (exports/), so CI can read junit.xml without a step.
+	src, err := export.New(run, a, s.Expectations)
+	if err != nil {
+		return err
+	}
+	_, err = export.Write(run.ExportsDir(), src, export.Cheap...)
+	return err
 }
 
 // Build analyses the run on disk and writes its report: what `labrun report`
