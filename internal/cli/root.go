@@ -89,6 +89,7 @@ var subcommands = []func(Streams) *cobra.Command{
 	newPlanCommand,
 	newReportCommand,
 	newCompareCommand,
+	newExportCommand,
 	newRunCommand,
 	newHostcheckCommand,
 }

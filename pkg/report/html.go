@@ -10,6 +10,7 @@ import (
 
 	"labrun.dev/labrun/pkg/analyze"
 	"labrun.dev/labrun/pkg/expect"
+	"labrun.dev/labrun/pkg/export"
 	"labrun.dev/labrun/pkg/results"
 	"labrun.dev/labrun/pkg/scenario"
 )
@@ -59,7 +60,8 @@ func HTML(s Summary, figs []Figure) ([]byte, error) {
 }
 
 // Write writes a run's report from its analysis and the expectations judged
-// on it: summary.json, plots/*.png and index.html, each atomically.
+// on it: summary.json, plots/*.png, index.html and the cheap exports
+// (exports/: CSV, JUnit XML, benchfmt), each atomically.
 func Write(run results.Run, a *analyze.Analysis, exps []expect.Result) error {
 	s := NewSummary(a)
 	s.SetExpectations(exps)
@@ -77,7 +79,17 @@ func Write(run results.Run, a *analyze.Analysis, exps []expect.Result) error {
 	if err != nil {
 		return err
 	}
-	return results.WriteFile(run.IndexPath(), html)
+	if err := results.WriteFile(run.IndexPath(), html); err != nil {
+		return err
+	}
+	// The exports made from the analysis alone cost milliseconds: every
+	// report has them (exports/), so CI can read junit.xml without a step.
+	src, err := export.New(run, a, s.Expectations)
+	if err != nil {
+		return err
+	}
+	_, err = export.Write(run.ExportsDir(), src, export.Cheap...)
+	return err
 }
 
 // Build analyses the run on disk, judges the expectations of its recorded

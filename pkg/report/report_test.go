@@ -168,6 +168,12 @@ func TestBuildWritesEverything(t *testing.T) {
 	if a.Claims[0].Verdict != analyze.Pass || a.Claims[7].Verdict != analyze.Pass {
 		t.Errorf("claims 1 and 8 on the synthetic run: %s, %s", a.Claims[0].Verdict, a.Claims[7].Verdict)
 	}
+	// The cheap exports, not the ones that read every sample again.
+	for f, want := range map[string]bool{"cells.csv": true, "junit.xml": true, "bench.txt": true, "hdr": false, "perfdash": false} {
+		if _, err := os.Stat(filepath.Join(run.ExportsDir(), f)); (err == nil) != want {
+			t.Errorf("exports/%s: present %v, want %v", f, err == nil, want)
+		}
+	}
 	if os.Getenv("LABRUN_KEEP_REPORT") != "" {
 		t.Logf("report kept in %s", run.Dir)
 		os.CopyFS(os.Getenv("LABRUN_KEEP_REPORT"), os.DirFS(run.Dir))

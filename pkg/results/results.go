@@ -9,6 +9,7 @@
 //	summary.json                the analysis (pkg/report writes it)
 //	plots/*.png                 figures
 //	index.html                  the report page
+//	exports/                    the run in other tools' formats (pkg/export)
 //
 // The runner writes through Run; analysis and report read through it. Every
 // file is written atomically (a temporary file renamed into place), so a
@@ -66,6 +67,7 @@ func (r Run) RawDir(cell string) string       { return filepath.Join(r.Dir, "raw
 func (r Run) CountersPath(cell string) string { return filepath.Join(r.Dir, "counters", cell+".json") }
 func (r Run) StatusPath(cell string) string   { return filepath.Join(r.Dir, "status", cell+".json") }
 func (r Run) CapturesDir(cell string) string  { return filepath.Join(r.Dir, "captures", cell) }
+func (r Run) ExportsDir() string              { return filepath.Join(r.Dir, "exports") }
 
 // CaptureSummaryPath is where the analysis of a cell's captures goes.
 func (r Run) CaptureSummaryPath(cell string) string {
