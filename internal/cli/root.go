@@ -88,6 +88,7 @@ var subcommands = []func(Streams) *cobra.Command{
 	newValidateCommand,
 	newPlanCommand,
 	newReportCommand,
+	newSiteCommand,
 	newRunCommand,
 	newHostcheckCommand,
 }

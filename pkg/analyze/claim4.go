@@ -17,7 +17,21 @@ const (
 	GRPCNearBaseline = 0.5
 )
 
-func isGRPC(c *Cell) bool { return c.Backend == "grpc-ares" || c.Backend == "grpc-native" }
+func isGRPC(c *Cell) bool { return c.IsGRPC() }
+
+// IsGRPC reports whether the cell ran a gRPC back end, whose symptom is a
+// hit call (HitShare), not a lookup at a 5 s multiple.
+func (c *Cell) IsGRPC() bool { return c.Backend == "grpc-ares" || c.Backend == "grpc-native" }
+
+// HitShare is the share of a gRPC cell's calls hit by the race (timed out,
+// or took at least GRPCHitUS); 0 without samples. It reads only Stats, so it
+// works on a cell decoded from summary.json too.
+func (c *Cell) HitShare() float64 {
+	if c.Stats == nil || c.Stats.Count == 0 {
+		return 0
+	}
+	return grpcHitShare(c)
+}
 
 // grpcHits counts the calls hit by the race. Every timeout waited for the
 // deadline or a resolver timeout, so the calls ≥ 1 s include them; the larger
