@@ -128,6 +128,9 @@ func checkKeptPages(idx *Index, out string, fresh map[string]bool) {
 // figures, and the site navigation into every run page.
 func writePages(out string, idx *Index, notes []string) error {
 	b := base{Generated: idx.Generated, Schema: Schema}
+	if err := results.WriteFile(filepath.Join(out, FaviconFile), favicon()); err != nil {
+		return err
+	}
 	hists := Histories(idx)
 	html, err := render("index.html.tmpl", indexPage{base: b, Runs: idx.Runs, Histories: hists, Notes: notes, MinHistoryRuns: MinHistoryRuns})
 	if err != nil {
@@ -136,7 +139,7 @@ func writePages(out string, idx *Index, notes []string) error {
 	if err := results.WriteFile(filepath.Join(out, "index.html"), html); err != nil {
 		return err
 	}
-	html, err = render("claims.html.tmpl", claimsPage{base: b, Grid: NewGrid(idx)})
+	html, err = render("claims.html.tmpl", newClaimsPage(b, NewGrid(idx)))
 	if err != nil {
 		return err
 	}
@@ -170,7 +173,8 @@ func writeHistories(out string, b base, hists []History) error {
 			if err := results.WriteFile(filepath.Join(out, file), svg); err != nil {
 				return err
 			}
-			figs = append(figs, pageFigure{File: file, Title: p.Title, Caption: p.Caption})
+			figs = append(figs, pageFigure{File: file, Title: p.Title, Caption: p.Caption,
+				Width: int(figWidth.Dots(96)), Height: int(figHeight.Dots(96))})
 		}
 		html, err := render("cell.html.tmpl", newCellPage(b, h, figs))
 		if err != nil {

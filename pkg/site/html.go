@@ -51,6 +51,14 @@ type indexPage struct {
 type claimsPage struct {
 	base
 	Grid Grid
+	// FirstExpectation is the index of the first expectation row, where
+	// the grid's second section starts; -1 without one.
+	FirstExpectation int
+}
+
+func newClaimsPage(b base, g Grid) claimsPage {
+	first := slices.IndexFunc(g.Rows, func(r GridRow) bool { return r.Kind == RowExpectation })
+	return claimsPage{base: b, Grid: g, FirstExpectation: first}
 }
 
 type cellPageData struct {
@@ -66,6 +74,7 @@ type cellPageData struct {
 
 type pageFigure struct {
 	File, Title, Caption string
+	Width, Height        int // CSS pixels
 }
 
 type runNav struct {

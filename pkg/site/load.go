@@ -56,9 +56,9 @@ func readRun(c candidate, siteDir string) Run {
 	}
 	a, err := analyze.Run(run)
 	if err != nil {
-		r.Problem = fmt.Sprintf("%s, and the raw files could not be analysed: %v", why, err)
+		r.Problem = fmt.Sprintf("%s, and the raw files could not be analysed: %s", why, inRun(run, err))
 		if s != nil {
-			r.Problem = fmt.Sprintf("%s, and the raw files could not be analysed to draw a new one: %v", why, err)
+			r.Problem = fmt.Sprintf("%s, and the raw files could not be analysed to draw a new one: %s", why, inRun(run, err))
 		}
 		return r
 	}
@@ -75,6 +75,13 @@ func readRun(c candidate, siteDir string) Run {
 	r.Source, r.Note = FromRaw, why+"; rebuilt from the raw files"
 	fill(&r, run, &rebuilt)
 	return r
+}
+
+// inRun words err relative to the run directory: the index names the run
+// already, and the path it was read from means nothing to a reader elsewhere.
+func inRun(run results.Run, err error) string {
+	msg := strings.ReplaceAll(err.Error(), "analyze "+run.Dir+": ", "")
+	return strings.ReplaceAll(msg, run.Dir+string(filepath.Separator), "")
 }
 
 // currentSummary returns the run's summary.json when it can stand for the

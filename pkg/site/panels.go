@@ -58,7 +58,7 @@ func Panels(h History) []Panel {
 	delays := Panel{Name: "delays", Title: "Lookups delayed by the race", YLabel: "% of the run's lookups",
 		Caption: "Share of lookups within 0.5 s of a multiple of 5 s (the resolver's retry timeout)."}
 	delays.Trends = []Trend{{Name: TrendShareAt5s}}
-	counters := Panel{Name: "counters", Title: "Drops and clashes during the cell", YLabel: "count (summed over nodes)",
+	counters := Panel{Name: "counters", Title: "Drops and clashes during the cell", YLabel: "count, all nodes",
 		Caption: "The race emulator's drops next to this kernel's own insert_failed and clashres: growth during the cell, summed over nodes.",
 		Trends:  []Trend{{Name: report.GroupEmulatorDropped}, {Name: report.GroupInsertFailed}, {Name: report.GroupClashResolved}}}
 	grpc := false
