@@ -7,7 +7,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"labrun.dev/labrun/pkg/results"
@@ -70,21 +72,11 @@ func Build(ctx context.Context, opt Options) (*Result, error) {
 		return nil, err
 	}
 	res.Notes = notes
-	var read []Run
-	for _, c := range cands {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		r := readRun(c, opt.Out)
-		switch {
-		case !r.OK():
-			fmt.Fprintf(progress, "%s: listed, not shown: %s\n", r.Name, r.Problem)
-		case r.Note != "":
-			fmt.Fprintf(progress, "%s: %s (%s)\n", r.Name, r.Source, r.Note)
-		default:
-			fmt.Fprintf(progress, "%s: %s\n", r.Name, r.Source)
-		}
-		read = append(read, r)
+	read := readRuns(ctx, cands, opt.Out, progress)
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	for _, r := range read {
 		res.Read = append(res.Read, r.Name)
 	}
 	fresh := map[string]bool{}
@@ -109,6 +101,38 @@ func Build(ctx context.Context, opt Options) (*Result, error) {
 	return res, nil
 }
 
+// readRuns reads the candidates on as many goroutines as there are CPUs (at
+// most 4: each holds one run's summary or analysis), in the order given.
+func readRuns(ctx context.Context, cands []candidate, out string, progress io.Writer) []Run {
+	runs := make([]Run, len(cands))
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, min(4, runtime.GOMAXPROCS(0)))
+	for i, c := range cands {
+		if ctx.Err() != nil {
+			break
+		}
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			r := readRun(c, out)
+			runs[i] = r
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case !r.OK():
+				fmt.Fprintf(progress, "%s: listed, not shown: %s\n", r.Name, r.Problem)
+			case r.Note != "":
+				fmt.Fprintf(progress, "%s: %s (%s)\n", r.Name, r.Source, r.Note)
+			default:
+				fmt.Fprintf(progress, "%s: %s\n", r.Name, r.Source)
+			}
+		})
+	}
+	wg.Wait()
+	return runs
+}
+
 // checkKeptPages drops the link to a kept run's page that is no longer in
 // the site (removed by hand), saying so, so the site never links nowhere.
 func checkKeptPages(idx *Index, out string, fresh map[string]bool) {
@@ -128,7 +152,7 @@ func checkKeptPages(idx *Index, out string, fresh map[string]bool) {
 // figures, and the site navigation into every run page.
 func writePages(out string, idx *Index, notes []string) error {
 	b := base{Generated: idx.Generated, Schema: Schema}
-	if err := results.WriteFile(filepath.Join(out, FaviconFile), favicon()); err != nil {
+	if err := writeFile(filepath.Join(out, FaviconFile), favicon()); err != nil {
 		return err
 	}
 	hists := Histories(idx)
@@ -136,14 +160,14 @@ func writePages(out string, idx *Index, notes []string) error {
 	if err != nil {
 		return err
 	}
-	if err := results.WriteFile(filepath.Join(out, "index.html"), html); err != nil {
+	if err := writeFile(filepath.Join(out, "index.html"), html); err != nil {
 		return err
 	}
 	html, err = render("claims.html.tmpl", newClaimsPage(b, NewGrid(idx)))
 	if err != nil {
 		return err
 	}
-	if err := results.WriteFile(filepath.Join(out, "claims.html"), html); err != nil {
+	if err := writeFile(filepath.Join(out, "claims.html"), html); err != nil {
 		return err
 	}
 	if err := writeHistories(out, b, hists); err != nil {
@@ -170,7 +194,7 @@ func writeHistories(out string, b base, hists []History) error {
 				return fmt.Errorf("site: cell %s: %w", h.Cell, err)
 			}
 			file := figureFile(h, p)
-			if err := results.WriteFile(filepath.Join(out, file), svg); err != nil {
+			if err := writeFile(filepath.Join(out, file), svg); err != nil {
 				return err
 			}
 			figs = append(figs, pageFigure{File: file, Title: p.Title, Caption: p.Caption,
@@ -180,7 +204,7 @@ func writeHistories(out string, b base, hists []History) error {
 		if err != nil {
 			return fmt.Errorf("site: cell %s: %w", h.Cell, err)
 		}
-		if err := results.WriteFile(filepath.Join(out, h.Page), html); err != nil {
+		if err := writeFile(filepath.Join(out, h.Page), html); err != nil {
 			return err
 		}
 	}
@@ -208,7 +232,11 @@ func writeRunNavs(out string, idx *Index, hists []History) error {
 		if err != nil {
 			return err
 		}
-		if err := setRunNav(filepath.Join(out, r.Page), html); err != nil {
+		src := filepath.Join(out, r.Page)
+		if r.pageSource != "" {
+			src = r.pageSource
+		}
+		if err := setRunNav(filepath.Join(out, r.Page), src, html); err != nil {
 			return fmt.Errorf("site: run %s: %w", r.Name, err)
 		}
 	}

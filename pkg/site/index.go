@@ -63,6 +63,10 @@ type Run struct {
 	Claims       []ClaimResult   `json:"claims,omitempty"`
 	Expectations []expect.Result `json:"expectations,omitempty"`
 	Cells        []CellResult    `json:"cells,omitempty"`
+
+	// pageSource is the report page to put under Page with the site's
+	// navigation, when it is the run directory's own; empty otherwise.
+	pageSource string
 }
 
 // OK reports whether the run was read (it has data and a page).

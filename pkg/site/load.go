@@ -49,7 +49,7 @@ func readRun(c candidate, siteDir string) Run {
 		if err := copyPage(run, pageDir); err != nil {
 			why = fmt.Sprintf("its report page could not be copied (%v)", err)
 		} else {
-			r.Source = FromSummary
+			r.Source, r.pageSource = FromSummary, run.IndexPath()
 			fill(&r, run, s)
 			return r
 		}

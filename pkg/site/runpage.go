@@ -14,10 +14,11 @@ import (
 // runPageDir is a run's directory in the site, relative to its root.
 func runPageDir(name string) string { return "runs/" + name }
 
-// copyPage copies the run's report page, with what it links to
-// (summary.json and plots/*.png), into dst.
+// copyPage copies what the run's report page links to (summary.json and
+// plots/*.png) into dst; the page itself is written once, with the site's
+// navigation, when every run is known (writeRunNavs).
 func copyPage(run results.Run, dst string) error {
-	files := []string{"index.html", "summary.json"}
+	files := []string{"summary.json"}
 	plots, err := filepath.Glob(filepath.Join(run.PlotsDir(), "*.png"))
 	if err != nil {
 		return err
@@ -26,7 +27,7 @@ func copyPage(run results.Run, dst string) error {
 		files = append(files, filepath.Join("plots", filepath.Base(p)))
 	}
 	for _, f := range files {
-		if err := results.CopyFile(filepath.Join(dst, f), filepath.Join(run.Dir, f)); err != nil {
+		if err := copyFile(filepath.Join(dst, f), filepath.Join(run.Dir, f)); err != nil {
 			return err
 		}
 	}
@@ -78,11 +79,12 @@ func withNav(page, nav []byte) []byte {
 
 func slicesConcat(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
 
-// setRunNav writes nav into the run page at path.
-func setRunNav(path string, nav []byte) error {
-	page, err := os.ReadFile(path)
+// setRunNav writes the page at src, with nav, to path (src is the run's
+// own index.html for a run read now, else the page in the site).
+func setRunNav(path, src string, nav []byte) error {
+	page, err := os.ReadFile(src)
 	if err != nil {
 		return fmt.Errorf("run page: %w", err)
 	}
-	return results.WriteFile(path, withNav(page, nav))
+	return writeFile(path, withNav(page, nav))
 }
