@@ -88,8 +88,7 @@ var subcommands = []func(Streams) *cobra.Command{
 	newValidateCommand,
 	newPlanCommand,
 	newReportCommand,
-	newCompareCommand,
-	newExportCommand,
+	newSiteCommand,
 	newRunCommand,
 	newHostcheckCommand,
 }

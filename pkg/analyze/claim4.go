@@ -21,17 +21,31 @@ const (
 	GRPCNearBaseline = 0.5
 )
 
-func isGRPC(c *Cell) bool { return IsGRPCBackend(c.Backend) }
-
 // IsGRPCBackend reports whether a probe back end makes gRPC calls, whose
 // symptom is a missed deadline rather than a 5 s multiple.
 func IsGRPCBackend(backend string) bool { return backend == "grpc-ares" || backend == "grpc-native" }
+
+// IsGRPC reports whether the cell ran a gRPC back end, whose symptom is a
+// hit call (HitShare), not a lookup at a 5 s multiple.
+func (c *Cell) IsGRPC() bool { return IsGRPCBackend(c.Backend) }
+
+func isGRPC(c *Cell) bool { return c.IsGRPC() }
 
 // GRPCHit reports whether one gRPC call of d µs with result r was hit by the
 // race: it timed out or took at least GRPCHitUS. (The cell-level count below
 // works from the summed counts, which give the same number whenever every
 // timeout took ≥ 1 s, as every timeout of the lab does.)
 func GRPCHit(d int64, r sample.Result) bool { return r == sample.Timeout || d >= GRPCHitUS }
+
+// HitShare is the share of a gRPC cell's calls hit by the race (timed out,
+// or took at least GRPCHitUS); 0 without samples. It reads only Stats, so it
+// works on a cell decoded from summary.json too.
+func (c *Cell) HitShare() float64 {
+	if c.Stats == nil || c.Stats.Count == 0 {
+		return 0
+	}
+	return grpcHitShare(c)
+}
 
 // grpcHits counts the calls hit by the race. Every timeout waited for the
 // deadline or a resolver timeout, so the calls ≥ 1 s include them; the larger

@@ -15,6 +15,11 @@ var counterColors = map[string]color.Color{
 	GroupEmulatorDropped: color.RGBA{R: 0xf4, G: 0xa5, B: 0x82, A: 0xff},
 }
 
+// CounterColor is the colour of a counter group (GroupInsertFailed,
+// GroupClashResolved, GroupEmulatorDropped) in every figure, so the site's
+// history figures match the run reports.
+func CounterColor(group string) color.Color { return groupColor(group, 0) }
+
 func groupColor(name string, i int) color.Color {
 	if c, ok := counterColors[name]; ok {
 		return c
