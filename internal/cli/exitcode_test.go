@@ -30,6 +30,10 @@ func TestExitCodes(t *testing.T) {
 		{"no argument", context.Background(), []string{"validate"}, ExitUsage},
 		{"missing scenario", context.Background(), []string{"plan", "absent.yaml"}, ExitUsage},
 		{"bad scenario", context.Background(), []string{"validate", "../../pkg/scenario/testdata/invalid-values.yaml"}, ExitUsage},
+		{"compare of one run", context.Background(), []string{"compare", "a"}, ExitUsage},
+		{"export of no run", context.Background(), []string{"export", "--format", "csv", "absent"}, ExitUsage},
+		{"site of no run", context.Background(), []string{"site", "-o", results + "/site", "absent"}, ExitUsage},
+		{"report of no run", context.Background(), []string{"report", "absent"}, ExitUsage},
 		{"run interrupted", cancelled, []string{"run", "--results", results, "../../scenarios/baseline.yaml"}, ExitInterrupted},
 	}
 	for _, tt := range tests {

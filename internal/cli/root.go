@@ -88,6 +88,8 @@ var subcommands = []func(Streams) *cobra.Command{
 	newValidateCommand,
 	newPlanCommand,
 	newReportCommand,
+	newCompareCommand,
+	newExportCommand,
 	newSiteCommand,
 	newRunCommand,
 	newHostcheckCommand,

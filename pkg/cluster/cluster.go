@@ -190,7 +190,8 @@ func (c *Cluster) LoadImage(ctx context.Context, tarball string) error {
 }
 
 // EachNode runs fn on every node (a Node, or anything a caller keeps per
-// node) side by side and joins their errors.
+// node) side by side and joins their errors. A panic in fn is an error of
+// that node: no caller could recover it from another goroutine.
 func EachNode[N any](nodes []N, fn func(N) error) error {
 	errs := make([]error, len(nodes))
 	var wg sync.WaitGroup
@@ -198,6 +199,11 @@ func EachNode[N any](nodes []N, fn func(N) error) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer func() {
+				if r := recover(); r != nil {
+					errs[i] = fmt.Errorf("panic on %v: %v", n, r)
+				}
+			}()
 			errs[i] = fn(n)
 		}()
 	}

@@ -37,6 +37,10 @@ type RunOptions struct {
 	// Provider makes the clusters (default: kind).
 	Provider cluster.Provider
 	Progress io.Writer
+
+	// bringUp makes a shape's testbed (default Up); unit tests give one
+	// that stands a fake cluster up without images or addons.
+	bringUp func(context.Context, UpOptions) (*Testbed, error)
 }
 
 // RunResult is where a run's results are.
@@ -66,6 +70,9 @@ func Run(ctx context.Context, o RunOptions) (*RunResult, error) {
 	}
 	if o.Provider == nil {
 		o.Provider = kind.New(o.Progress)
+	}
+	if o.bringUp == nil {
+		o.bringUp = Up
 	}
 	if o.ClusterPrefix == "" {
 		o.ClusterPrefix = cluster.NamePrefix
@@ -290,7 +297,7 @@ func runShape(ctx context.Context, o RunOptions, run results.Run, env *results.E
 			return err
 		}
 	}
-	l, err := Up(ctx, UpOptions{Name: name, Scenario: run.ScenarioPath(), Shape: ps.Shape.Cluster.Name,
+	l, err := o.bringUp(ctx, UpOptions{Name: name, Scenario: run.ScenarioPath(), Shape: ps.Shape.Cluster.Name,
 		ClusterMitigations: ps.Shape.ClusterMitigations, Retain: o.Retain, Provider: o.Provider, Progress: o.Progress})
 	if err != nil {
 		return fmt.Errorf("bring cluster %s up: %w", name, err)
