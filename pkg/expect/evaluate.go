@@ -2,6 +2,7 @@ package expect
 
 import (
 	"fmt"
+	"labrun.dev/labrun/internal/format"
 	"strconv"
 	"strings"
 	"time"
@@ -118,12 +119,12 @@ func boundsOf(b scenario.Bounds, isMax bool) []bound {
 	}
 	if b.P50 != nil {
 		add("p50", ms(*b.P50), b.P50.String(), func(c *analyze.Cell) (float64, string, string, string) {
-			return c.Stats.P50MS, Duration(c.Stats.P50MS), lookups(c), ""
+			return c.Stats.P50MS, format.Duration(c.Stats.P50MS), lookups(c), ""
 		})
 	}
 	if b.P99 != nil {
 		add("p99", ms(*b.P99), b.P99.String(), func(c *analyze.Cell) (float64, string, string, string) {
-			return c.Stats.P99MS, Duration(c.Stats.P99MS), lookups(c), ""
+			return c.Stats.P99MS, format.Duration(c.Stats.P99MS), lookups(c), ""
 		})
 	}
 	if b.ShareAt5s != nil {
@@ -205,19 +206,6 @@ func notMeasured(c *analyze.Cell) string {
 func lookups(c *analyze.Cell) string { return fmt.Sprintf("of %d lookups", c.Stats.Count) }
 
 func ms(d scenario.Duration) float64 { return float64(time.Duration(d)) / float64(time.Millisecond) }
-
-// Duration writes milliseconds in the unit that reads best, as the report
-// does: 850 µs, 12.3 ms, 4.80 s.
-func Duration(ms float64) string {
-	switch {
-	case ms >= 1000:
-		return fmt.Sprintf("%.2f s", ms/1000)
-	case ms >= 1:
-		return fmt.Sprintf("%.3g ms", ms)
-	default:
-		return fmt.Sprintf("%.0f µs", ms*1000)
-	}
-}
 
 // Percent writes a share as a percentage with enough digits to tell a rare
 // event from none: 0%, 0.0833%, 12.5%.

@@ -2,6 +2,7 @@ package expect
 
 import (
 	"fmt"
+	"labrun.dev/labrun/internal/format"
 	"slices"
 	"strings"
 	"testing"
@@ -271,7 +272,7 @@ func TestScenarioKnowsAnalyzeClaims(t *testing.T) {
 
 func TestFormats(t *testing.T) {
 	for ms, want := range map[float64]string{0.85: "850 µs", 12.34: "12.3 ms", 4800: "4.80 s"} {
-		if got := Duration(ms); got != want {
+		if got := format.Duration(ms); got != want {
 			t.Errorf("Duration(%g) = %q, want %q", ms, got, want)
 		}
 	}

@@ -83,16 +83,3 @@ func barFigure(file, title string, axis barAxis, groups []BarGroup) (Figure, err
 func formatCount(v float64) string { return fmt.Sprintf("%.0f", v) }
 
 func formatRatio(v float64) string { return fmt.Sprintf("%.2f", v) }
-
-// formatPercent keeps two significant digits for small shares: 0.05 % of
-// lookups at 5 s is a finding, not a zero.
-func formatPercent(v float64) string {
-	switch {
-	case v == 0:
-		return "0 %"
-	case v < 1:
-		return fmt.Sprintf("%.2g %%", v)
-	default:
-		return fmt.Sprintf("%.1f %%", v)
-	}
-}

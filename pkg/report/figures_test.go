@@ -2,6 +2,7 @@ package report
 
 import (
 	"html"
+	"labrun.dev/labrun/internal/format"
 	"strings"
 	"testing"
 
@@ -75,8 +76,8 @@ func TestCellRowSaysWhatRan(t *testing.T) {
 
 func TestFormats(t *testing.T) {
 	for _, tt := range []struct{ got, want string }{
-		{formatPercent(0), "0 %"}, {formatPercent(0.05), "0.05 %"}, {formatPercent(78.049), "78.0 %"},
-		{duration(0.85), "850 µs"}, {duration(2.62), "2.62 ms"}, {duration(5003), "5.00 s"},
+		{format.Percent(0), "0 %"}, {format.Percent(0.05), "0.05 %"}, {format.Percent(78.049), "78.0 %"},
+		{format.Duration(0.85), "850 µs"}, {format.Duration(2.62), "2.62 ms"}, {format.Duration(5003), "5.00 s"},
 		{formatSeconds(1e-5), "10 µs"}, {formatSeconds(0.1), "100 ms"}, {formatSeconds(10), "10 s"},
 		{formatShare(1), "100 %"}, {formatShare(0.001), "0.1 %"},
 		{intervalText(analyze.Interval{Ratio: 1.1, Low: 0.79, High: 1.54}), "[0.79, 1.54] no difference"},

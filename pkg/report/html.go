@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"html/template"
+	"labrun.dev/labrun/internal/format"
 	"strings"
 
 	"labrun.dev/labrun/pkg/analyze"
@@ -21,7 +22,7 @@ var indexTemplate string
 var page = template.Must(template.New("index").Funcs(template.FuncMap{
 	"pct":   func(v float64) string { return fmt.Sprintf("%.2f%%", 100*v) },
 	"level": func(v float64) string { return fmt.Sprintf("%g%%", 100*v) },
-	"dur":   duration,
+	"dur":   format.Duration,
 	"ratio": ratioText,
 	"ci":    intervalText,
 	"join":  strings.Join,

@@ -51,19 +51,6 @@ func counterText(m map[string]uint64, k string) string {
 	return "+" + strconv.FormatUint(v, 10)
 }
 
-// duration writes milliseconds in the unit that reads best: 850 µs,
-// 2.6 ms, 5.03 s.
-func duration(ms float64) string {
-	switch {
-	case ms >= 1000:
-		return fmt.Sprintf("%.2f s", ms/1000)
-	case ms >= 1:
-		return fmt.Sprintf("%.3g ms", ms)
-	default:
-		return fmt.Sprintf("%.0f µs", ms*1000)
-	}
-}
-
 // ratioText writes a ratio; intervalText its interval, and says so when
 // the interval holds 1: the data cannot tell the cell from its baseline.
 func ratioText(i analyze.Interval) string { return fmt.Sprintf("%.3g", i.Ratio) }

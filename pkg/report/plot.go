@@ -2,6 +2,7 @@ package report
 
 import (
 	"fmt"
+	"labrun.dev/labrun/internal/format"
 	"os"
 	"path/filepath"
 	"strings"
@@ -50,7 +51,7 @@ func Draw(fd FigureData) ([]Figure, error) {
 				bars = append(bars, Bar{Label: g.Name + " " + b.Label, Cell: b.Cell, Value: 100 * b.Value})
 			}
 		}
-		axis := barAxis{label: "share of the cell's lookups that took ≥ 5 s (%)", max: 100, format: formatPercent}
+		axis := barAxis{label: "share of the cell's lookups that took ≥ 5 s (%)", max: 100, format: format.Percent}
 		f, err := barFigure("share-ge-5s.png", "Lookups that took 5 s or more, per cell", axis, []BarGroup{{Name: "≥ 5 s", Bars: bars}})
 		if err != nil {
 			return nil, err

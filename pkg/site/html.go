@@ -5,6 +5,7 @@ import (
 	"embed"
 	"fmt"
 	"html/template"
+	"labrun.dev/labrun/internal/format"
 	"net/url"
 	"slices"
 	"strings"
@@ -25,8 +26,8 @@ var pages = template.Must(template.New("site").Funcs(template.FuncMap{
 	"join":      strings.Join,
 	"inc":       func(n int) int { return n + 1 },
 	"symbol":    symbol,
-	"msp":       func(v *float64) string { return ifSet(v, duration) },
-	"pctp":      func(v *float64) string { return ifSet(v, percent) },
+	"msp":       func(v *float64) string { return ifSet(v, format.Duration) },
+	"pctp":      func(v *float64) string { return ifSet(v, share) },
 	"deref":     func(v *float64) float64 { return derefOr(v, 0) },
 	"countp":    countText,
 	"ratio":     func(v float64) string { return fmt.Sprintf("%.3g", v) },
@@ -167,32 +168,6 @@ func countText(v *uint64, absent string) string {
 	return fmt.Sprintf("+%d", *v)
 }
 
-// duration writes milliseconds as the run report does: 850 µs, 2.6 ms, 5.03 s.
-func duration(ms float64) string {
-	switch {
-	case ms >= 1000:
-		return fmt.Sprintf("%.2f s", ms/1000)
-	case ms >= 1:
-		return fmt.Sprintf("%.3g ms", ms)
-	default:
-		return fmt.Sprintf("%.0f µs", ms*1000)
-	}
-}
-
-// percent writes a share with two significant digits below 1 %: 0.05 % of
-// lookups at 5 s is a finding, not a zero.
-func percent(share float64) string {
-	v := 100 * share
-	switch {
-	case v == 0:
-		return "0 %"
-	case v < 1:
-		return fmt.Sprintf("%.2g %%", v)
-	default:
-		return fmt.Sprintf("%.1f %%", v)
-	}
-}
-
 func intervalText(i *analyze.Interval) string {
 	s := fmt.Sprintf("[%.3g, %.3g]", i.Low, i.High)
 	if i.Low <= 1 && 1 <= i.High {
@@ -213,3 +188,6 @@ func xLabels(h History) []string {
 	}
 	return out
 }
+
+// share writes a fraction as format.Percent does a percentage.
+func share(v float64) string { return format.Percent(100 * v) }
