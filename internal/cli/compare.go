@@ -3,6 +3,8 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -58,6 +60,36 @@ A significant regression does not change the exit code: expectations decide whet
 	f.Float64Var(&opts.MinMedianChange, "min-median-change", opts.MinMedianChange, "smallest relative change of the median called significant (0.05 = 5 %; 0 = any)")
 	f.Float64Var(&opts.MinShareChange, "min-share-change", opts.MinShareChange, "smallest change of a share called significant (0.001 = 0.1 percentage points; 0 = any)")
 	f.Float64Var(&opts.Confidence, "confidence", opts.Confidence, "level of the medians' confidence intervals")
+	f.Var(pairFlag{&opts.Pairs}, "pair", "CELL_A=CELL_B: compare a cell of A with a differently named cell of B (a swapped mitigation); repeatable")
 	f.IntVar(&opts.MaxSamples, "max-samples", opts.MaxSamples, "durations kept per cell and run; beyond, a seeded reservoir of this size (shares stay exact)")
 	return c
 }
+
+// pairFlag collects --pair CELL_A=CELL_B into a map.
+type pairFlag struct{ m *map[string]string }
+
+func (p pairFlag) String() string {
+	if p.m == nil || *p.m == nil {
+		return ""
+	}
+	var out []string
+	for a, b := range *p.m {
+		out = append(out, a+"="+b)
+	}
+	slices.Sort(out)
+	return strings.Join(out, ",")
+}
+
+func (p pairFlag) Set(v string) error {
+	a, b, ok := strings.Cut(v, "=")
+	if !ok || a == "" || b == "" {
+		return fmt.Errorf("%q: want CELL_A=CELL_B", v)
+	}
+	if *p.m == nil {
+		*p.m = map[string]string{}
+	}
+	(*p.m)[a] = b
+	return nil
+}
+
+func (pairFlag) Type() string { return "CELL_A=CELL_B" }

@@ -49,6 +49,11 @@ type Options struct {
 	MinShareChange  float64 `json:"min_share_change"`  // absolute: 0.001 is 0.1 percentage points
 	Confidence      float64 `json:"confidence"`
 	MaxSamples      int     `json:"max_samples"`
+	// Pairs compare a cell of A with a differently named cell of B (A's id
+	// → B's id): what a scenario that swapped a mitigation needs, e.g.
+	// default_glibc_single-request-reopen → default_glibc_none. Paired
+	// cells are not matched by id.
+	Pairs map[string]string `json:"pairs,omitempty"`
 }
 
 // DefaultOptions returns the documented defaults.

@@ -40,25 +40,53 @@ func Runs(a, b results.Run, opts Options) (*Comparison, error) {
 	for _, c := range cellsB {
 		inB[c.ID] = c
 	}
-	inA := map[string]bool{}
+	if err := checkPairs(opts.Pairs, cellsA, inB); err != nil {
+		return nil, err
+	}
+	paired := map[string]bool{} // B's cells, compared
 	for _, ca := range cellsA {
-		inA[ca.ID] = true
-		cb, ok := inB[ca.ID]
+		idB := ca.ID
+		if p, ok := opts.Pairs[ca.ID]; ok {
+			idB = p
+		}
+		cb, ok := inB[idB]
 		if !ok {
 			cmp.OnlyA = append(cmp.OnlyA, ca.ID)
 			continue
 		}
+		paired[idB] = true
 		if err := cmp.addCell(a, b, ca, cb, opts); err != nil {
 			return nil, fmt.Errorf("compare cell %s: %w", ca.ID, err)
 		}
 	}
 	for _, cb := range cellsB {
-		if !inA[cb.ID] {
+		if !paired[cb.ID] {
 			cmp.OnlyB = append(cmp.OnlyB, cb.ID)
 		}
 	}
 	cmp.decide(opts)
 	return cmp, nil
+}
+
+// checkPairs refuses a pair that names a cell its run does not have.
+func checkPairs(pairs map[string]string, cellsA []scenario.Cell, inB map[string]scenario.Cell) error {
+	inA := map[string]bool{}
+	for _, c := range cellsA {
+		inA[c.ID] = true
+	}
+	var errs []error
+	for a, b := range pairs {
+		if !inA[a] {
+			errs = append(errs, fmt.Errorf("pair %s=%s: run A has no cell %s", a, b, a))
+		}
+		if _, ok := inB[b]; !ok {
+			errs = append(errs, fmt.Errorf("pair %s=%s: run B has no cell %s", a, b, b))
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%w: %w", ErrOptions, errors.Join(errs...))
+	}
+	return nil
 }
 
 func readScenario(r results.Run) (*scenario.Scenario, error) {
@@ -90,7 +118,7 @@ func (cmp *Comparison) addCell(a, b results.Run, ca, cb scenario.Cell, opts Opti
 		return err
 	}
 	if da == nil || db == nil {
-		cmp.Unmeasured = append(cmp.Unmeasured, Unmeasured{Cell: ca.ID, A: pa, B: pb})
+		cmp.Unmeasured = append(cmp.Unmeasured, Unmeasured{Cell: ca.ID, A: pa, B: pb}) // by A's id
 		return nil
 	}
 	sideA, sideB := da.side(opts.Confidence), db.side(opts.Confidence)
@@ -99,7 +127,11 @@ func (cmp *Comparison) addCell(a, b results.Run, ca, cb scenario.Cell, opts Opti
 	if err != nil {
 		return fmt.Errorf("U test: %w", err)
 	}
-	lat := Row{Cell: ca.ID, Backend: ca.Backend, Metric: Latency, A: sideA, B: sideB, P: pLat,
+	id := ca.ID
+	if cb.ID != ca.ID {
+		id = ca.ID + " vs " + cb.ID
+	}
+	lat := Row{Cell: id, Backend: ca.Backend, Metric: Latency, A: sideA, B: sideB, P: pLat,
 		Change: Float(ratio(sideB.MedianMS, sideA.MedianMS))}
 
 	metric := Share5s
@@ -107,7 +139,7 @@ func (cmp *Comparison) addCell(a, b results.Run, ca, cb scenario.Cell, opts Opti
 		metric = HitShare
 	}
 	pShare := fisherExactP(da.events, da.lookups-da.events, db.events, db.lookups-db.events)
-	share := Row{Cell: ca.ID, Backend: ca.Backend, Metric: metric, A: sideA, B: sideB, P: pShare,
+	share := Row{Cell: id, Backend: ca.Backend, Metric: metric, A: sideA, B: sideB, P: pShare,
 		Change: Float(100 * (sideB.Share - sideA.Share))}
 	cmp.Rows = append(cmp.Rows, lat, share)
 	return nil

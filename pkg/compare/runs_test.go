@@ -1,6 +1,7 @@
 package compare
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -383,4 +384,39 @@ func noMinimum() Options {
 	o := DefaultOptions()
 	o.MinMedianChange, o.MinShareChange = 0, 0
 	return o
+}
+
+// TestPairedCells: a run whose scenario swapped single-request-reopen for
+// none is compared cell to cell with --pair; the fixed cell's loss of its
+// fix is a significant regression, and a pair naming a missing cell is
+// refused.
+func TestPairedCells(t *testing.T) {
+	dir := t.TempDir()
+	a := writeRun(t, dir, "a", baselineYAML, raceLike(1200, 1))
+	unmitigated := header + `workload:
+  resolvers: [glibc, musl]
+  mitigations: [none]
+chaos: {raceEmulator: {profile: "5.0-5.5"}}
+`
+	b := writeRun(t, dir, "b", unmitigated, raceLike(1200, 2))
+	opts := DefaultOptions()
+	opts.Pairs = map[string]string{"default_glibc_single-request-reopen": "default_glibc_none"}
+	cmp, err := Runs(a, b, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := row(t, cmp, "default_glibc_single-request-reopen vs default_glibc_none", Share5s)
+	if !r.Regression() {
+		t.Errorf("the swapped cell must be a significant regression: %+v", r)
+	}
+	if got := row(t, cmp, "default_glibc_none", Share5s); got.Significant {
+		t.Errorf("the unchanged cell must be ~: %+v", got)
+	}
+	if strings.Join(cmp.OnlyB, ",") != "" || strings.Join(cmp.OnlyA, ",") != "default_musl_single-request-reopen" {
+		t.Errorf("only in A %v, only in B %v", cmp.OnlyA, cmp.OnlyB)
+	}
+	opts.Pairs = map[string]string{"default_glibc_use-vc": "default_glibc_none"}
+	if _, err := Runs(a, b, opts); !errors.Is(err, ErrOptions) || !strings.Contains(err.Error(), "run A has no cell default_glibc_use-vc") {
+		t.Errorf("a pair naming a missing cell: %v", err)
+	}
 }
