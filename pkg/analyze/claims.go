@@ -115,8 +115,8 @@ func passNote(pass []string) string {
 // EvaluateClaims checks every claim on a's cells.
 func EvaluateClaims(a *Analysis) []Claim {
 	return []Claim{
-		claim1(a), claim2(a), claim3(a), claim4(a), claimFixes(a, 5, "nodelocaldns"), claimFixes(a, 6, "delay-aaaa"),
-		claim7(a), claim8(a), claim9(a), claim10(a), claim11(a),
+		claimDelaysAt5s(a), claimGlibcOptionsFix(a), claimMuslUnmoved(a), claimGRPCNeedsNative(a), claimMitigationFixes(a, 5, "nodelocaldns"), claimMitigationFixes(a, 6, "delay-aaaa"),
+		claimCountersFollowDelays(a), claimSamePortPairs(a), claimSearchExpansion(a), claimRandomFullyDoesNotFix(a), claimLoadMoreDelays(a),
 	}
 }
 
@@ -136,7 +136,7 @@ func hasAny(c *Cell, ids ...string) bool {
 
 var resolvConfFixes = []string{"single-request-reopen", "single-request", "use-vc"}
 
-func claim1(a *Analysis) Claim {
+func claimDelaysAt5s(a *Analysis) Claim {
 	k := &check{notRun: "no completed glibc cell without mitigation ran under the race (emulator on or insert_failed growing)"}
 	for _, c := range measured(a, func(c *Cell) bool { return c.Backend == "glibc" && c.IsBaseline() && underRace(c) }) {
 		switch {
@@ -160,7 +160,7 @@ func fixedAgainstBaseline(a *Analysis, k *check, cells []*Cell, wantClean bool) 
 	for _, c := range cells {
 		b := a.baselineOf(c)
 		// gRPC's symptom is a call that misses its 3 s deadline, not a
-		// 5 s multiple (claim4.go): judge its cells by their hits.
+		// 5 s multiple (claimGRPCNeedsNative.go): judge its cells by their hits.
 		isDelayed, isClean, symptom := delayed, clean, (*Cell).symptom
 		if isGRPC(c) {
 			isDelayed, isClean, symptom = grpcDelayed, grpcClean, grpcSymptom
@@ -192,7 +192,7 @@ func fixedAgainstBaseline(a *Analysis, k *check, cells []*Cell, wantClean bool) 
 	}
 }
 
-func claim2(a *Analysis) Claim {
+func claimGlibcOptionsFix(a *Analysis) Claim {
 	k := &check{notRun: "no completed glibc cell with single-request-reopen, single-request or use-vc under the race"}
 	cells := measured(a, func(c *Cell) bool {
 		return c.Backend == "glibc" && underRace(c) && hasAny(c, resolvConfFixes...) && len(c.cell.Mitigations.ClusterLevel()) == 0
@@ -201,7 +201,7 @@ func claim2(a *Analysis) Claim {
 	return k.verdict(2)
 }
 
-func claim3(a *Analysis) Claim {
+func claimMuslUnmoved(a *Analysis) Claim {
 	k := &check{notRun: "no completed musl cell with single-request-reopen, single-request or use-vc under the race"}
 	cells := measured(a, func(c *Cell) bool {
 		return c.Backend == "musl" && underRace(c) && hasAny(c, resolvConfFixes...) && len(c.cell.Mitigations.ClusterLevel()) == 0
@@ -210,14 +210,14 @@ func claim3(a *Analysis) Claim {
 	return k.verdict(3)
 }
 
-func claimFixes(a *Analysis, n int, id string) Claim {
+func claimMitigationFixes(a *Analysis, n int, id string) Claim {
 	k := &check{notRun: fmt.Sprintf("no completed cell with %s under the race", id)}
 	cells := measured(a, func(c *Cell) bool { return underRace(c) && c.Has(id) })
 	fixedAgainstBaseline(a, k, cells, true)
 	return k.verdict(n)
 }
 
-func claim10(a *Analysis) Claim {
+func claimRandomFullyDoesNotFix(a *Analysis) Claim {
 	k := &check{notRun: "no completed cell with random-fully under the race"}
 	cells := measured(a, func(c *Cell) bool {
 		return underRace(c) && c.Has("random-fully") && len(c.cell.Mitigations.PodLevel()) == 0
@@ -226,7 +226,7 @@ func claim10(a *Analysis) Claim {
 	return k.verdict(10)
 }
 
-func claim7(a *Analysis) Claim {
+func claimCountersFollowDelays(a *Analysis) Claim {
 	k := &check{}
 	var grew, flat int
 	for _, c := range measured(a, func(c *Cell) bool { return c.Counters != nil }) {
@@ -261,7 +261,7 @@ func claim7(a *Analysis) Claim {
 	return k.verdict(7)
 }
 
-func claim8(a *Analysis) Claim {
+func claimSamePortPairs(a *Analysis) Claim {
 	k := &check{}
 	var none, srr int
 	for _, c := range measured(a, func(c *Cell) bool { return c.Capture != nil && c.Backend == "glibc" }) {
@@ -292,7 +292,7 @@ func claim8(a *Analysis) Claim {
 	return k.verdict(8)
 }
 
-func claim9(a *Analysis) Claim {
+func claimSearchExpansion(a *Analysis) Claim {
 	k := &check{}
 	cutters := measured(a, func(c *Cell) bool {
 		return c.Capture != nil && c.Capture.Lookups.Count > 0 && hasAny(c, "fqdn", "autopath", "ndots-1")
@@ -317,7 +317,7 @@ func claim9(a *Analysis) Claim {
 	return k.verdict(9)
 }
 
-func claim11(a *Analysis) Claim {
+func claimLoadMoreDelays(a *Analysis) Claim {
 	k := &check{notRun: "needs baseline cells under the race that differ only in load (pods per node × concurrency)"}
 	groups := map[string][]*Cell{}
 	var keys []string

@@ -73,11 +73,11 @@ func grpcSymptom(c *Cell) string {
 		c.ID, grpcHits(c), c.Stats.Count, 100*grpcHitShare(c), c.Stats.Timeouts, c.Stats.AtLeast1s)
 }
 
-// claim4: grpc-ares + single-request-reopen keeps its none cell's failures
+// claimGRPCNeedsNative: grpc-ares + single-request-reopen keeps its none cell's failures
 // (c-ares ignores resolv.conf options); grpc-native + single-request-reopen
 // (getaddrinfo, which honours the option) has none. Both halves are needed,
 // each against a none cell that was hit.
-func claim4(a *Analysis) Claim {
+func claimGRPCNeedsNative(a *Analysis) Claim {
 	k := &check{}
 	var inconclusive []string
 	var aresPass, nativePass int
