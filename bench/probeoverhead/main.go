@@ -27,7 +27,7 @@ import (
 	"strings"
 	"time"
 
-	"labrun.dev/labrun/pkg/netlab"
+	"labrun.dev/labrun/internal/netlab"
 	"labrun.dev/labrun/pkg/sample"
 )
 

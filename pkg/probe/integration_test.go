@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"labrun.dev/labrun/internal/netlab"
 	"labrun.dev/labrun/pkg/analyze/capture"
-	"labrun.dev/labrun/pkg/netlab"
 	"labrun.dev/labrun/pkg/probe"
 	"labrun.dev/labrun/pkg/sample"
 	"labrun.dev/labrun/pkg/upstream"

@@ -23,9 +23,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"labrun.dev/labrun/internal/netlab"
 	"labrun.dev/labrun/pkg/analyze/capture"
 	"labrun.dev/labrun/pkg/collect"
-	"labrun.dev/labrun/pkg/netlab"
 	"labrun.dev/labrun/pkg/sample"
 	"labrun.dev/labrun/pkg/upstream"
 )
