@@ -16,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/ptr"
 
 	"labrun.dev/labrun/pkg/cluster"
 	"labrun.dev/labrun/pkg/images"
@@ -240,7 +241,7 @@ func NodeLocalObjects(cfg NodeLocalConfig) (*corev1.ConfigMap, *corev1.Service, 
 			Items:                []corev1.KeyToPath{{Key: "Corefile", Path: "Corefile"}},
 		}}},
 		{Name: "xtables-lock", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{
-			Path: "/run/xtables.lock", Type: ptrTo(corev1.HostPathFileOrCreate),
+			Path: "/run/xtables.lock", Type: ptr.To(corev1.HostPathFileOrCreate),
 		}}},
 	}
 	if cfg.NodeCache {
@@ -264,7 +265,7 @@ func NodeLocalObjects(cfg NodeLocalConfig) (*corev1.ConfigMap, *corev1.Service, 
 		Spec: appsv1.DaemonSetSpec{
 			Selector: &metav1.LabelSelector{MatchLabels: labels},
 			UpdateStrategy: appsv1.DaemonSetUpdateStrategy{Type: appsv1.RollingUpdateDaemonSetStrategyType,
-				RollingUpdate: &appsv1.RollingUpdateDaemonSet{MaxUnavailable: ptrTo(intstr.FromString("10%"))}},
+				RollingUpdate: &appsv1.RollingUpdateDaemonSet{MaxUnavailable: ptr.To(intstr.FromString("10%"))}},
 			Template: corev1.PodTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{Labels: labels, Annotations: note},
 				Spec: corev1.PodSpec{
@@ -272,7 +273,7 @@ func NodeLocalObjects(cfg NodeLocalConfig) (*corev1.ConfigMap, *corev1.Service, 
 					DNSPolicy:                     corev1.DNSDefault,
 					PriorityClassName:             "system-node-critical",
 					TerminationGracePeriodSeconds: &grace,
-					AutomountServiceAccountToken:  ptrTo(false),
+					AutomountServiceAccountToken:  ptr.To(false),
 					Tolerations:                   []corev1.Toleration{{Operator: corev1.TolerationOpExists}},
 					InitContainers: []corev1.Container{{
 						Name:            "setup",
@@ -290,8 +291,6 @@ func NodeLocalObjects(cfg NodeLocalConfig) (*corev1.ConfigMap, *corev1.Service, 
 	}
 	return cm, svc, ds
 }
-
-func ptrTo[T any](v T) *T { return &v }
 
 var kubernetesZone = regexp.MustCompile(`(?m)^\s*kubernetes\s+([^\s{]+)`)
 

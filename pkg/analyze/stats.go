@@ -14,8 +14,8 @@ import (
 // Thresholds of the symptom, in µs.
 const (
 	second        = 1_000_000
-	retryTimeout  = 5 * second // glibc's and musl's default resolver timeout
-	nearTolerance = second / 2 // a delay within 0.5 s of k·5 s counts as "at a 5 s multiple"
+	retryTimeout  = sample.RetryTimeoutUS   // glibc's and musl's default resolver timeout
+	nearTolerance = sample.RetryToleranceUS // a delay within 0.5 s of k·5 s counts as "at a 5 s multiple"
 	// ReservoirSize bounds the samples kept per cell for the bootstrap.
 	ReservoirSize = 4096
 )

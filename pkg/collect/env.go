@@ -10,8 +10,8 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"golang.org/x/sys/unix"
-	"labrun.dev/labrun/pkg/cluster"
 
+	"labrun.dev/labrun/pkg/cluster"
 	"labrun.dev/labrun/pkg/images"
 	"labrun.dev/labrun/pkg/results"
 	"labrun.dev/labrun/pkg/scenario"

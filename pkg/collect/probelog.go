@@ -16,14 +16,10 @@ import (
 	"labrun.dev/labrun/pkg/workload"
 )
 
-// slowLookupUS is what the progress line counts as a lookup that hit the
-// race: glibc's 5 s timeout, less a margin.
-const slowLookupUS = 4_500_000
-
 // ProbeLog is what was collected from one probe pod.
 type ProbeLog struct {
 	Probe  results.Probe // file, samples and the summary line, for the accounting
-	Slow   uint64        // samples of at least slowLookupUS
+	Slow   uint64        // samples of at least sample.SlowUS
 	Noise  []string      // the last lines that were not JSON (the probe's stderr)
 	Commit error         // writing the raw file failed
 }
@@ -63,7 +59,7 @@ func copySamples(r io.Reader, w io.Writer, log *ProbeLog) error {
 			continue
 		}
 		log.Probe.Samples++
-		if s.DurationUS >= slowLookupUS {
+		if s.DurationUS >= sample.SlowUS {
 			log.Slow++
 		}
 	}

@@ -2,11 +2,11 @@ package expect
 
 import (
 	"fmt"
-	"labrun.dev/labrun/internal/format"
 	"strconv"
 	"strings"
 	"time"
 
+	"labrun.dev/labrun/internal/format"
 	"labrun.dev/labrun/pkg/analyze"
 	"labrun.dev/labrun/pkg/results"
 	"labrun.dev/labrun/pkg/scenario"

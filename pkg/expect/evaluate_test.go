@@ -2,11 +2,11 @@ package expect
 
 import (
 	"fmt"
-	"labrun.dev/labrun/internal/format"
 	"slices"
 	"strings"
 	"testing"
 
+	"labrun.dev/labrun/internal/format"
 	"labrun.dev/labrun/pkg/analyze"
 	"labrun.dev/labrun/pkg/results"
 	"labrun.dev/labrun/pkg/results/resultstest"

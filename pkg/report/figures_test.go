@@ -2,10 +2,10 @@ package report
 
 import (
 	"html"
-	"labrun.dev/labrun/internal/format"
 	"strings"
 	"testing"
 
+	"labrun.dev/labrun/internal/format"
 	"labrun.dev/labrun/pkg/analyze"
 	"labrun.dev/labrun/pkg/results"
 )

@@ -6,9 +6,9 @@ import (
 	"encoding/base64"
 	"fmt"
 	"html/template"
-	"labrun.dev/labrun/internal/format"
 	"strings"
 
+	"labrun.dev/labrun/internal/format"
 	"labrun.dev/labrun/pkg/analyze"
 	"labrun.dev/labrun/pkg/expect"
 	"labrun.dev/labrun/pkg/export"

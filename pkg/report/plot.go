@@ -2,13 +2,13 @@ package report
 
 import (
 	"fmt"
-	"labrun.dev/labrun/internal/format"
 	"os"
 	"path/filepath"
 	"strings"
 
 	"gonum.org/v1/plot/vg"
 
+	"labrun.dev/labrun/internal/format"
 	"labrun.dev/labrun/pkg/results"
 )
 

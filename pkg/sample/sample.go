@@ -14,6 +14,17 @@ import (
 	"io"
 )
 
+// The 5 s symptom, in the samples' unit (µs): glibc's and musl's default
+// resolver timeout, and how near a multiple of it a lookup must end to count
+// as "at a 5 s multiple". The progress line's slow lookups and the analysis's
+// delayed ones use these same numbers.
+const (
+	RetryTimeoutUS   = 5_000_000
+	RetryToleranceUS = 500_000
+	// SlowUS is the least a lookup at a 5 s multiple can take.
+	SlowUS = RetryTimeoutUS - RetryToleranceUS
+)
+
 // Result is the outcome of one lookup.
 type Result string
 

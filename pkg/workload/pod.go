@@ -15,6 +15,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 
 	"labrun.dev/labrun/pkg/mitigation"
 	"labrun.dev/labrun/pkg/scenario"
@@ -95,9 +96,9 @@ func ProbePod(cell scenario.Cell, o PodOptions) (*corev1.Pod, error) {
 			RestartPolicy:                 corev1.RestartPolicyNever,
 			NodeName:                      o.Node,
 			DNSPolicy:                     spec.policy,
-			TerminationGracePeriodSeconds: ptr(int64(5)),
-			AutomountServiceAccountToken:  ptr(false),
-			EnableServiceLinks:            ptr(false), // keep the environment to what the probe reads
+			TerminationGracePeriodSeconds: ptr.To(int64(5)),
+			AutomountServiceAccountToken:  ptr.To(false),
+			EnableServiceLinks:            ptr.To(false), // keep the environment to what the probe reads
 			Containers: []corev1.Container{{
 				Name:            ProbeContainer,
 				Image:           o.Image,
@@ -132,7 +133,7 @@ func (p *podSpec) apply(m mitigation.Mitigation, namespace, domain string) error
 	case mitigation.PodDNSConfig:
 		opt := corev1.PodDNSConfigOption{Name: m.Option}
 		if m.OptionValue != "" {
-			opt.Value = ptr(m.OptionValue)
+			opt.Value = ptr.To(m.OptionValue)
 		}
 		p.options = append(p.options, opt)
 	case mitigation.PodDNSPolicy:
@@ -209,8 +210,6 @@ func downwardEnv() []corev1.EnvVar {
 	}
 	return []corev1.EnvVar{field("POD_NAME", "metadata.name"), field("NODE_NAME", "spec.nodeName")}
 }
-
-func ptr[T any](v T) *T { return &v }
 
 // Namespace is the namespace of a cell's probe pods: a DNS label whatever the
 // length of the cell id.

@@ -16,13 +16,13 @@ import (
 	"time"
 
 	"k8s.io/client-go/tools/clientcmd"
-
-	"labrun.dev/labrun/pkg/cluster"
 	"sigs.k8s.io/kind/pkg/apis/config/v1alpha4"
 	kindcluster "sigs.k8s.io/kind/pkg/cluster"
 	"sigs.k8s.io/kind/pkg/cluster/nodes"
 	kindexec "sigs.k8s.io/kind/pkg/exec"
 	kindlog "sigs.k8s.io/kind/pkg/log"
+
+	"labrun.dev/labrun/pkg/cluster"
 )
 
 // Provider makes clusters whose nodes are Docker containers.

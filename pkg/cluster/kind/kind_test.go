@@ -1,13 +1,13 @@
 package kind
 
 import (
-	"labrun.dev/labrun/pkg/cluster"
-
 	"strings"
 	"testing"
 
 	"sigs.k8s.io/kind/pkg/apis/config/v1alpha4"
 	"sigs.k8s.io/yaml"
+
+	"labrun.dev/labrun/pkg/cluster"
 )
 
 // kindConfig is what kind receives: for each kube-proxy mode the lab offers,

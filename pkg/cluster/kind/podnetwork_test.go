@@ -1,14 +1,14 @@
 package kind
 
 import (
-	"labrun.dev/labrun/pkg/cluster"
-
 	"context"
 	"strings"
 	"testing"
 
 	"sigs.k8s.io/kind/pkg/apis/config/v1alpha4"
 	"sigs.k8s.io/yaml"
+
+	"labrun.dev/labrun/pkg/cluster"
 )
 
 // fakeNetwork is a PodNetwork with a fixed pod subnet (the published ones,
