@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -486,10 +487,13 @@ func TestIntegrationFidelityAndRandomFully(t *testing.T) {
 		t.Errorf("claim 10: clashes vanished with --random-fully (%d before)", clashes(bare))
 	}
 	a = labAgent(t, lab, "--profile", "pre-5.0")
-	ss = probe(t, ctx, lab, lab.Clients[0], "glibc", "--names", fqdnName, "--count", "1")
+	// Five lookups, any one delayed shows the race is not fixed: one alone
+	// can escape when a loaded host sends its A and AAAA more than the
+	// window apart (a few in a hundred, the fidelity phase above shows).
+	ss = probe(t, ctx, lab, lab.Clients[0], "glibc", "--names", fqdnName, "--count", "5")
 	allOK(t, "random-fully", ss)
 	t.Logf("claim 10: glibc under the emulator with --random-fully: %v, dropped %d", durations(ss), a.counters(t).Dropped)
-	if d := durations(ss)[0]; !at5sMultiple(d) {
-		t.Errorf("claim 10: glibc with --random-fully took %v under the emulator, want 5 s", d)
+	if !slices.ContainsFunc(durations(ss), at5sMultiple) {
+		t.Errorf("claim 10: glibc with --random-fully took %v under the emulator, want a lookup at 5 s", durations(ss))
 	}
 }
