@@ -81,7 +81,7 @@ func (r *Row) warnings(opts Options, bar float64) []string {
 		return w // no change, and no minimum asked for
 	}
 	if need := ruleOfThree(target); min(r.A.Lookups, r.B.Lookups) < need {
-		w = append(w, fmt.Sprintf("need ≥ %d lookups to detect a share of %s", need, percent(target)))
+		w = append(w, fmt.Sprintf("need ≥ %d lookups to detect a share of %s", need, Percent(target)))
 	}
 	return w
 }

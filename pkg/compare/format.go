@@ -6,9 +6,9 @@ import (
 	"strconv"
 )
 
-// duration formats milliseconds with three significant digits and a unit
+// Duration formats milliseconds with three significant digits and a unit
 // that fits: 850µs, 1.50ms, 5.01s.
-func duration(ms float64) string {
+func Duration(ms float64) string {
 	switch {
 	case math.IsInf(ms, 0) || math.IsNaN(ms):
 		return "∞"
@@ -30,11 +30,11 @@ func sig3(v float64) string {
 	return strconv.FormatFloat(v, 'f', 2, 64)
 }
 
-// halfWidth is the median's interval as benchstat shows it: the larger
+// HalfWidth is the median's interval as benchstat shows it: the larger
 // distance from the median to a bound, in percent of the median.
-func halfWidth(s Side) string {
+func HalfWidth(s Side) string {
 	lo, hi := float64(s.MedianLowMS), float64(s.MedianHighMS)
-	if math.IsInf(lo, 0) || math.IsInf(hi, 0) {
+	if math.IsInf(lo, 0) || math.IsInf(hi, 0) || math.IsNaN(lo) || math.IsNaN(hi) {
 		return "±∞"
 	}
 	if s.MedianMS == 0 {
@@ -43,9 +43,9 @@ func halfWidth(s Side) string {
 	return fmt.Sprintf("±%.0f%%", 100*math.Max(hi/s.MedianMS-1, 1-lo/s.MedianMS))
 }
 
-// percent formats a share (0.0123 → "1.23%"), with more digits for the
+// Percent formats a share (0.0123 → "1.23%"), with more digits for the
 // small shares the 5 s problem is about.
-func percent(share float64) string {
+func Percent(share float64) string {
 	p := 100 * share
 	switch {
 	case p == 0:
@@ -56,17 +56,17 @@ func percent(share float64) string {
 	return strconv.FormatFloat(p, 'f', 2, 64) + "%"
 }
 
-// pvalue formats a p-value; below 10⁻⁴ the digits say nothing more.
-func pvalue(p float64) string {
+// PValue formats a p-value; below 10⁻⁴ the digits say nothing more.
+func PValue(p float64) string {
 	if p < 1e-4 {
 		return "<0.0001"
 	}
 	return strconv.FormatFloat(p, 'g', 2, 64)
 }
 
-// change formats a row's change with a sign: +7.3% for a ratio of medians,
+// Change formats a row's change with a sign: +7.3% for a ratio of medians,
 // +5.04pp for shares.
-func change(r Row) string {
+func Change(r Row) string {
 	c := float64(r.Change)
 	if r.Metric == Latency {
 		if math.IsInf(c, 0) || math.IsNaN(c) {
@@ -77,14 +77,14 @@ func change(r Row) string {
 	return fmt.Sprintf("%+.2fpp", c)
 }
 
-// verdict is the change column: "~" when not significant, else the change
+// Verdict is the change column: "~" when not significant, else the change
 // and where it went.
-func verdict(r Row) string {
+func Verdict(r Row) string {
 	switch {
 	case r.Significant:
-		return change(r) + " " + string(r.Direction)
+		return Change(r) + " " + string(r.Direction)
 	case r.BelowMinEffect:
-		return "~ (" + change(r) + " < min)"
+		return "~ (" + Change(r) + " < min)"
 	}
 	return "~"
 }

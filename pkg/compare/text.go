@@ -28,9 +28,9 @@ func (cmp *Comparison) WriteText(w io.Writer) error {
 				continue
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", r.Cell,
-				duration(r.A.MedianMS), halfWidth(r.A), duration(r.A.P99MS), r.A.Lookups,
-				duration(r.B.MedianMS), halfWidth(r.B), duration(r.B.P99MS), r.B.Lookups,
-				verdict(r), pvalue(r.P), pvalue(r.AdjustedP))
+				Duration(r.A.MedianMS), HalfWidth(r.A), Duration(r.A.P99MS), r.A.Lookups,
+				Duration(r.B.MedianMS), HalfWidth(r.B), Duration(r.B.P99MS), r.B.Lookups,
+				Verdict(r), PValue(r.P), PValue(r.AdjustedP))
 		}
 		tw.Flush()
 
@@ -42,8 +42,8 @@ func (cmp *Comparison) WriteText(w io.Writer) error {
 				continue
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%d/%d\t%s\t%d/%d\t%s\t%s\t%s\n", r.Cell, symptomLabel(r.Metric),
-				percent(r.A.Share), r.A.Events, r.A.Lookups, percent(r.B.Share), r.B.Events, r.B.Lookups,
-				verdict(r), pvalue(r.P), pvalue(r.AdjustedP))
+				Percent(r.A.Share), r.A.Events, r.A.Lookups, Percent(r.B.Share), r.B.Events, r.B.Lookups,
+				Verdict(r), PValue(r.P), PValue(r.AdjustedP))
 		}
 		tw.Flush()
 	}

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -36,6 +38,8 @@ type Result struct {
 	Read, Kept []string
 	// Notes say what was skipped and why (duplicates, other sites).
 	Notes []string
+	// Latest is the data of latest.html.
+	Latest LatestPage
 }
 
 // Build reads every run of the inputs, one at a time (a run's analysis is
@@ -91,8 +95,12 @@ func Build(ctx context.Context, opt Options) (*Result, error) {
 	idx.Schema, idx.Generated = Schema, now().UTC()
 	idx.Merge(read)
 	checkKeptPages(idx, opt.Out, fresh)
+	failed := compareLatest(idx, idx.Generated)
+	for _, s := range slices.Sorted(maps.Keys(failed)) {
+		fmt.Fprintf(progress, "scenario %s: no comparison of its latest runs: %s\n", s, failed[s])
+	}
 	res.Index = idx
-	if err := writePages(opt.Out, idx, res.Notes); err != nil {
+	if res.Latest, err = writePages(opt.Out, idx, res.Notes, failed); err != nil {
 		return nil, err
 	}
 	if err := results.WriteJSON(indexPath, idx); err != nil {
@@ -150,30 +158,40 @@ func checkKeptPages(idx *Index, out string, fresh map[string]bool) {
 
 // writePages writes index.html, claims.html, every cell history with its
 // figures, and the site navigation into every run page.
-func writePages(out string, idx *Index, notes []string) error {
+func writePages(out string, idx *Index, notes []string, failed map[string]string) (LatestPage, error) {
 	b := base{Generated: idx.Generated, Schema: Schema}
 	if err := writeFile(filepath.Join(out, FaviconFile), favicon()); err != nil {
-		return err
+		return LatestPage{}, err
 	}
 	hists := Histories(idx)
 	html, err := render("index.html.tmpl", indexPage{base: b, Runs: idx.Runs, Histories: hists, Notes: notes, MinHistoryRuns: MinHistoryRuns})
 	if err != nil {
-		return err
+		return LatestPage{}, err
 	}
 	if err := writeFile(filepath.Join(out, "index.html"), html); err != nil {
-		return err
+		return LatestPage{}, err
 	}
 	html, err = render("claims.html.tmpl", newClaimsPage(b, NewGrid(idx)))
 	if err != nil {
-		return err
+		return LatestPage{}, err
 	}
 	if err := writeFile(filepath.Join(out, "claims.html"), html); err != nil {
-		return err
+		return LatestPage{}, err
 	}
 	if err := writeHistories(out, b, hists); err != nil {
-		return err
+		return LatestPage{}, err
 	}
-	return writeRunNavs(out, idx, hists)
+	latest, err := NewLatest(idx, hists, failed)
+	if err != nil {
+		return latest, err
+	}
+	if html, err = render("latest.html.tmpl", latestPage{base: b, LatestPage: latest}); err != nil {
+		return latest, err
+	}
+	if err := writeFile(filepath.Join(out, LatestFile), html); err != nil {
+		return latest, err
+	}
+	return latest, writeRunNavs(out, idx, hists)
 }
 
 // writeHistories writes cells/ anew: a cell page and its figures per

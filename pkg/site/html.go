@@ -5,12 +5,13 @@ import (
 	"embed"
 	"fmt"
 	"html/template"
-	"labrun.dev/labrun/internal/format"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
+	"labrun.dev/labrun/internal/format"
 	"labrun.dev/labrun/pkg/analyze"
 )
 
@@ -25,6 +26,7 @@ var pages = template.Must(template.New("site").Funcs(template.FuncMap{
 	"dash":      orDash,
 	"join":      strings.Join,
 	"inc":       func(n int) int { return n + 1 },
+	"add":       func(a, b int) int { return a + b },
 	"symbol":    symbol,
 	"msp":       func(v *float64) string { return ifSet(v, format.Duration) },
 	"pctp":      func(v *float64) string { return ifSet(v, share) },
@@ -32,6 +34,7 @@ var pages = template.Must(template.New("site").Funcs(template.FuncMap{
 	"countp":    countText,
 	"ratio":     func(v float64) string { return fmt.Sprintf("%.3g", v) },
 	"ci":        intervalText,
+	"pct":       func(v float64) string { return strconv.FormatFloat(100*v, 'g', -1, 64) },
 }).ParseFS(templateFS, "templates/*.tmpl"))
 
 // base is what every page's footer shows.
@@ -76,6 +79,11 @@ type cellPageData struct {
 type pageFigure struct {
 	File, Title, Caption string
 	Width, Height        int // CSS pixels
+}
+
+type latestPage struct {
+	base
+	LatestPage
 }
 
 type runNav struct {

@@ -1,6 +1,7 @@
 // Package site builds a static web site over many runs: an index of the runs,
 // each run's report page, a grid of every claim and expectation across runs,
-// and the history of every cell seen in two runs or more. Its machine-readable
+// the history of every cell seen in two runs or more, and each scenario's
+// newest run compared with the one before it. Its machine-readable
 // index (index.json, schema labrun.dev/site/v1) holds everything the pages
 // show, so a later build over new runs alone keeps the history of the old
 // ones. docs/site.md describes the pages and the format.
@@ -33,6 +34,9 @@ type Index struct {
 	Schema    string    `json:"schema"`
 	Generated time.Time `json:"generated"`
 	Runs      []Run     `json:"runs"`
+	// Comparisons are the latest comparisons the site could compute, one
+	// per scenario (latest.html); absent in an index written before them.
+	Comparisons []StoredComparison `json:"comparisons,omitempty"`
 }
 
 // Run is one run as the site shows it. A run whose directory could not be
@@ -67,6 +71,9 @@ type Run struct {
 	// pageSource is the report page to put under Page with the site's
 	// navigation, when it is the run directory's own; empty otherwise.
 	pageSource string
+	// dir is the run directory read in this build; empty for a run kept
+	// from the earlier index.
+	dir string
 }
 
 // OK reports whether the run was read (it has data and a page).

@@ -235,7 +235,7 @@ func TestIntegrationSiteInBrowser(t *testing.T) {
 		t.Error(e)
 	}
 	// Everything the site has must have been reached: pages of every kind.
-	want := []string{"/index.html", "/claims.html", "/runs/" + runA1 + "/index.html", "/runs/" + runB + "/index.html",
+	want := []string{"/index.html", "/claims.html", "/latest.html", "/runs/" + runA1 + "/index.html", "/runs/" + runB + "/index.html",
 		"/cells/default_glibc_none.html"}
 	for _, w := range want {
 		if _, ok := visited[w]; !ok {
@@ -252,6 +252,8 @@ func screenshotName(path string) string {
 		return "site-index.png"
 	case path == "/claims.html":
 		return "site-claims.png"
+	case path == "/latest.html":
+		return "site-latest.png"
 	case path == "/cells/default_glibc_single-request-reopen.html":
 		return "site-cell-history.png"
 	case path == "/runs/"+runA2+"/index.html":

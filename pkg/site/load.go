@@ -33,7 +33,7 @@ const (
 // into the run directory, which stays as it was. A run that can be read
 // neither way comes back with Problem set: it is listed, never fatal.
 func readRun(c candidate, siteDir string) Run {
-	r := Run{Name: c.Name, Date: dateFromName(c.Name)}
+	r := Run{Name: c.Name, Date: dateFromName(c.Name), dir: c.Dir}
 	run := results.Run{Dir: c.Dir}
 	env, _, envErr := run.ReadEnv()
 	if envErr == nil && !env.Started.IsZero() {
