@@ -225,13 +225,13 @@ func TestDecodeComparisonNulls(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := out.Rows[0]
-	if got := changeText(r); got != "?" {
+	if got := compare.Change(r); got != "?" {
 		t.Errorf("change %q, want ?", got)
 	}
-	if got := halfWidthText(r.A); got != "±∞" {
+	if got := compare.HalfWidth(r.A); got != "±∞" {
 		t.Errorf("A's interval %q, want ±∞", got)
 	}
-	if got := halfWidthText(r.B); got != "±50%" {
+	if got := compare.HalfWidth(r.B); got != "±50%" {
 		t.Errorf("B's interval %q, want ±50%%", got)
 	}
 }
