@@ -30,7 +30,7 @@ func BenchmarkAnalyzeRun(b *testing.B) {
 	}
 	b.ResetTimer()
 	for b.Loop() {
-		if _, err := Run(run); err != nil {
+		if _, err := Load(run); err != nil {
 			b.Fatal(err)
 		}
 	}

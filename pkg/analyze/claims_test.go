@@ -35,7 +35,7 @@ func analyzeSynthetic(t *testing.T, yaml string, spec resultstest.Spec) *Analysi
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := Run(run)
+	a, err := Load(run)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -290,7 +290,7 @@ func TestStrayStatusFiles(t *testing.T) {
 	if err := run.WriteStatus(results.Status{Cell: "old_cell", State: results.Complete}); err != nil {
 		t.Fatal(err)
 	}
-	a, err := Run(run)
+	a, err := Load(run)
 	if err != nil {
 		t.Fatal(err)
 	}

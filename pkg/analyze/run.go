@@ -94,11 +94,11 @@ func (a *Analysis) Cell(id string) *Cell {
 	return nil
 }
 
-// Run reads a run from disk and analyses it: the recorded scenario gives
+// Load reads a run from disk and analyses it: the recorded scenario gives
 // every cell, status files say how far each got, raw files are streamed
 // once. A cell whose collected samples differ from its probes' summaries is
 // marked incomplete, whatever its status file says.
-func Run(run results.Run) (*Analysis, error) {
+func Load(run results.RunDir) (*Analysis, error) {
 	s, err := run.ReadScenario()
 	if err != nil {
 		return nil, fmt.Errorf("analyze %s: %w", run.Dir, err)
@@ -153,7 +153,7 @@ func newCell(sc scenario.Cell) *Cell {
 // RecordedState is the state a run's status file gives a cell of its
 // scenario; a cell without one did not run. The samples can still demote a
 // complete cell: see results.CheckProbes.
-func RecordedState(run results.Run, sc scenario.Cell) (results.State, string, error) {
+func RecordedState(run results.RunDir, sc scenario.Cell) (results.State, string, error) {
 	st, ok, err := run.ReadStatus(sc.ID)
 	switch {
 	case err != nil:
@@ -169,7 +169,7 @@ func RecordedState(run results.Run, sc scenario.Cell) (results.State, string, er
 // noStatusReason is the reason of a cell the run did not reach.
 const noStatusReason = "no status file: the run did not reach this cell"
 
-func load(run results.Run, c *Cell, sc scenario.Cell) error {
+func load(run results.RunDir, c *Cell, sc scenario.Cell) error {
 	var err error
 	if c.State, c.Reason, err = RecordedState(run, sc); err != nil {
 		return err

@@ -425,7 +425,7 @@ func splitCapture(pcap []byte, clients map[netip.Addr]int, window time.Duration)
 // CellCapture is a cell's capture and the probe pods it has seen.
 type CellCapture struct {
 	*Capture
-	run     results.Run
+	run     results.RunDir
 	cell    string
 	ns      string
 	cs      kubernetes.Interface
@@ -439,7 +439,7 @@ type CellCapture struct {
 // run) before any probe pod exists, and follows the namespace's probe pods
 // to learn their addresses while they run. runID names the capture on the
 // nodes.
-func StartCellCapture(ctx context.Context, c *cluster.Cluster, run results.Run, cell scenario.Cell, ns string, workers []cluster.Node) (*CellCapture, error) {
+func StartCellCapture(ctx context.Context, c *cluster.Cluster, run results.RunDir, cell scenario.Cell, ns string, workers []cluster.Node) (*CellCapture, error) {
 	for _, p := range []string{run.CapturesDir(cell.ID), run.CaptureSummaryPath(cell.ID)} {
 		if err := os.RemoveAll(p); err != nil {
 			return nil, fmt.Errorf("remove earlier capture of %s: %w", cell.ID, err)

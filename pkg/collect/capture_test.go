@@ -113,7 +113,7 @@ func TestCaptureWrite(t *testing.T) {
 		{Name: "probe-b", Node: "worker2", IP: netip.MustParseAddr(probeB)},
 		{Name: "probe-c", Node: "worker1"}, // never got an address: nothing to keep
 	}
-	run := results.Run{Dir: t.TempDir()}
+	run := results.RunDir{Dir: t.TempDir()}
 	sum, err := k.Write(pods, run.CapturesDir("cell"), run.CaptureSummaryPath("cell"))
 	if err != nil {
 		t.Fatal(err)

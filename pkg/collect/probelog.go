@@ -71,7 +71,7 @@ func copySamples(r io.Reader, w io.Writer, log *ProbeLog) error {
 // the whole log the kubelet kept. What was read is committed either way: an
 // interrupted probe's partial file is measured data, and the accounting marks
 // its cell incomplete.
-func readProbeLog(ctx context.Context, cs kubernetes.Interface, run results.Run, cellID, namespace, pod string, follow bool) (*ProbeLog, error) {
+func readProbeLog(ctx context.Context, cs kubernetes.Interface, run results.RunDir, cellID, namespace, pod string, follow bool) (*ProbeLog, error) {
 	log := &ProbeLog{Probe: results.Probe{File: run.RawPath(cellID, pod)}}
 	req := cs.CoreV1().Pods(namespace).GetLogs(pod, &corev1.PodLogOptions{Container: workload.ProbeContainer, Follow: follow})
 	stream, err := req.Stream(ctx)

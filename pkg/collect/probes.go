@@ -32,7 +32,7 @@ const (
 // finish the lookups in flight and write their summary (complete: false),
 // and keeps reading for StopGrace. It returns what each pod left and the
 // problems met.
-func Probes(ctx context.Context, cs kubernetes.Interface, run results.Run, cell scenario.Cell, namespace string, pods []*corev1.Pod) ([]*ProbeLog, []string) {
+func Probes(ctx context.Context, cs kubernetes.Interface, run results.RunDir, cell scenario.Cell, namespace string, pods []*corev1.Pod) ([]*ProbeLog, []string) {
 	f := follower{cs: cs, run: run}
 	base, cancelStreams := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelStreams()
@@ -82,7 +82,7 @@ func Probes(ctx context.Context, cs kubernetes.Interface, run results.Run, cell 
 // follower reads probe pods' logs into a run's raw files.
 type follower struct {
 	cs  kubernetes.Interface
-	run results.Run
+	run results.RunDir
 }
 
 func (cr follower) followPod(ctx, streams context.Context, cellID, namespace, pod string) (*ProbeLog, string) {

@@ -20,7 +20,7 @@ var ErrNotARun = errors.New("not a run directory")
 // Runs compares run b against run a. Cells are matched by id; for each cell
 // measured in both, every sample of both is read from raw/ (streamed, at most
 // opts.MaxSamples durations kept per side), and two rows are made.
-func Runs(a, b results.Run, opts Options) (*Comparison, error) {
+func Runs(a, b results.RunDir, opts Options) (*Comparison, error) {
 	if err := opts.validate(); err != nil {
 		return nil, fmt.Errorf("compare: %w", err)
 	}
@@ -89,7 +89,7 @@ func checkPairs(pairs map[string]string, cellsA []scenario.Cell, inB map[string]
 	return nil
 }
 
-func readScenario(r results.Run) (*scenario.Scenario, error) {
+func readScenario(r results.RunDir) (*scenario.Scenario, error) {
 	s, err := r.ReadScenario()
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%s: %w: no scenario.yaml (want a directory written by `labrun run`, e.g. results/<run>)", r.Dir, ErrNotARun)
@@ -102,7 +102,7 @@ func readScenario(r results.Run) (*scenario.Scenario, error) {
 
 // addCell reads one cell of both runs and adds its rows, or records why it
 // cannot be compared.
-func (cmp *Comparison) addCell(a, b results.Run, ca, cb scenario.Cell, opts Options) error {
+func (cmp *Comparison) addCell(a, b results.RunDir, ca, cb scenario.Cell, opts Options) error {
 	// The back end decides the symptom; a cell id names one back end, but
 	// a scenario edited between runs could differ: gRPC if either is.
 	grpc := analyze.IsGRPCBackend(ca.Backend) || analyze.IsGRPCBackend(cb.Backend)
@@ -147,7 +147,7 @@ func (cmp *Comparison) addCell(a, b results.Run, ca, cb scenario.Cell, opts Opti
 
 // readCell reads a cell of one run; data is nil when the cell is not
 // measured (not complete, or no samples), and p says why.
-func readCell(r results.Run, side string, sc scenario.Cell, grpc bool, maxSamples int) (*cellData, Presence, error) {
+func readCell(r results.RunDir, side string, sc scenario.Cell, grpc bool, maxSamples int) (*cellData, Presence, error) {
 	state, reason, err := analyze.RecordedState(r, sc)
 	if err != nil {
 		return nil, Presence{}, err

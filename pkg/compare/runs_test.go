@@ -27,7 +27,7 @@ chaos: {raceEmulator: {profile: "5.0-5.5"}}
 `
 
 // writeRun writes a synthetic run; spec may return ok=false for a cell.
-func writeRun(t testing.TB, root, name, yaml string, spec resultstest.Spec) results.Run {
+func writeRun(t testing.TB, root, name, yaml string, spec resultstest.Spec) results.RunDir {
 	t.Helper()
 	run, err := resultstest.WriteRun(root, name, yaml, spec)
 	if err != nil {
@@ -329,7 +329,7 @@ chaos: {raceEmulator: {profile: "5.0-5.5"}}
 func TestNotARun(t *testing.T) {
 	dir := t.TempDir()
 	a := writeRun(t, dir, "a", baselineYAML, raceLike(10, 1))
-	_, err := Runs(a, results.Run{Dir: t.TempDir()}, DefaultOptions())
+	_, err := Runs(a, results.RunDir{Dir: t.TempDir()}, DefaultOptions())
 	if err == nil || !strings.Contains(err.Error(), "no scenario.yaml") {
 		t.Fatalf("error %v; want one naming the missing scenario.yaml", err)
 	}

@@ -62,7 +62,7 @@ func evaluate(t *testing.T, yaml string, spec resultstest.Spec) []Result {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := analyze.Run(run)
+	a, err := analyze.Load(run)
 	if err != nil {
 		t.Fatal(err)
 	}

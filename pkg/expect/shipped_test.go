@@ -75,7 +75,7 @@ func TestShippedExpectations(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				a, err := analyze.Run(run)
+				a, err := analyze.Load(run)
 				if err != nil {
 					t.Fatal(err)
 				}

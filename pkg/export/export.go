@@ -78,7 +78,7 @@ func formatList() string {
 
 // Source is what the exports are made from.
 type Source struct {
-	Run      results.Run
+	Run      results.RunDir
 	Analysis *analyze.Analysis
 	// Cells are the recorded scenario's cells by id: the cluster axes
 	// (pod network, kube-proxy mode, DNS server) that the analysis does not
@@ -93,7 +93,7 @@ type Source struct {
 
 // New makes a Source from an analysis already made (report.Build has one),
 // reading only the recorded scenario.
-func New(run results.Run, a *analyze.Analysis, expectations []expect.Result) (*Source, error) {
+func New(run results.RunDir, a *analyze.Analysis, expectations []expect.Result) (*Source, error) {
 	s, err := run.ReadScenario()
 	if err != nil {
 		return nil, fmt.Errorf("export %s: %w", run.Dir, err)
@@ -107,8 +107,8 @@ func New(run results.Run, a *analyze.Analysis, expectations []expect.Result) (*S
 
 // Load analyses the run on disk and takes the expectations from its
 // summary.json, when the run has one (the last `labrun report` judged them).
-func Load(run results.Run) (*Source, error) {
-	a, err := analyze.Run(run)
+func Load(run results.RunDir) (*Source, error) {
+	a, err := analyze.Load(run)
 	if err != nil {
 		return nil, err
 	}
@@ -122,7 +122,7 @@ func Load(run results.Run) (*Source, error) {
 // ReadExpectations reads the expectations field of a run's summary.json;
 // none when the file is absent. Other fields are not read, so a summary
 // with fields this labrun does not know still gives its expectations.
-func ReadExpectations(run results.Run) ([]expect.Result, error) {
+func ReadExpectations(run results.RunDir) ([]expect.Result, error) {
 	data, err := os.ReadFile(run.SummaryPath())
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil

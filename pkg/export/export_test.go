@@ -27,7 +27,7 @@ var syntheticExpectations = []expect.Result{
 
 // syntheticRun: glibc delayed without a mitigation, musl with and without;
 // musl+use-vc never reached (no files), glibc+use-vc incomplete (samples lost).
-func syntheticRun(t *testing.T, withSummary bool) results.Run {
+func syntheticRun(t *testing.T, withSummary bool) results.RunDir {
 	t.Helper()
 	run, err := resultstest.WriteRun(t.TempDir(), "synthetic", syntheticYAML, func(c scenario.Cell) (resultstest.Cell, bool) {
 		cs := resultstest.Cell{Lookups: 3000, ClashRes: 300}

@@ -27,7 +27,7 @@ const cleanupTimeout = 3 * time.Minute
 // clusterRun is one lab cluster serving the cells of its shape.
 type clusterRun struct {
 	c        *cluster.Cluster
-	run      results.Run
+	run      results.RunDir
 	vip      string         // the kube-dns Service ClusterIP, where the race is emulated
 	replicas int            // CoreDNS replicas
 	workers  []cluster.Node // where probe pods go
@@ -36,7 +36,7 @@ type clusterRun struct {
 }
 
 // newClusterRun reads what the cells need from a cluster that is up.
-func newClusterRun(ctx context.Context, tb *Testbed, run results.Run, shape scenario.Shape, progress io.Writer) (*clusterRun, error) {
+func newClusterRun(ctx context.Context, tb *Testbed, run results.RunDir, shape scenario.Shape, progress io.Writer) (*clusterRun, error) {
 	svc, err := tb.Cluster.Client.CoreV1().Services("kube-system").Get(ctx, "kube-dns", metav1.GetOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("cluster DNS service of %s: %w", tb.Cluster.Name, err)

@@ -198,7 +198,7 @@ workload:
 	return s.Expand()[0]
 }
 
-func newFakeRun(t *testing.T, ev *events, sc script, hook func()) (*clusterRun, results.Run) {
+func newFakeRun(t *testing.T, ev *events, sc script, hook func()) (*clusterRun, results.RunDir) {
 	t.Helper()
 	run, err := results.Create(t.TempDir(), "fake-run")
 	if err != nil {

@@ -45,7 +45,7 @@ type RunOptions struct {
 
 // RunResult is where a run's results are.
 type RunResult struct {
-	Run      results.Run
+	Run      results.RunDir
 	Analysis *analyze.Analysis
 	// Expectations are the scenario's expect: block judged on the run,
 	// their sources lines of the scenario file given (of the recorded one
@@ -153,33 +153,33 @@ func Run(ctx context.Context, o RunOptions) (*RunResult, error) {
 
 // openRun makes a new run directory with the scenario as resolved, or opens
 // the one to resume with its recorded scenario.
-func openRun(o RunOptions) (*scenario.Scenario, results.Run, error) {
+func openRun(o RunOptions) (*scenario.Scenario, results.RunDir, error) {
 	if o.Resume != "" {
 		run, err := results.Open(o.Resume)
 		if err != nil {
-			return nil, results.Run{}, err
+			return nil, results.RunDir{}, err
 		}
 		sc, err := run.ReadScenario()
 		if err != nil {
-			return nil, results.Run{}, fmt.Errorf("resume %s: %w", o.Resume, err)
+			return nil, results.RunDir{}, fmt.Errorf("resume %s: %w", o.Resume, err)
 		}
 		if o.Scenario != "" {
 			given, err := scenario.LoadFile(o.Scenario)
 			if err != nil {
-				return nil, results.Run{}, err
+				return nil, results.RunDir{}, err
 			}
 			if !slices.Equal(cellIDs(given.Expand()), cellIDs(sc.Expand())) {
-				return nil, results.Run{}, fmt.Errorf("resume %s: %s does not have the cells of the recorded scenario %s", o.Resume, o.Scenario, run.ScenarioPath())
+				return nil, results.RunDir{}, fmt.Errorf("resume %s: %s does not have the cells of the recorded scenario %s", o.Resume, o.Scenario, run.ScenarioPath())
 			}
 		}
 		return sc, run, nil
 	}
 	if o.Scenario == "" {
-		return nil, results.Run{}, errors.New("run: a scenario file is required")
+		return nil, results.RunDir{}, errors.New("run: a scenario file is required")
 	}
 	sc, err := scenario.LoadFile(o.Scenario)
 	if err != nil {
-		return nil, results.Run{}, err
+		return nil, results.RunDir{}, err
 	}
 	root := o.ResultsDir
 	if root == "" {
@@ -187,10 +187,10 @@ func openRun(o RunOptions) (*scenario.Scenario, results.Run, error) {
 	}
 	run, err := results.Create(root, sc.Metadata.Name+"-"+time.Now().UTC().Format("20060102-150405"))
 	if err != nil {
-		return nil, results.Run{}, err
+		return nil, results.RunDir{}, err
 	}
 	if err := run.WriteScenario(sc); err != nil {
-		return nil, results.Run{}, err
+		return nil, results.RunDir{}, err
 	}
 	return sc, run, nil
 }
@@ -218,7 +218,7 @@ func cannotRun(c scenario.Cell) string {
 // cellsToRun writes the not-run status of cells that cannot run and returns
 // the others still to run: all of them, or on resume those without a
 // complete status.
-func cellsToRun(run results.Run, cells []scenario.Cell, resume bool) ([]scenario.Cell, error) {
+func cellsToRun(run results.RunDir, cells []scenario.Cell, resume bool) ([]scenario.Cell, error) {
 	pending := map[string]bool{}
 	if resume {
 		ids, err := run.Pending(cellIDs(cells))
@@ -247,7 +247,7 @@ func cellsToRun(run results.Run, cells []scenario.Cell, resume bool) ([]scenario
 
 // startEnv writes env.json with what is known before any cluster: on
 // resume it keeps what the earlier run recorded.
-func startEnv(ctx context.Context, run results.Run, cells []scenario.Cell, host hostFacts) (results.Env, error) {
+func startEnv(ctx context.Context, run results.RunDir, cells []scenario.Cell, host hostFacts) (results.Env, error) {
 	env := collect.HostEnv(ctx, cells)
 	recordHost(&env, host)
 	env.Started = time.Now().UTC()
@@ -288,7 +288,7 @@ func ClusterName(prefix, shapeID string) string {
 
 // runShape brings one shape's cluster up, runs its cells, and deletes the
 // cluster (unless Retain), even on an interrupt.
-func runShape(ctx context.Context, o RunOptions, run results.Run, env *results.Env, ps scenario.PlanShape,
+func runShape(ctx context.Context, o RunOptions, run results.RunDir, env *results.Env, ps scenario.PlanShape,
 	eta *ETA, later []scenario.Cell, clustersLater int, reached map[string]bool) error {
 	name := ClusterName(o.ClusterPrefix, ps.Shape.ID)
 	if existing, err := o.Provider.List(ctx); err == nil && slices.Contains(existing, name) {

@@ -63,7 +63,7 @@ func HTML(s Summary, figs []Figure) ([]byte, error) {
 // Write writes a run's report from its analysis and the expectations judged
 // on it: summary.json, plots/*.png, index.html and the cheap exports
 // (exports/: CSV, JUnit XML, benchfmt), each atomically.
-func Write(run results.Run, a *analyze.Analysis, exps []expect.Result) error {
+func Write(run results.RunDir, a *analyze.Analysis, exps []expect.Result) error {
 	s := NewSummary(a)
 	s.SetExpectations(exps)
 	if err := results.WriteJSON(run.SummaryPath(), s); err != nil {
@@ -96,7 +96,7 @@ func Write(run results.Run, a *analyze.Analysis, exps []expect.Result) error {
 // Build analyses the run on disk, judges the expectations of its recorded
 // scenario and writes its report: what `labrun report` does, with no
 // cluster. The expectations' sources are lines of results/<run>/scenario.yaml.
-func Build(run results.Run) (*analyze.Analysis, []expect.Result, error) {
+func Build(run results.RunDir) (*analyze.Analysis, []expect.Result, error) {
 	sc, err := run.ReadScenario()
 	if err != nil {
 		return nil, nil, fmt.Errorf("report %s: %w", run.Dir, err)
@@ -106,8 +106,8 @@ func Build(run results.Run) (*analyze.Analysis, []expect.Result, error) {
 
 // BuildExpecting is Build with the expectations of spec: labrun run passes
 // those of the file it was given, so that results name its lines.
-func BuildExpecting(run results.Run, spec scenario.Expect) (*analyze.Analysis, []expect.Result, error) {
-	a, err := analyze.Run(run)
+func BuildExpecting(run results.RunDir, spec scenario.Expect) (*analyze.Analysis, []expect.Result, error) {
+	a, err := analyze.Load(run)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -83,7 +83,7 @@ func Draw(fd FigureData) ([]Figure, error) {
 
 // WriteFigures writes figs under the run's plots/ directory and removes
 // figures an earlier report drew that this one does not (a back end gone).
-func WriteFigures(run results.Run, figs []Figure) error {
+func WriteFigures(run results.RunDir, figs []Figure) error {
 	keep := map[string]bool{}
 	for _, f := range figs {
 		if err := results.WriteFile(filepath.Join(run.PlotsDir(), f.File), f.png); err != nil {

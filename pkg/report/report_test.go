@@ -34,7 +34,7 @@ expect:
 
 // syntheticRun is a baseline-like run: glibc delayed only without a
 // mitigation, musl delayed with and without; captures for glibc.
-func syntheticRun(t *testing.T) results.Run {
+func syntheticRun(t *testing.T) results.RunDir {
 	t.Helper()
 	run, err := resultstest.WriteRun(t.TempDir(), "synthetic", syntheticYAML, func(c scenario.Cell) (resultstest.Cell, bool) {
 		cs := resultstest.Cell{Lookups: 4000, InsertFailed: 0, ClashRes: 300}
@@ -79,7 +79,7 @@ func golden(t *testing.T, name string, v any) {
 
 func TestGoldenSummaryAndFigures(t *testing.T) {
 	run := syntheticRun(t)
-	a, err := analyze.Run(run)
+	a, err := analyze.Load(run)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +88,7 @@ func TestGoldenSummaryAndFigures(t *testing.T) {
 }
 
 func TestFiguresData(t *testing.T) {
-	a, err := analyze.Run(syntheticRun(t))
+	a, err := analyze.Load(syntheticRun(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +181,7 @@ func TestBuildWritesEverything(t *testing.T) {
 }
 
 func TestHTMLEscapes(t *testing.T) {
-	a, err := analyze.Run(syntheticRun(t))
+	a, err := analyze.Load(syntheticRun(t))
 	if err != nil {
 		t.Fatal(err)
 	}

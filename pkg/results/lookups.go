@@ -25,7 +25,7 @@ type Lookup struct {
 // analysis of millions of lookups needs. Lines the scanner does not handle
 // (summaries, escapes in those fields, anything unusual) go through
 // encoding/json, so the two readers agree on every valid file.
-func (r Run) ReadLookups(cell string, fn func(Lookup)) ([]Probe, error) {
+func (r RunDir) ReadLookups(cell string, fn func(Lookup)) ([]Probe, error) {
 	files, err := r.RawFiles(cell)
 	if err != nil {
 		return nil, err

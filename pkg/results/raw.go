@@ -12,7 +12,7 @@ import (
 
 // CreateRaw opens raw/<cell>/<pod>.jsonl for writing; it appears only on
 // Commit, so a crashed collection leaves no half file behind.
-func (r Run) CreateRaw(cell, pod string) (*AtomicFile, error) {
+func (r RunDir) CreateRaw(cell, pod string) (*AtomicFile, error) {
 	if err := checkName("cell", cell); err != nil {
 		return nil, err
 	}
@@ -32,7 +32,7 @@ type Probe struct {
 
 // ReadSamples streams every sample of a cell to fn, file by file, and
 // returns what each file held. It never keeps samples in memory.
-func (r Run) ReadSamples(cell string, fn func(*sample.Sample)) ([]Probe, error) {
+func (r RunDir) ReadSamples(cell string, fn func(*sample.Sample)) ([]Probe, error) {
 	files, err := r.RawFiles(cell)
 	if err != nil {
 		return nil, err
@@ -74,7 +74,7 @@ func readSampleFile(file string, fn func(*sample.Sample)) (Probe, error) {
 }
 
 // WriteScenario records the scenario as resolved.
-func (r Run) WriteScenario(s *scenario.Scenario) error {
+func (r RunDir) WriteScenario(s *scenario.Scenario) error {
 	data, err := s.Marshal()
 	if err != nil {
 		return err
@@ -83,6 +83,6 @@ func (r Run) WriteScenario(s *scenario.Scenario) error {
 }
 
 // ReadScenario loads the recorded scenario.
-func (r Run) ReadScenario() (*scenario.Scenario, error) {
+func (r RunDir) ReadScenario() (*scenario.Scenario, error) {
 	return scenario.LoadFile(r.ScenarioPath())
 }

@@ -11,7 +11,7 @@
 //	index.html                  the report page
 //	exports/                    the run in other tools' formats (pkg/export)
 //
-// The runner writes through Run; analysis and report read through it. Every
+// The runner writes through RunDir; analysis and report read through it. Every
 // file is written atomically (a temporary file renamed into place), so a
 // reader never sees half a file, even after Ctrl-C.
 package results
@@ -27,59 +27,59 @@ import (
 	"strings"
 )
 
-// Run is one run's directory.
-type Run struct{ Dir string }
+// RunDir is one run's directory.
+type RunDir struct{ Dir string }
 
 // Open returns the run at dir, which must exist.
-func Open(dir string) (Run, error) {
+func Open(dir string) (RunDir, error) {
 	fi, err := os.Stat(dir)
 	if err != nil {
-		return Run{}, fmt.Errorf("open results: %w", err)
+		return RunDir{}, fmt.Errorf("open results: %w", err)
 	}
 	if !fi.IsDir() {
-		return Run{}, fmt.Errorf("open results: %s is not a directory", dir)
+		return RunDir{}, fmt.Errorf("open results: %s is not a directory", dir)
 	}
-	return Run{Dir: dir}, nil
+	return RunDir{Dir: dir}, nil
 }
 
 // Create makes the run directory root/name (and its parents).
-func Create(root, name string) (Run, error) {
+func Create(root, name string) (RunDir, error) {
 	if err := checkName("run", name); err != nil {
-		return Run{}, err
+		return RunDir{}, err
 	}
 	dir := filepath.Join(root, name)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return Run{}, fmt.Errorf("create results: %w", err)
+		return RunDir{}, fmt.Errorf("create results: %w", err)
 	}
-	return Run{Dir: dir}, nil
+	return RunDir{Dir: dir}, nil
 }
 
 // Name is the run's name: its directory's base name.
-func (r Run) Name() string { return filepath.Base(r.Dir) }
+func (r RunDir) Name() string { return filepath.Base(r.Dir) }
 
-func (r Run) ScenarioPath() string            { return filepath.Join(r.Dir, "scenario.yaml") }
-func (r Run) EnvPath() string                 { return filepath.Join(r.Dir, "env.json") }
-func (r Run) SummaryPath() string             { return filepath.Join(r.Dir, "summary.json") }
-func (r Run) IndexPath() string               { return filepath.Join(r.Dir, "index.html") }
-func (r Run) PlotsDir() string                { return filepath.Join(r.Dir, "plots") }
-func (r Run) RawDir(cell string) string       { return filepath.Join(r.Dir, "raw", cell) }
-func (r Run) CountersPath(cell string) string { return filepath.Join(r.Dir, "counters", cell+".json") }
-func (r Run) StatusPath(cell string) string   { return filepath.Join(r.Dir, "status", cell+".json") }
-func (r Run) CapturesDir(cell string) string  { return filepath.Join(r.Dir, "captures", cell) }
-func (r Run) ExportsDir() string              { return filepath.Join(r.Dir, "exports") }
+func (r RunDir) ScenarioPath() string            { return filepath.Join(r.Dir, "scenario.yaml") }
+func (r RunDir) EnvPath() string                 { return filepath.Join(r.Dir, "env.json") }
+func (r RunDir) SummaryPath() string             { return filepath.Join(r.Dir, "summary.json") }
+func (r RunDir) IndexPath() string               { return filepath.Join(r.Dir, "index.html") }
+func (r RunDir) PlotsDir() string                { return filepath.Join(r.Dir, "plots") }
+func (r RunDir) RawDir(cell string) string       { return filepath.Join(r.Dir, "raw", cell) }
+func (r RunDir) CountersPath(cell string) string { return filepath.Join(r.Dir, "counters", cell+".json") }
+func (r RunDir) StatusPath(cell string) string   { return filepath.Join(r.Dir, "status", cell+".json") }
+func (r RunDir) CapturesDir(cell string) string  { return filepath.Join(r.Dir, "captures", cell) }
+func (r RunDir) ExportsDir() string              { return filepath.Join(r.Dir, "exports") }
 
 // CaptureSummaryPath is where the analysis of a cell's captures goes.
-func (r Run) CaptureSummaryPath(cell string) string {
+func (r RunDir) CaptureSummaryPath(cell string) string {
 	return filepath.Join(r.Dir, "captures", cell+".json")
 }
 
 // RawPath is one probe pod's sample file.
-func (r Run) RawPath(cell, pod string) string {
+func (r RunDir) RawPath(cell, pod string) string {
 	return filepath.Join(r.RawDir(cell), pod+".jsonl")
 }
 
 // RawFiles lists a cell's sample files, sorted; none is not an error.
-func (r Run) RawFiles(cell string) ([]string, error) {
+func (r RunDir) RawFiles(cell string) ([]string, error) {
 	files, err := filepath.Glob(filepath.Join(r.RawDir(cell), "*.jsonl"))
 	if err != nil {
 		return nil, fmt.Errorf("list samples of %s: %w", cell, err)

@@ -34,7 +34,7 @@ type Status struct {
 }
 
 // WriteStatus records a cell's status.
-func (r Run) WriteStatus(s Status) error {
+func (r RunDir) WriteStatus(s Status) error {
 	if err := checkName("cell", s.Cell); err != nil {
 		return err
 	}
@@ -50,7 +50,7 @@ func (r Run) WriteStatus(s Status) error {
 }
 
 // ReadStatus reads a cell's status; ok is false when it has none.
-func (r Run) ReadStatus(cell string) (s Status, ok bool, err error) {
+func (r RunDir) ReadStatus(cell string) (s Status, ok bool, err error) {
 	err = ReadJSON(r.StatusPath(cell), &s)
 	if errors.Is(err, fs.ErrNotExist) {
 		return Status{}, false, nil
@@ -59,7 +59,7 @@ func (r Run) ReadStatus(cell string) (s Status, ok bool, err error) {
 }
 
 // StatusCells lists the cells that have a status file, sorted.
-func (r Run) StatusCells() ([]string, error) {
+func (r RunDir) StatusCells() ([]string, error) {
 	files, err := filepath.Glob(filepath.Join(r.Dir, "status", "*.json"))
 	if err != nil {
 		return nil, err
@@ -91,7 +91,7 @@ type NodeCounters struct {
 }
 
 // WriteCounters records a cell's counters.
-func (r Run) WriteCounters(c Counters) error {
+func (r RunDir) WriteCounters(c Counters) error {
 	if err := checkName("cell", c.Cell); err != nil {
 		return err
 	}
@@ -99,7 +99,7 @@ func (r Run) WriteCounters(c Counters) error {
 }
 
 // ReadCounters reads a cell's counters; ok is false when it has none.
-func (r Run) ReadCounters(cell string) (c Counters, ok bool, err error) {
+func (r RunDir) ReadCounters(cell string) (c Counters, ok bool, err error) {
 	err = ReadJSON(r.CountersPath(cell), &c)
 	if errors.Is(err, fs.ErrNotExist) {
 		return Counters{}, false, nil
@@ -127,10 +127,10 @@ type Image struct {
 }
 
 // WriteEnv records env.json.
-func (r Run) WriteEnv(e Env) error { return WriteJSON(r.EnvPath(), e) }
+func (r RunDir) WriteEnv(e Env) error { return WriteJSON(r.EnvPath(), e) }
 
 // ReadEnv reads env.json; ok is false when it is absent.
-func (r Run) ReadEnv() (e Env, ok bool, err error) {
+func (r RunDir) ReadEnv() (e Env, ok bool, err error) {
 	err = ReadJSON(r.EnvPath(), &e)
 	if errors.Is(err, fs.ErrNotExist) {
 		return Env{}, false, nil
@@ -167,7 +167,7 @@ func (c CaptureSummary) QueriesPerLookup() float64 {
 
 // ReadCaptureSummary reads captures/<cell>.json, tolerating fields it does
 // not know; ok is false when the cell has no capture.
-func (r Run) ReadCaptureSummary(cell string) (c CaptureSummary, ok bool, err error) {
+func (r RunDir) ReadCaptureSummary(cell string) (c CaptureSummary, ok bool, err error) {
 	data, err := os.ReadFile(r.CaptureSummaryPath(cell))
 	if errors.Is(err, fs.ErrNotExist) {
 		return CaptureSummary{}, false, nil
@@ -183,7 +183,7 @@ func (r Run) ReadCaptureSummary(cell string) (c CaptureSummary, ok bool, err err
 
 // Pending returns the cells, in the order given, that a resumed run still has
 // to run: those with no status file or an incomplete one.
-func (r Run) Pending(cells []string) ([]string, error) {
+func (r RunDir) Pending(cells []string) ([]string, error) {
 	var out []string
 	for _, c := range cells {
 		st, ok, err := r.ReadStatus(c)

@@ -41,7 +41,7 @@ const (
 // made and copied under the names of the others, one hour apart.
 func writeBenchRuns(tb testing.TB, root string) {
 	tb.Helper()
-	var made []results.Run
+	var made []results.RunDir
 	for i := range benchDistinct {
 		delayed := 0.01 * float64(i+1)
 		spec := func(c scenario.Cell) (resultstest.Cell, bool) {

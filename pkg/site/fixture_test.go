@@ -106,7 +106,7 @@ func writeFixture(t testing.TB, root string) map[string]string {
 	return dirs
 }
 
-func writeRun(t testing.TB, root, name, yaml string, spec resultstest.Spec, started time.Time) results.Run {
+func writeRun(t testing.TB, root, name, yaml string, spec resultstest.Spec, started time.Time) results.RunDir {
 	t.Helper()
 	run, err := resultstest.WriteRun(root, name, yaml, spec)
 	if err != nil {
@@ -126,7 +126,7 @@ func writeRun(t testing.TB, root, name, yaml string, spec resultstest.Spec, star
 
 // withReport writes the run's report as labrun run does, with the
 // expectations' verdicts in summary.json.
-func withReport(t testing.TB, run results.Run, exps []expect.Result) {
+func withReport(t testing.TB, run results.RunDir, exps []expect.Result) {
 	t.Helper()
 	a, _, err := report.Build(run)
 	if err != nil {

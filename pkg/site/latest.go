@@ -40,7 +40,7 @@ func compareLatest(idx *Index, now time.Time) map[string]string {
 		if p.a == nil || p.a.dir == "" || p.b.dir == "" {
 			continue
 		}
-		cmp, err := compare.Runs(results.Run{Dir: p.a.dir}, results.Run{Dir: p.b.dir}, compare.DefaultOptions())
+		cmp, err := compare.Runs(results.RunDir{Dir: p.a.dir}, results.RunDir{Dir: p.b.dir}, compare.DefaultOptions())
 		if err != nil {
 			msg := strings.ReplaceAll(strings.ReplaceAll(err.Error(), p.a.dir, p.a.Name), p.b.dir, p.b.Name)
 			failed[p.scenario] = msg

@@ -34,7 +34,7 @@ const (
 // neither way comes back with Problem set: it is listed, never fatal.
 func readRun(c candidate, siteDir string) Run {
 	r := Run{Name: c.Name, Date: dateFromName(c.Name), dir: c.Dir}
-	run := results.Run{Dir: c.Dir}
+	run := results.RunDir{Dir: c.Dir}
 	env, _, envErr := run.ReadEnv()
 	if envErr == nil && !env.Started.IsZero() {
 		r.Date = env.Started.UTC()
@@ -54,7 +54,7 @@ func readRun(c candidate, siteDir string) Run {
 			return r
 		}
 	}
-	a, err := analyze.Run(run)
+	a, err := analyze.Load(run)
 	if err != nil {
 		r.Problem = fmt.Sprintf("%s, and the raw files could not be analysed: %s", why, inRun(run, err))
 		if s != nil {
@@ -79,14 +79,14 @@ func readRun(c candidate, siteDir string) Run {
 
 // inRun words err relative to the run directory: the index names the run
 // already, and the path it was read from means nothing to a reader elsewhere.
-func inRun(run results.Run, err error) string {
+func inRun(run results.RunDir, err error) string {
 	msg := strings.ReplaceAll(err.Error(), "analyze "+run.Dir+": ", "")
 	return strings.ReplaceAll(msg, run.Dir+string(filepath.Separator), "")
 }
 
 // currentSummary returns the run's summary.json when it can stand for the
 // run; otherwise nil and why not, in words for the index.
-func currentSummary(run results.Run) (*report.Summary, string) {
+func currentSummary(run results.RunDir) (*report.Summary, string) {
 	data, err := os.ReadFile(run.SummaryPath())
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, "no summary.json"
@@ -119,7 +119,7 @@ func currentSummary(run results.Run) (*report.Summary, string) {
 
 // newestInput names a file of the run that the analysis reads and that
 // changed after t.
-func newestInput(run results.Run, t time.Time) (string, bool) {
+func newestInput(run results.RunDir, t time.Time) (string, bool) {
 	files := []string{run.ScenarioPath(), run.EnvPath()}
 	for _, pat := range []string{"status/*.json", "counters/*.json", "captures/*.json"} {
 		m, _ := filepath.Glob(filepath.Join(run.Dir, pat))
@@ -160,7 +160,7 @@ func dateFromName(name string) time.Time {
 
 // fill sets what the site shows of a run from its summary, and the shapes
 // from its scenario.yaml (summary.json names the shapes but not their axes).
-func fill(r *Run, run results.Run, s *report.Summary) {
+func fill(r *Run, run results.RunDir, s *report.Summary) {
 	r.Page = runPageDir(r.Name) + "/index.html"
 	r.Scenario, r.Kernel, r.Kubernetes = s.Scenario, s.Env.Kernel, s.Env.Kubernetes
 	if !s.Env.Started.IsZero() {
@@ -240,7 +240,7 @@ func counter(m map[string]uint64, k string) *uint64 {
 
 func ptr[T any](v T) *T { return &v }
 
-func shapes(run results.Run, s *report.Summary) []Shape {
+func shapes(run results.RunDir, s *report.Summary) []Shape {
 	if sc, err := run.ReadScenario(); err == nil {
 		var out []Shape
 		for _, cl := range sc.Clusters {

@@ -17,7 +17,7 @@ func runPageDir(name string) string { return "runs/" + name }
 // copyPage copies what the run's report page links to (summary.json and
 // plots/*.png) into dst; the page itself is written once, with the site's
 // navigation, when every run is known (writeRunNavs).
-func copyPage(run results.Run, dst string) error {
+func copyPage(run results.RunDir, dst string) error {
 	files := []string{"summary.json"}
 	plots, err := filepath.Glob(filepath.Join(run.PlotsDir(), "*.png"))
 	if err != nil {
@@ -41,7 +41,7 @@ func writePage(dst string, s report.Summary, a *analyze.Analysis) error {
 	if err != nil {
 		return err
 	}
-	if err := report.WriteFigures(results.Run{Dir: dst}, figs); err != nil {
+	if err := report.WriteFigures(results.RunDir{Dir: dst}, figs); err != nil {
 		return err
 	}
 	if err := results.WriteJSON(filepath.Join(dst, "summary.json"), s); err != nil {

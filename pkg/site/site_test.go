@@ -273,22 +273,22 @@ func TestRebuildKeepsHistory(t *testing.T) {
 func TestCurrentSummary(t *testing.T) {
 	tests := []struct {
 		name    string
-		change  func(t *testing.T, run results.Run)
+		change  func(t *testing.T, run results.RunDir)
 		current bool   // summary returned
 		why     string // part of the reason; "" when usable as is
 	}{
-		{"as labrun run leaves it", func(*testing.T, results.Run) {}, true, ""},
-		{"no summary", func(t *testing.T, r results.Run) { os.Remove(r.SummaryPath()) }, false, "no summary.json"},
-		{"not JSON", func(t *testing.T, r results.Run) { mustWrite(t, r.SummaryPath(), "{") }, false, "not JSON"},
-		{"older schema", func(t *testing.T, r results.Run) {
+		{"as labrun run leaves it", func(*testing.T, results.RunDir) {}, true, ""},
+		{"no summary", func(t *testing.T, r results.RunDir) { os.Remove(r.SummaryPath()) }, false, "no summary.json"},
+		{"not JSON", func(t *testing.T, r results.RunDir) { mustWrite(t, r.SummaryPath(), "{") }, false, "not JSON"},
+		{"older schema", func(t *testing.T, r results.RunDir) {
 			mustWrite(t, r.SummaryPath(), `{"schema":"labrun.dev/summary/v0"}`)
 		}, false, `schema "labrun.dev/summary/v0"`},
-		{"a cell resumed after the report", func(t *testing.T, r results.Run) {
+		{"a cell resumed after the report", func(t *testing.T, r results.RunDir) {
 			touch(t, filepath.Join(r.Dir, "status", "default_glibc_none.json"), 5)
 		}, false, "older than status/default_glibc_none.json"},
-		{"page older than summary", func(t *testing.T, r results.Run) { touch(t, r.SummaryPath(), 5) }, true, "index.html is missing or older"},
-		{"page missing", func(t *testing.T, r results.Run) { os.Remove(r.IndexPath()) }, true, "index.html is missing"},
-		{"a field added within the schema", func(t *testing.T, r results.Run) {
+		{"page older than summary", func(t *testing.T, r results.RunDir) { touch(t, r.SummaryPath(), 5) }, true, "index.html is missing or older"},
+		{"page missing", func(t *testing.T, r results.RunDir) { os.Remove(r.IndexPath()) }, true, "index.html is missing"},
+		{"a field added within the schema", func(t *testing.T, r results.RunDir) {
 			data, _ := os.ReadFile(r.SummaryPath())
 			mustWrite(t, r.SummaryPath(), strings.Replace(string(data), "{", `{"added_later": 1,`, 1))
 			touch(t, r.IndexPath(), 5)

@@ -46,14 +46,14 @@ type Spec func(scenario.Cell) (Cell, bool)
 
 // WriteRun parses scenarioYAML, writes it and env.json under root/name, and
 // writes each runnable cell's data as spec says.
-func WriteRun(root, name, scenarioYAML string, spec Spec) (results.Run, error) {
+func WriteRun(root, name, scenarioYAML string, spec Spec) (results.RunDir, error) {
 	s, err := scenario.Parse(name+".yaml", []byte(scenarioYAML))
 	if err != nil {
-		return results.Run{}, err
+		return results.RunDir{}, err
 	}
 	run, err := results.Create(root, name)
 	if err != nil {
-		return results.Run{}, err
+		return results.RunDir{}, err
 	}
 	if err := run.WriteScenario(s); err != nil {
 		return run, err
@@ -80,7 +80,7 @@ func WriteRun(root, name, scenarioYAML string, spec Spec) (results.Run, error) {
 	return run, nil
 }
 
-func writeCell(run results.Run, c scenario.Cell, cs Cell) error {
+func writeCell(run results.RunDir, c scenario.Cell, cs Cell) error {
 	if cs.Pods == 0 {
 		cs.Pods = 2
 	}
@@ -139,7 +139,7 @@ func writeCell(run results.Run, c scenario.Cell, cs Cell) error {
 	return nil
 }
 
-func writePod(run results.Run, c scenario.Cell, pod string, n int, cs Cell, rng *rand.Rand, lose bool) error {
+func writePod(run results.RunDir, c scenario.Cell, pod string, n int, cs Cell, rng *rand.Rand, lose bool) error {
 	f, err := run.CreateRaw(c.ID, pod)
 	if err != nil {
 		return err
