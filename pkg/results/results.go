@@ -57,16 +57,18 @@ func Create(root, name string) (RunDir, error) {
 // Name is the run's name: its directory's base name.
 func (r RunDir) Name() string { return filepath.Base(r.Dir) }
 
-func (r RunDir) ScenarioPath() string            { return filepath.Join(r.Dir, "scenario.yaml") }
-func (r RunDir) EnvPath() string                 { return filepath.Join(r.Dir, "env.json") }
-func (r RunDir) SummaryPath() string             { return filepath.Join(r.Dir, "summary.json") }
-func (r RunDir) IndexPath() string               { return filepath.Join(r.Dir, "index.html") }
-func (r RunDir) PlotsDir() string                { return filepath.Join(r.Dir, "plots") }
-func (r RunDir) RawDir(cell string) string       { return filepath.Join(r.Dir, "raw", cell) }
-func (r RunDir) CountersPath(cell string) string { return filepath.Join(r.Dir, "counters", cell+".json") }
-func (r RunDir) StatusPath(cell string) string   { return filepath.Join(r.Dir, "status", cell+".json") }
-func (r RunDir) CapturesDir(cell string) string  { return filepath.Join(r.Dir, "captures", cell) }
-func (r RunDir) ExportsDir() string              { return filepath.Join(r.Dir, "exports") }
+func (r RunDir) ScenarioPath() string      { return filepath.Join(r.Dir, "scenario.yaml") }
+func (r RunDir) EnvPath() string           { return filepath.Join(r.Dir, "env.json") }
+func (r RunDir) SummaryPath() string       { return filepath.Join(r.Dir, "summary.json") }
+func (r RunDir) IndexPath() string         { return filepath.Join(r.Dir, "index.html") }
+func (r RunDir) PlotsDir() string          { return filepath.Join(r.Dir, "plots") }
+func (r RunDir) RawDir(cell string) string { return filepath.Join(r.Dir, "raw", cell) }
+func (r RunDir) CountersPath(cell string) string {
+	return filepath.Join(r.Dir, "counters", cell+".json")
+}
+func (r RunDir) StatusPath(cell string) string  { return filepath.Join(r.Dir, "status", cell+".json") }
+func (r RunDir) CapturesDir(cell string) string { return filepath.Join(r.Dir, "captures", cell) }
+func (r RunDir) ExportsDir() string             { return filepath.Join(r.Dir, "exports") }
 
 // CaptureSummaryPath is where the analysis of a cell's captures goes.
 func (r RunDir) CaptureSummaryPath(cell string) string {
