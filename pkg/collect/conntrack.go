@@ -13,17 +13,17 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"labrun.dev/labrun/pkg/results"
 )
 
 // ConntrackStats are a network namespace's conntrack statistics summed over
 // CPUs, keyed by the column names of /proc/net/stat/nf_conntrack (entries,
 // clashres, found, insert, insert_failed, drop, early_drop, search_restart…).
 // Which columns exist depends on the kernel: clashres appeared in 5.10.
+// The gauges (results.ConntrackGauges: entries) hold one value for the
+// namespace, repeated on every CPU row: taken once, never summed.
 type ConntrackStats map[string]uint64
-
-// globalColumns hold one value for the namespace, repeated on every CPU row:
-// taken once, never summed.
-var globalColumns = map[string]bool{"entries": true}
 
 // ParseConntrackStat parses /proc/net/stat/nf_conntrack: a header of column
 // names, then one row of hex numbers per CPU. It only parses: the bytes may
@@ -56,7 +56,7 @@ func ParseConntrackStat(r io.Reader) (ConntrackStats, error) {
 			if err != nil {
 				return nil, fmt.Errorf("conntrack stat: cpu row %d, column %s: %w", rows, cols[i], err)
 			}
-			if globalColumns[cols[i]] {
+			if results.ConntrackGauges[cols[i]] {
 				if rows == 1 {
 					stats[cols[i]] = v
 				}
@@ -138,7 +138,7 @@ func CrossCheck(proc, tool ConntrackStats, tolerance uint64) []string {
 	var diffs []string
 	for _, k := range slices.Sorted(maps.Keys(proc)) {
 		tv, ok := tool[k]
-		if !ok || globalColumns[k] {
+		if !ok || results.ConntrackGauges[k] {
 			continue
 		}
 		pv := proc[k]
