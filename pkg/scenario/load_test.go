@@ -75,7 +75,7 @@ func TestDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := s.Chaos[0].RaceEmulator
-	if e == nil || e.Profile != "5.0-5.5" || e.Window != DefaultWindow || e.DropProbability(2) != 0.5 {
+	if e == nil || e.Profile != "5.0-5.5" || e.Window != DefaultWindow {
 		t.Errorf("emulator defaults = %+v", e)
 	}
 }

@@ -133,20 +133,6 @@ type RaceEmulator struct {
 	Probability *float64 `yaml:"probability,omitempty" json:"probability,omitempty"`
 }
 
-// DropProbability is the emulator's drop probability for a DNS service with
-// the given number of replicas.
-func (e RaceEmulator) DropProbability(replicas int) float64 {
-	switch {
-	case e.Probability != nil:
-		return *e.Probability
-	case e.Profile == "pre-5.0":
-		return 1
-	case replicas < 1:
-		return 0
-	default:
-		return 1 - 1/float64(replicas)
-	}
-}
 
 // Rate is lookups per second, written "50/s", "3000/m" or "50".
 type Rate float64
