@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"strings"
 
 	"labrun.dev/labrun/pkg/cluster"
@@ -26,12 +25,13 @@ func Clean(ctx context.Context, provider cluster.Provider, progress io.Writer) e
 			errs = append(errs, err.Error())
 		}
 	}
+	var d images.Docker
 	docker := func(args ...string) string {
-		out, err := exec.CommandContext(ctx, "docker", args...).CombinedOutput()
+		out, err := d.Run(ctx, args...)
 		if err != nil {
-			errs = append(errs, fmt.Sprintf("docker %s: %s", strings.Join(args, " "), strings.TrimSpace(string(out))))
+			errs = append(errs, err.Error())
 		}
-		return strings.TrimSpace(string(out))
+		return out
 	}
 	if ids := strings.Fields(docker("ps", "-aq", "--filter", "name=^"+images.BuildContainerPrefix)); len(ids) > 0 {
 		docker(append([]string{"rm", "-f", "-v"}, ids...)...)
@@ -41,10 +41,10 @@ func Clean(ctx context.Context, provider cluster.Provider, progress io.Writer) e
 	// container (of any kind cluster) uses it any more.
 	if left := docker("ps", "-aq", "--filter", "label=io.x-k8s.kind.cluster"); left == "" {
 		if strings.Contains(docker("network", "ls", "--format", "{{.Name}}"), "kind") {
-			if out, err := exec.CommandContext(ctx, "docker", "network", "rm", "kind").CombinedOutput(); err == nil {
+			if _, err := d.Run(ctx, "network", "rm", "kind"); err == nil {
 				fmt.Fprintln(progress, "clean: removed the kind docker network")
-			} else if !strings.Contains(string(out), "not found") {
-				errs = append(errs, "docker network rm kind: "+strings.TrimSpace(string(out)))
+			} else if !strings.Contains(err.Error(), "not found") {
+				errs = append(errs, err.Error())
 			}
 		}
 		// Docker makes /lib/modules for kind's bind mount on hosts without it.

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -23,6 +22,7 @@ import (
 	kindlog "sigs.k8s.io/kind/pkg/log"
 
 	"labrun.dev/labrun/pkg/cluster"
+	"labrun.dev/labrun/pkg/images"
 )
 
 // Provider makes clusters whose nodes are Docker containers.
@@ -155,14 +155,13 @@ func kindError(err error) error {
 	return err
 }
 
+// checkImage says what is missing before kind tries: Docker, or the node image.
 func checkImage(ctx context.Context, image string) error {
-	if _, err := exec.LookPath("docker"); err != nil {
-		return fmt.Errorf("docker is not installed: run `make deps`")
+	var docker images.Docker
+	if err := docker.Check(ctx); err != nil {
+		return err
 	}
-	if out, err := exec.CommandContext(ctx, "docker", "info", "--format", "{{.ServerVersion}}").CombinedOutput(); err != nil {
-		return fmt.Errorf("docker daemon does not answer (`docker info`: %s): run `make deps`", strings.TrimSpace(string(out)))
-	}
-	if err := exec.CommandContext(ctx, "docker", "image", "inspect", image).Run(); err != nil {
+	if _, ok := docker.Inspect(ctx, image); !ok {
 		return fmt.Errorf("node image %s is not in Docker: run `labrun images build` first", image)
 	}
 	return nil
