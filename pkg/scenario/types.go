@@ -133,7 +133,6 @@ type RaceEmulator struct {
 	Probability *float64 `yaml:"probability,omitempty" json:"probability,omitempty"`
 }
 
-
 // Rate is lookups per second, written "50/s", "3000/m" or "50".
 type Rate float64
 
