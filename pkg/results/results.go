@@ -6,6 +6,7 @@
 //	counters/<cell>.json        node counters before and after the cell
 //	captures/<cell>/...         packet captures and their analysis (<cell>.json)
 //	status/<cell>.json          complete | incomplete | not-run, with the reason
+//	shard.json                  only in one shard of a sharded run: which, and its cells
 //	summary.json                the analysis (pkg/report writes it)
 //	plots/*.png                 figures
 //	index.html                  the report page

@@ -85,7 +85,9 @@ func TestE2EFailedSetupLeavesNothing(t *testing.T) {
 			cmd := exec.CommandContext(ctx, "go", "test", "-tags", "e2e", "-count=1", "-timeout", "30m",
 				"-run", "^TestE2EBrokenSetup$", "-v", ".")
 			cmd.Env = append(os.Environ(), brokenEnv+"=1")
-			cmd.Stdout = io.MultiWriter(os.Stderr, &out)
+			// Its lines are prefixed: its own "--- FAIL" is expected, and
+			// must not read as this run's failure to whoever scans the log.
+			cmd.Stdout = io.MultiWriter(&prefixed{w: os.Stderr, prefix: "broken suite | "}, &out)
 			cmd.Stderr = cmd.Stdout
 			err := cmd.Run()
 			var exit *exec.ExitError
@@ -131,6 +133,28 @@ func TestE2EFailedSetupLeavesNothing(t *testing.T) {
 			return ctx
 		}).Feature()
 	testenv.Test(t, f)
+}
+
+// prefixed writes each line to w after prefix.
+type prefixed struct {
+	w       io.Writer
+	prefix  string
+	midLine bool
+}
+
+func (p *prefixed) Write(b []byte) (int, error) {
+	var buf bytes.Buffer
+	for _, c := range b {
+		if !p.midLine {
+			buf.WriteString(p.prefix)
+		}
+		buf.WriteByte(c)
+		p.midLine = c != '\n'
+	}
+	if _, err := p.w.Write(buf.Bytes()); err != nil {
+		return 0, err
+	}
+	return len(b), nil
 }
 
 // host is what a suite could leave on the host.
