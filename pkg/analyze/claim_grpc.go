@@ -61,11 +61,11 @@ func grpcHitShare(c *Cell) float64 { return float64(grpcHits(c)) / float64(c.Sta
 // grpcDelayed and grpcClean are delayed and clean with gRPC's symptom, and
 // the same thresholds.
 func grpcDelayed(c *Cell) bool {
-	return c.Measured() && grpcHits(c) >= DelayedMin && grpcHitShare(c) >= DelayedShare
+	return c.Measured() && many(grpcHits(c), c.Stats.Count)
 }
 
 func grpcClean(c *Cell) bool {
-	return c.Measured() && c.Stats.Count >= CleanMinCount && grpcHitShare(c) <= CleanShare
+	return c.Measured() && c.Stats.Count >= CleanMinCount && !many(grpcHits(c), c.Stats.Count)
 }
 
 func grpcSymptom(c *Cell) string {

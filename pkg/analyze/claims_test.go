@@ -77,6 +77,30 @@ func TestClaimsOnSyntheticRuns(t *testing.T) {
 			want: map[int]Verdict{1: Pass, 2: Pass, 3: Fail, 7: Pass},
 		},
 		{
+			// delay-aaaa on kind: 1 stray delay (and 1 drop) in 1,200
+			// lookups against 32 of 56 without it.
+			name: "a fix that leaves a stray delay is a fix, its counter flat",
+			yaml: header + "workload: {resolvers: [glibc], mitigations: [none, delay-aaaa]}\nchaos: {raceEmulator: {}}\n",
+			spec: func(c scenario.Cell) (resultstest.Cell, bool) {
+				if c.Mitigations.IsNone() {
+					return resultstest.Cell{Lookups: 56, Delayed: 32.0 / 56, EmulatorDropped: 32}, true
+				}
+				return resultstest.Cell{Lookups: 1200, Delayed: 1.0 / 1200, EmulatorDropped: 1}, true
+			},
+			want: map[int]Verdict{1: Pass, 6: Pass, 7: Pass},
+		},
+		{
+			name: "a counter that rises under a fix is not flat",
+			yaml: header + "workload: {resolvers: [glibc], mitigations: [none, delay-aaaa]}\nchaos: {raceEmulator: {}}\n",
+			spec: func(c scenario.Cell) (resultstest.Cell, bool) {
+				if c.Mitigations.IsNone() {
+					return resultstest.Cell{Lookups: 56, Delayed: 32.0 / 56, EmulatorDropped: 32}, true
+				}
+				return resultstest.Cell{Lookups: 1200, Delayed: 1.0 / 1200, EmulatorDropped: 40}, true
+			},
+			want: map[int]Verdict{6: Pass, 7: Fail},
+		},
+		{
 			name: "no delays anywhere: claims 1 fails, fixes inconclusive",
 			yaml: baselineYAML,
 			spec: raceLike(func(scenario.Cell) bool { return false }),

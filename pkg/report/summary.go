@@ -40,7 +40,6 @@ func NewSummary(a *analyze.Analysis) Summary {
 		Thresholds: map[string]float64{
 			"delayed_min_lookups":         analyze.DelayedMin,
 			"delayed_min_share":           analyze.DelayedShare,
-			"clean_max_share":             analyze.CleanShare,
 			"clean_min_lookups":           analyze.CleanMinCount,
 			"clustered_of_slow_min":       analyze.ClusteredOfSlowMin,
 			"expanded_queries_per_lookup": analyze.ExpandedQueriesMin,
