@@ -7,10 +7,15 @@ import (
 	"github.com/spf13/cobra"
 
 	"labrun.dev/labrun/pkg/lab"
+	"labrun.dev/labrun/pkg/plan"
+	"labrun.dev/labrun/pkg/results"
 )
 
 func newRunCommand(s Streams) *cobra.Command {
-	var o lab.RunOptions
+	var (
+		o     lab.RunOptions
+		shard string
+	)
 	c := &cobra.Command{
 		Use:   "run FILE",
 		Short: "Run a scenario on kind clusters and write its results and report",
@@ -24,7 +29,13 @@ docs/exit-codes.md).
 
 Progress goes to stderr. Ctrl-C stops the probes, deletes namespaces, agents and
 clusters (unless --retain), keeps what was measured and builds the report;
---resume results/<run> then runs only the cells that did not complete.`,
+--resume results/<run> then runs only the cells that did not complete.
+
+--shard i/N runs only shard i of the N that labrun plan FILE --shards N shows
+on a host like this one (one machine of a parallel run). The run directory is
+results/<scenario>-<time>-shard-i-of-N with a shard.json naming the shard's
+cells; other shards' cells get no status file, and shard 1 also records the
+cells that will not run. --resume of a shard run keeps to its shard.`,
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) > 1 || (len(args) == 0 && o.Resume == "") {
 				return UsageError{errors.New("run: want one scenario FILE (optional with --resume)")}
@@ -32,6 +43,13 @@ clusters (unless --retain), keeps what was measured and builds the report;
 			return nil
 		},
 		RunE: func(c *cobra.Command, args []string) error {
+			if c.Flags().Changed("shard") {
+				i, n, err := plan.ParseShard(shard)
+				if err != nil {
+					return UsageError{fmt.Errorf("--shard: %w", err)}
+				}
+				o.Shard = &results.Shard{Index: i, Count: n}
+			}
 			if len(args) == 1 {
 				o.Scenario = args[0]
 			}
@@ -50,5 +68,6 @@ clusters (unless --retain), keeps what was measured and builds the report;
 	c.Flags().StringVar(&o.Mirror, "mirror", "", "registry mirror HOST[:PORT] (http://HOST[:PORT] for plain HTTP) to pull the published images the cells need through (overrides the scenario's images.mirror)")
 	c.Flags().StringVar(&o.Resume, "resume", "", "an earlier run's directory (results/<run>): run only its cells without a complete status")
 	c.Flags().StringVar(&o.ResultsDir, "results", "results", "where the run's directory is made")
+	c.Flags().StringVar(&shard, "shard", "", "run only shard i of N (i/N, 1 ≤ i ≤ N): the cells labrun plan FILE --shards N gives it")
 	return c
 }

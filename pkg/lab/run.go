@@ -16,6 +16,7 @@ import (
 	"labrun.dev/labrun/pkg/cluster/kind"
 	"labrun.dev/labrun/pkg/collect"
 	"labrun.dev/labrun/pkg/expect"
+	"labrun.dev/labrun/pkg/plan"
 	"labrun.dev/labrun/pkg/report"
 	"labrun.dev/labrun/pkg/results"
 	"labrun.dev/labrun/pkg/scenario"
@@ -37,10 +38,22 @@ type RunOptions struct {
 	// Provider makes the clusters (default: kind).
 	Provider cluster.Provider
 	Progress io.Writer
+	// Shard, when set, runs only shard Index of Count: the cells that
+	// plan.Split gives it on this host (labrun plan --shards N shows the
+	// same split). Run fills Cells in and records shard.json; the cells of
+	// other shards get no status file, and the cells the plan does not run
+	// are recorded by shard 1 only. On resume the recorded shard runs, and
+	// Shard, if set, must be that one.
+	Shard *results.Shard
 
 	// bringUp makes a shape's testbed (default Up); unit tests give one
 	// that stands a fake cluster up without images or addons.
 	bringUp func(context.Context, UpOptions) (*Testbed, error)
+	// probe finds what the host can run (default probeHost) and hostEnv
+	// the host's part of env.json (default collect.HostEnv); unit tests
+	// give fixed ones.
+	probe   func(context.Context) hostFacts
+	hostEnv func(context.Context, []scenario.Cell) results.Env
 }
 
 // RunResult is where a run's results are.
@@ -74,6 +87,17 @@ func Run(ctx context.Context, o RunOptions) (*RunResult, error) {
 	if o.bringUp == nil {
 		o.bringUp = Up
 	}
+	if o.probe == nil {
+		o.probe = probeHost
+	}
+	if o.hostEnv == nil {
+		o.hostEnv = collect.HostEnv
+	}
+	if o.Shard != nil {
+		if err := plan.CheckShard(o.Shard.Index, o.Shard.Count); err != nil {
+			return nil, err
+		}
+	}
 	if o.ClusterPrefix == "" {
 		o.ClusterPrefix = cluster.NamePrefix
 	}
@@ -90,20 +114,28 @@ func Run(ctx context.Context, o RunOptions) (*RunResult, error) {
 			fmt.Fprintf(o.Progress, "images: %v\n", err)
 		}
 	}
-	host := probeHost(ctx)
+	host := o.probe(ctx)
 	markHostLimits(cells, host)
-	todo, err := cellsToRun(run, cells, o.Resume != "")
+	shard, err := shardOf(run, o, cells)
 	if err != nil {
 		return nil, err
 	}
-	env, err := startEnv(ctx, run, cells, host)
+	todo, err := cellsToRun(run, cells, o.Resume != "", shard)
+	if err != nil {
+		return nil, err
+	}
+	env, err := startEnv(ctx, o.hostEnv, run, inShard(cells, shard), host)
 	if err != nil {
 		return nil, err
 	}
 	shapes := scenario.Plan(todo)
 	var eta ETA
-	fmt.Fprintf(o.Progress, "run %s: %d cells, %d to run on %d cluster(s); estimated %s; results in %s\n",
-		run.Name(), len(cells), len(todo), len(shapes), eta.Remaining(todo, len(shapes), false), run.Dir)
+	part := ""
+	if shard != nil {
+		part = fmt.Sprintf("shard %s: %d of the ", shard, len(shard.Cells))
+	}
+	fmt.Fprintf(o.Progress, "run %s: %s%d cells, %d to run on %d cluster(s); estimated %s; results in %s\n",
+		run.Name(), part, len(cells), len(todo), len(shapes), eta.Remaining(todo, len(shapes), false), run.Dir)
 
 	var failures []string
 	reached := map[string]bool{}
@@ -185,7 +217,13 @@ func openRun(o RunOptions) (*scenario.Scenario, results.RunDir, error) {
 	if root == "" {
 		root = "results"
 	}
-	run, err := results.Create(root, sc.Metadata.Name+"-"+time.Now().UTC().Format("20060102-150405"))
+	name := sc.Metadata.Name + "-" + time.Now().UTC().Format("20060102-150405")
+	if o.Shard != nil {
+		// Shards of one scenario started in the same second on different
+		// machines are uploaded side by side: their names must differ.
+		name += fmt.Sprintf("-shard-%d-of-%d", o.Shard.Index, o.Shard.Count)
+	}
+	run, err := results.Create(root, name)
 	if err != nil {
 		return nil, results.RunDir{}, err
 	}
@@ -215,10 +253,68 @@ func cannotRun(c scenario.Cell) string {
 	return ""
 }
 
+// shardOf is the shard a run is, nil for a whole run: on resume the one
+// shard.json records (o.Shard, if set, must be the same); for a new run shard
+// o.Shard of plan.Split over the cells as this host marks them, recorded in
+// shard.json.
+func shardOf(run results.RunDir, o RunOptions, cells []scenario.Cell) (*results.Shard, error) {
+	if o.Resume != "" {
+		rec, ok, err := run.ReadShard()
+		switch {
+		case err != nil:
+			return nil, fmt.Errorf("resume %s: %w", o.Resume, err)
+		case !ok && o.Shard != nil:
+			return nil, fmt.Errorf("resume %s: not a shard run (no shard.json); --shard %s splits new runs only", o.Resume, o.Shard)
+		case !ok:
+			return nil, nil
+		case o.Shard != nil && (o.Shard.Index != rec.Index || o.Shard.Count != rec.Count):
+			return nil, fmt.Errorf("resume %s: it is shard %s, not %s", o.Resume, rec, o.Shard)
+		}
+		return &rec, nil
+	}
+	if o.Shard == nil {
+		return nil, nil
+	}
+	shards, err := plan.Split(cells, o.Shard.Count)
+	if err != nil {
+		return nil, err
+	}
+	s := results.Shard{Index: o.Shard.Index, Count: o.Shard.Count, Cells: shards[o.Shard.Index-1].IDs()}
+	if err := run.WriteShard(s); err != nil {
+		return nil, err
+	}
+	return &s, nil
+}
+
+// inShard are the cells of the shard (all of them without one).
+func inShard(cells []scenario.Cell, shard *results.Shard) []scenario.Cell {
+	if shard == nil {
+		return cells
+	}
+	var out []scenario.Cell
+	for _, c := range cells {
+		if slices.Contains(shard.Cells, c.ID) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
 // cellsToRun writes the not-run status of cells that cannot run and returns
 // the others still to run: all of them, or on resume those without a
-// complete status.
-func cellsToRun(run results.RunDir, cells []scenario.Cell, resume bool) ([]scenario.Cell, error) {
+// complete status. A shard run takes only its shard's cells; the cells the
+// plan does not run are in no shard, and shard 1 records them (when it
+// starts: on resume they are recorded already, and a cell another shard
+// planned may since have become one the host cannot run).
+func cellsToRun(run results.RunDir, cells []scenario.Cell, resume bool, shard *results.Shard) ([]scenario.Cell, error) {
+	ours := func(scenario.Cell) bool { return true }
+	if shard != nil {
+		mine := map[string]bool{}
+		for _, id := range shard.Cells {
+			mine[id] = true
+		}
+		ours = func(c scenario.Cell) bool { return mine[c.ID] || (!resume && shard.Index == 1 && !c.Runs()) }
+	}
 	pending := map[string]bool{}
 	if resume {
 		ids, err := run.Pending(cellIDs(cells))
@@ -231,7 +327,7 @@ func cellsToRun(run results.RunDir, cells []scenario.Cell, resume bool) ([]scena
 	}
 	var todo []scenario.Cell
 	for _, c := range cells {
-		if resume && !pending[c.ID] {
+		if resume && !pending[c.ID] || !ours(c) {
 			continue
 		}
 		if why := cannotRun(c); why != "" {
@@ -247,8 +343,9 @@ func cellsToRun(run results.RunDir, cells []scenario.Cell, resume bool) ([]scena
 
 // startEnv writes env.json with what is known before any cluster: on
 // resume it keeps what the earlier run recorded.
-func startEnv(ctx context.Context, run results.RunDir, cells []scenario.Cell, host hostFacts) (results.Env, error) {
-	env := collect.HostEnv(ctx, cells)
+func startEnv(ctx context.Context, hostEnv func(context.Context, []scenario.Cell) results.Env,
+	run results.RunDir, cells []scenario.Cell, host hostFacts) (results.Env, error) {
+	env := hostEnv(ctx, cells)
 	recordHost(&env, host)
 	env.Started = time.Now().UTC()
 	if old, ok, err := run.ReadEnv(); err != nil {

@@ -81,7 +81,7 @@ func TestCellsToRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	cells := testCells(t)
-	todo, err := cellsToRun(run, cells, false)
+	todo, err := cellsToRun(run, cells, false, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +99,7 @@ func TestCellsToRun(t *testing.T) {
 	if err := run.WriteStatus(results.Status{Cell: todo[1].ID, State: results.Incomplete, Reason: "interrupted"}); err != nil {
 		t.Fatal(err)
 	}
-	again, err := cellsToRun(run, cells, true)
+	again, err := cellsToRun(run, cells, true, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

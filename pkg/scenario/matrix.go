@@ -255,12 +255,22 @@ func EstimateWallTime(cells []Cell) time.Duration {
 		for _, c := range ps.Cells {
 			if c.Runs() {
 				runs = true
-				total += time.Duration(c.Load.Duration) + EstimateCellOverhead
+				total += EstimateCell(c)
 			}
 		}
 		if runs {
-			total += EstimateClusterUp + EstimateClusterDown
+			total += EstimateCluster
 		}
 	}
 	return total
+}
+
+// EstimateCluster is what a shape's cluster costs whatever its cells: bring-up
+// and deletion.
+const EstimateCluster = EstimateClusterUp + EstimateClusterDown
+
+// EstimateCell is how long a cell that runs should take on its cluster: its
+// duration plus the per-cell overhead.
+func EstimateCell(c Cell) time.Duration {
+	return time.Duration(c.Load.Duration) + EstimateCellOverhead
 }
