@@ -90,6 +90,7 @@ var subcommands = []func(Streams) *cobra.Command{
 	newReportCommand,
 	newCompareCommand,
 	newExportCommand,
+	newMergeCommand,
 	newSiteCommand,
 	newRunCommand,
 	newHostcheckCommand,

@@ -7,6 +7,7 @@
 //	captures/<cell>/...         packet captures and their analysis (<cell>.json)
 //	status/<cell>.json          complete | incomplete | not-run, with the reason
 //	shard.json                  only in one shard of a sharded run: which, and its cells
+//	envs/<run>.json             only in a merged run: each joined run's env.json
 //	summary.json                the analysis (pkg/report writes it)
 //	plots/*.png                 figures
 //	index.html                  the report page
@@ -14,7 +15,16 @@
 //
 // The runner writes through RunDir; analysis and report read through it. Every
 // file is written atomically (a temporary file renamed into place), so a
-// reader never sees half a file, even after Ctrl-C.
+// reader never sees half a file, even after Ctrl-C, and no file is changed
+// in place: a file may be hard-linked into another run (CopyCell).
+//
+// A merged run (labrun merge, pkg/merge) has this layout too, so everything
+// that reads a run reads it unchanged. Its cells' files are the merged runs'
+// (CellFiles, CopyCell); its env.json is still one Env, the merged runs' own
+// joined (the earliest start, each other fact with their distinct values,
+// every image, Extra[EnvMergedFrom] naming the runs), so that analysis,
+// report, export and site, which read env.json as one Env, need no change;
+// and each merged run's env.json is kept whole under envs/ (EnvsDir).
 package results
 
 import (
@@ -70,6 +80,10 @@ func (r RunDir) CountersPath(cell string) string {
 func (r RunDir) StatusPath(cell string) string  { return filepath.Join(r.Dir, "status", cell+".json") }
 func (r RunDir) CapturesDir(cell string) string { return filepath.Join(r.Dir, "captures", cell) }
 func (r RunDir) ExportsDir() string             { return filepath.Join(r.Dir, "exports") }
+
+// EnvsDir holds, in a merged run only, each joined run's env.json as
+// <run>.json (labrun merge).
+func (r RunDir) EnvsDir() string { return filepath.Join(r.Dir, "envs") }
 
 // CaptureSummaryPath is where the analysis of a cell's captures goes.
 func (r RunDir) CaptureSummaryPath(cell string) string {

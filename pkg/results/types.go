@@ -119,6 +119,18 @@ type Env struct {
 	Extra      map[string]string `json:"extra,omitempty"`  // anything else worth keeping
 }
 
+// EnvLabrunVersion is the key of Env.Extra naming the labrun build that made
+// the run (its module version or VCS revision). labrun merge refuses runs
+// whose values differ, as it refuses runs whose Kind differs (the kind module
+// linked into labrun: the one build fact env.json has always recorded).
+// labrun run does not record this key yet; merge compares it when a run has it.
+const EnvLabrunVersion = "labrun_version"
+
+// EnvMergedFrom is the key of Env.Extra that labrun merge sets in the run it
+// writes: the names of the runs it joined, comma-separated. Each of their
+// env.json files is kept whole under envs/ (EnvsDir).
+const EnvMergedFrom = "merged_from"
+
 // Image is one image the run used.
 type Image struct {
 	Name   string `json:"name"`

@@ -188,3 +188,50 @@ func writePod(run results.RunDir, c scenario.Cell, pod string, n int, cs Cell, r
 	}
 	return f.Commit()
 }
+
+// Shards splits a run into n shard runs under root, named <run>-shard-<i>,
+// as labrun run --shard i/N writes them: each has the scenario, env.json,
+// shard.json and the files of its cells. The cells the scenario runs are
+// dealt out in turn, in the scenario's order (a cell the run has no status
+// for is still planned, so its shard is incomplete); not-run statuses go to
+// shard 1 only, as the runner records them there. Files are hard-linked
+// where they can be (results.CopyCell): labrun writes no file in place, so a
+// test may still rewrite or remove a shard's files through pkg/results.
+func Shards(run results.RunDir, root string, n int) ([]results.RunDir, error) {
+	s, err := run.ReadScenario()
+	if err != nil {
+		return nil, err
+	}
+	shards := make([]results.RunDir, n)
+	plans := make([]results.Shard, n)
+	for i := range n {
+		if shards[i], err = results.Create(root, fmt.Sprintf("%s-shard-%d", run.Name(), i+1)); err != nil {
+			return nil, err
+		}
+		if err := results.CopyFile(shards[i].ScenarioPath(), run.ScenarioPath()); err != nil {
+			return nil, err
+		}
+		if err := results.CopyFile(shards[i].EnvPath(), run.EnvPath()); err != nil {
+			return nil, err
+		}
+		plans[i] = results.Shard{Index: i + 1, Count: n}
+	}
+	k := 0
+	for _, c := range s.Expand() {
+		i := 0
+		if c.Runs() {
+			i = k % n
+			k++
+			plans[i].Cells = append(plans[i].Cells, c.ID)
+		}
+		if _, err := results.CopyCell(shards[i], run, c.ID, true); err != nil {
+			return nil, err
+		}
+	}
+	for i := range n {
+		if err := shards[i].WriteShard(plans[i]); err != nil {
+			return nil, err
+		}
+	}
+	return shards, nil
+}
