@@ -2,14 +2,18 @@
 #   make deps                     prepare this machine (apt packages, Docker, the runc wrapper)
 #   make lab SCENARIO=baseline    build images if needed, run scenarios/$(SCENARIO).yaml, print the report's path
 #   make test                     every test tier: unit, integration (root, network namespaces), e2e on kind
+#   make nightly-local SCENARIO=baseline SHARDS=2
+#                                 the nightly workflow's steps here: plan, each shard in turn, merge, JUnit, site;
+#                                 exits with the merged run's verdict (docs/nightly.md)
 
 SHELL      := /bin/bash
 SCENARIO   ?= baseline
+SHARDS     ?= 2
 GO         ?= go
 LABRUN     := bin/labrun
 export GOFLAGS := -buildvcs=false
 
-.PHONY: all deps build images lab test test-unit test-integration test-e2e vet clean bench
+.PHONY: all deps build images lab nightly-local test test-unit test-integration test-e2e vet clean bench
 
 all: build
 
@@ -25,6 +29,11 @@ images: deps build
 
 lab: deps build
 	$(LABRUN) run scenarios/$(SCENARIO).yaml
+
+# The nightly (.github/workflows/nightly.yml) on this machine, shard after shard,
+# into results/nightly-local-<time>/ (hack/nightly-local.sh).
+nightly-local: images
+	hack/nightly-local.sh $(SCENARIO) $(SHARDS)
 
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }

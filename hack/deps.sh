@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
 # Prepares a fresh Debian machine for the lab, idempotently, and says what it did:
-#   1. installs the Debian packages of hack/apt-packages.txt and docker.io;
+#   1. installs the Debian packages of hack/apt-packages.txt, and docker.io where
+#      no Docker is installed (a CI runner's docker-ce conflicts with docker.io);
+#      a package the distribution does not have (an Ubuntu runner has no
+#      `chromium` package) is named and skipped;
 #   2. when `docker run --privileged` cannot work (the host's bounding set lacks
 #      CAP_SYS_RESOURCE, see docs/offline-images.md), builds and registers the
 #      labrun-runc wrapper as Docker's default runtime;
-#   3. starts dockerd in the background when none runs, and waits for `docker info`.
+#   3. starts dockerd in the background when none runs, and waits for `docker info`;
+#   4. loads the kernel modules the axes use, where the kernel has modules
+#      (hack/kernel-modules.sh: IPVS, openvswitch); hostcheck says what is present.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,17 +19,28 @@ did() { say "$*"; changed=1; }
 [ "$(id -u)" = 0 ] || { say "must run as root (apt-get, dockerd, network namespaces)"; exit 1; }
 
 # 1. Packages.
-want=(docker.io $(grep -vE '^\s*(#|$)' hack/apt-packages.txt))
+mapfile -t want < <(grep -vE '^\s*(#|$)' hack/apt-packages.txt)
+command -v docker >/dev/null 2>&1 || want=(docker.io "${want[@]}")
 missing=()
 for p in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
-  say "installing ${missing[*]} (apt-get)"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq >/dev/null
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  did "installed ${missing[*]}"
+  installable=()
+  for p in "${missing[@]}"; do
+    if apt-cache policy "$p" 2>/dev/null | grep -q 'Candidate: [^(]'; then
+      installable+=("$p")
+    else
+      say "skipped $p: this distribution has no such package (hack/apt-packages.txt says what needs it)"
+    fi
+  done
+  if [ ${#installable[@]} -gt 0 ]; then
+    say "installing ${installable[*]} (apt-get)"
+    apt-get install -y -qq --no-install-recommends "${installable[@]}" >/dev/null
+    did "installed ${installable[*]}"
+  fi
 fi
 
 # 2. The wrapper runtime, only where the bounding set lacks CAP_SYS_RESOURCE (bit 24).
@@ -95,5 +111,8 @@ if docker image inspect "$base" >/dev/null 2>&1; then
     exit 1
   fi
 fi
+
+# 4. Kernel modules (none on a kernel that loads no modules, as here).
+hack/kernel-modules.sh
 
 [ $changed = 1 ] || say "nothing to do: packages installed, Docker running$([ $need_wrapper = 1 ] && echo ' with labrun-runc')"
