@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Prepares a fresh Debian machine for the lab, idempotently, and says what it did:
 #   1. installs the Debian packages of hack/apt-packages.txt, and docker.io where
-#      no Docker is installed (a CI runner's docker-ce conflicts with docker.io);
+#      no Docker daemon is installed (a CI runner's docker-ce conflicts with
+#      docker.io; a fresh lab machine has a docker client but no dockerd);
 #      a package the distribution does not have (an Ubuntu runner has no
 #      `chromium` package) is named and skipped;
 #   2. when `docker run --privileged` cannot work (the host's bounding set lacks
@@ -20,7 +21,7 @@ did() { say "$*"; changed=1; }
 
 # 1. Packages.
 mapfile -t want < <(grep -vE '^\s*(#|$)' hack/apt-packages.txt)
-command -v docker >/dev/null 2>&1 || want=(docker.io "${want[@]}")
+command -v dockerd >/dev/null 2>&1 || want=(docker.io "${want[@]}")
 missing=()
 for p in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
