@@ -193,7 +193,7 @@ chaos: {raceEmulator: {}}
 chaos: {raceEmulator: {}}
 `,
 			spec: func(c scenario.Cell) (resultstest.Cell, bool) {
-				cs := resultstest.Cell{Lookups: 2000, Capture: &results.CaptureSummary{Queries: 10000, Lookups: results.CaptureLookups{Count: 1000}}}
+				cs := resultstest.Cell{Lookups: 2000, Capture: &results.CaptureSummary{CaptureReport: results.CaptureReport{Queries: 10000, Lookups: results.CaptureLookupStats{Count: 1000}}}}
 				switch c.MitigationID() {
 				case "none":
 					cs.Delayed, cs.EmulatorDropped, cs.Capture.SamePortPairs = 0.02, 40, 900

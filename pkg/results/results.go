@@ -203,5 +203,3 @@ func CopyFile(dst, src string) error {
 	}
 	return out.Commit()
 }
-
-func jsonUnmarshalLoose(data []byte, v any) error { return json.Unmarshal(data, v) }

@@ -137,7 +137,7 @@ func TestReadCaptureSummaryOfPcapJSON(t *testing.T) {
 	if err != nil || !ok {
 		t.Fatalf("ReadCaptureSummary: %v %v", ok, err)
 	}
-	if c.Queries != 20 || c.SamePortPairs != 9 || c.ResendsAt5s != 1 || c.Lookups.Count != 10 || c.QueriesPerLookup() != 2 {
+	if c.Queries != 20 || c.SamePortPairs != 9 || c.ResendsAt5s != 1 || c.Lookups.Count != 10 || c.Counts().QueriesPerLookup() != 2 {
 		t.Errorf("capture summary = %+v", c)
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -136,49 +135,6 @@ func (r RunDir) ReadEnv() (e Env, ok bool, err error) {
 		return Env{}, false, nil
 	}
 	return e, err == nil, err
-}
-
-// CaptureSummary is the part of a capture's analysis that the claims use:
-// the JSON of `labrun pcap --json` (pkg/analyze/capture), stored as
-// captures/<cell>.json. Field names follow that output; its other fields
-// are kept in the file but not read here.
-type CaptureSummary struct {
-	Queries            uint64         `json:"queries"`
-	Answers            uint64         `json:"answers"`
-	SamePortPairs      uint64         `json:"same_port_pairs"` // A+AAAA from one source port < 1 ms apart
-	DifferentPortPairs uint64         `json:"different_port_pairs"`
-	ResendsAt5s        uint64         `json:"resends_at_5s_multiples"`
-	Unanswered         uint64         `json:"unanswered"`
-	Lookups            CaptureLookups `json:"lookups"`
-}
-
-// CaptureLookups is how many lookups the capture's queries were grouped into.
-type CaptureLookups struct {
-	Count uint64 `json:"count"`
-}
-
-// QueriesPerLookup is Queries / Lookups.Count, 0 without lookups.
-func (c CaptureSummary) QueriesPerLookup() float64 {
-	if c.Lookups.Count == 0 {
-		return 0
-	}
-	return float64(c.Queries) / float64(c.Lookups.Count)
-}
-
-// ReadCaptureSummary reads captures/<cell>.json, tolerating fields it does
-// not know; ok is false when the cell has no capture.
-func (r RunDir) ReadCaptureSummary(cell string) (c CaptureSummary, ok bool, err error) {
-	data, err := os.ReadFile(r.CaptureSummaryPath(cell))
-	if errors.Is(err, fs.ErrNotExist) {
-		return CaptureSummary{}, false, nil
-	}
-	if err != nil {
-		return CaptureSummary{}, false, fmt.Errorf("read capture summary: %w", err)
-	}
-	if err := jsonUnmarshalLoose(data, &c); err != nil {
-		return CaptureSummary{}, false, fmt.Errorf("read %s: %w", r.CaptureSummaryPath(cell), err)
-	}
-	return c, true, nil
 }
 
 // Pending returns the cells, in the order given, that a resumed run still has
