@@ -89,3 +89,41 @@ func TestCaptureCountsAreTheReportsFields(t *testing.T) {
 		t.Errorf("digest has %d fields: %v", len(digest), digest)
 	}
 }
+
+func TestCountersOfAnOldRun(t *testing.T) {
+	for _, cell := range []string{"default_glibc_none", "default_glibc_delay-aaaa", "default_musl_none", "bare_glibc_none"} {
+		c, ok, err := oldRun.ReadCounters(cell)
+		if err != nil || !ok {
+			t.Fatalf("ReadCounters(%s): %v %v", cell, ok, err)
+		}
+		sameBytes(t, oldRun.CountersPath(cell), &c)
+		w := c.Nodes["lab-worker"]
+		before, after, emu := w.EmulatorCounts()
+		if emu != (cell != "bare_glibc_none") {
+			t.Errorf("%s: emulator %v", cell, emu)
+		}
+		if !emu {
+			continue
+		}
+		if before.Seen != 0 || after.Seen != 1969 || after.Dropped != 3 || after.Delayed != 1793 || after.Overruns != 2 ||
+			w.EmulatorAfter.Port != 53 || w.EmulatorAfter.WindowUS == 0 {
+			t.Errorf("%s: emulator before %+v after %+v", cell, w.EmulatorBefore, w.EmulatorAfter)
+		}
+		// What the old reader kept of the settings: only whole numbers.
+		p := w.EmulatorAfter.Probability
+		switch cell {
+		case "default_glibc_none":
+			if p != nil {
+				t.Errorf("%s: drop probability %v, the file has none", cell, *p)
+			}
+		case "default_glibc_delay-aaaa":
+			if p == nil || *p != 1 || w.EmulatorAfter.DelayMS != 5 {
+				t.Errorf("%s: drop probability %v, delay %v; want 1, 5", cell, p, w.EmulatorAfter.DelayMS)
+			}
+		case "default_musl_none":
+			if p == nil || *p != 0 || w.EmulatorAfter.DelayMS != 0 {
+				t.Errorf("%s: drop probability %v, delay %v; want 0, none", cell, p, w.EmulatorAfter.DelayMS)
+			}
+		}
+	}
+}

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"labrun.dev/labrun/pkg/results/emulator"
 )
 
 // State is how far a cell got.
@@ -79,14 +81,26 @@ type Counters struct {
 
 // NodeCounters are one node's counters before and after a cell.
 // Conntrack maps are keyed by /proc/net/stat/nf_conntrack column name
-// (insert_failed, clashres, drop, ...) and summed over CPUs; Emulator maps
-// by the race emulator's counter names (seen, clashes, dropped, ...), absent
-// when the emulator did not run.
+// (insert_failed, clashres, drop, ...) and summed over CPUs; the Emulator
+// records are what the race emulator's agent said (its counts and
+// settings), absent when the emulator did not run.
 type NodeCounters struct {
 	Before         map[string]uint64 `json:"before"`
 	After          map[string]uint64 `json:"after"`
-	EmulatorBefore map[string]uint64 `json:"emulator_before,omitempty"`
-	EmulatorAfter  map[string]uint64 `json:"emulator_after,omitempty"`
+	EmulatorBefore *emulator.Record  `json:"emulator_before,omitempty"`
+	EmulatorAfter  *emulator.Record  `json:"emulator_after,omitempty"`
+}
+
+// EmulatorCounts are the agent's counts before and after the cell; ok is
+// false when the emulator did not run on the node.
+func (n NodeCounters) EmulatorCounts() (before, after emulator.Counts, ok bool) {
+	if n.EmulatorAfter == nil {
+		return before, after, false
+	}
+	if n.EmulatorBefore != nil {
+		before = n.EmulatorBefore.Counts
+	}
+	return before, n.EmulatorAfter.Counts, true
 }
 
 // WriteCounters records a cell's counters.
