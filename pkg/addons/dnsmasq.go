@@ -74,7 +74,7 @@ func DnsmasqCoreDNS(ctx context.Context, env Env, replicas int) error {
 	if err != nil {
 		return fmt.Errorf("dnsmasq-coredns: %w", err)
 	}
-	cs := env.Client
+	cs := env.Cluster.Client
 	start := time.Now()
 	upstream, err := coreDNSUpstream(ctx, cs)
 	if err != nil {

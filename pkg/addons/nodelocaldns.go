@@ -312,7 +312,7 @@ func clusterDomain(corefile string) string {
 // what runs on this machine; the progress line, an annotation and the run's
 // env.json (Env.Note: nodelocaldns.cache, nodelocaldns.interface) say which.
 func NodeLocalDNS(ctx context.Context, env Env) error {
-	cs := env.Client
+	cs := env.Cluster.Client
 	dnsSvc, err := cs.CoreV1().Services(namespace).Get(ctx, "kube-dns", metav1.GetOptions{})
 	if err != nil {
 		return fmt.Errorf("nodelocaldns: cluster DNS service: %w", err)

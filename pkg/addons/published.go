@@ -696,7 +696,7 @@ func KubeDNS(ctx context.Context, env Env, replicas int) error {
 	if err != nil {
 		return err
 	}
-	svc, err := env.Client.CoreV1().Services(namespace).Get(ctx, UpstreamName, metav1.GetOptions{})
+	svc, err := env.Cluster.Client.CoreV1().Services(namespace).Get(ctx, UpstreamName, metav1.GetOptions{})
 	if err != nil {
 		return fmt.Errorf("kube-dns: the lab upstream Service %s/%s: %w", namespace, UpstreamName, err)
 	}
@@ -704,13 +704,13 @@ func KubeDNS(ctx context.Context, env Env, replicas int) error {
 	if err != nil {
 		return err
 	}
-	sw := kubeDNSSwitch{cs: env.Client, progress: env.Progress,
+	sw := kubeDNSSwitch{cs: env.Cluster.Client, progress: env.Progress,
 		waitReady: func(ctx context.Context, name string) error {
-			return cluster.WaitDeployment(ctx, env.Client, namespace, name, timeout)
+			return cluster.WaitDeployment(ctx, env.Cluster.Client, namespace, name, timeout)
 		},
 		// Scaled to 0, a Deployment is "ready" when none of its pods is left.
 		waitGone: func(ctx context.Context, name string) error {
-			return cluster.WaitDeployment(ctx, env.Client, namespace, name, timeout)
+			return cluster.WaitDeployment(ctx, env.Cluster.Client, namespace, name, timeout)
 		}}
 	return sw.run(ctx, sa, cm, d)
 }

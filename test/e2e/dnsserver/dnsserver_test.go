@@ -173,7 +173,7 @@ func TestE2EDnsmasqCoreDNS(t *testing.T) {
 		Assess("autopath: the Corefile has it, and a pod asking CoreDNS makes fewer queries per lookup with it than without", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
 			before := directLookups(ctx, t, kc, run.Summary.Env, "ap-before")
 			start := time.Now()
-			if err := addons.Autopath(ctx, addons.Env{Cluster: kc, Client: cs, Progress: os.Stderr}); err != nil {
+			if err := addons.Autopath(ctx, addons.Env{Cluster: kc, Progress: os.Stderr}); err != nil {
 				t.Fatal(err)
 			}
 			t.Logf("autopath set up (CoreDNS restarted) in %s", time.Since(start).Round(100*time.Millisecond))
