@@ -55,7 +55,7 @@ func runPcap(s Streams, f pcapFlags, path string) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(rep)
 	}
-	return rep.WriteText(s.Out)
+	return capture.WriteText(s.Out, rep)
 }
 
 func pcapWindow(v string) (time.Duration, error) {

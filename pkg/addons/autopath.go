@@ -28,7 +28,7 @@ import (
 // is set up but cuts nothing for the probes: that is a property of the shape,
 // not a failure here.
 func Autopath(ctx context.Context, env Env) error {
-	if err := rewriteCoreDNS(ctx, env.Client, AutopathCorefile); err != nil {
+	if err := rewriteCoreDNS(ctx, env.Cluster.Client, AutopathCorefile); err != nil {
 		return fmt.Errorf("autopath: %w", err)
 	}
 	return nil

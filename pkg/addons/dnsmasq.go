@@ -11,7 +11,6 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -75,17 +74,15 @@ func DnsmasqCoreDNS(ctx context.Context, env Env, replicas int) error {
 	if err != nil {
 		return fmt.Errorf("dnsmasq-coredns: %w", err)
 	}
-	cs := env.Client
+	cs := env.Cluster.Client
 	start := time.Now()
 	upstream, err := coreDNSUpstream(ctx, cs)
 	if err != nil {
 		return fmt.Errorf("dnsmasq-coredns: %w", err)
 	}
 	d := DnsmasqDeployment(image, upstream, int32(replicas))
-	if _, err := cs.AppsV1().Deployments(namespace).Create(ctx, d, metav1.CreateOptions{}); apierrors.IsAlreadyExists(err) {
-		_, err = cs.AppsV1().Deployments(namespace).Update(ctx, d, metav1.UpdateOptions{})
-	} else if err != nil {
-		return fmt.Errorf("dnsmasq-coredns: create deployment %s: %w", DnsmasqName, err)
+	if _, err := apply(ctx, cs.AppsV1().Deployments(namespace), d); err != nil {
+		return fmt.Errorf("dnsmasq-coredns: %w", err)
 	}
 	if err := cluster.WaitDeployment(ctx, cs, namespace, DnsmasqName, timeout); err != nil {
 		return fmt.Errorf("dnsmasq-coredns: %w", err)
@@ -104,8 +101,8 @@ func DnsmasqCoreDNS(ctx context.Context, env Env, replicas int) error {
 	return nil
 }
 
-// coreDNSUpstream creates the Service in front of the CoreDNS pods (kept if
-// it exists) and returns its cluster IP.
+// coreDNSUpstream applies the Service in front of the CoreDNS pods and
+// returns its cluster IP.
 func coreDNSUpstream(ctx context.Context, cs kubernetes.Interface) (string, error) {
 	svc := &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Name: CoreDNSUpstreamName, Namespace: namespace, Labels: map[string]string{"app.kubernetes.io/part-of": "labrun"}},
@@ -117,12 +114,9 @@ func coreDNSUpstream(ctx context.Context, cs kubernetes.Interface) (string, erro
 			},
 		},
 	}
-	created, err := cs.CoreV1().Services(namespace).Create(ctx, svc, metav1.CreateOptions{})
-	if apierrors.IsAlreadyExists(err) {
-		created, err = cs.CoreV1().Services(namespace).Get(ctx, CoreDNSUpstreamName, metav1.GetOptions{})
-	}
+	created, err := apply(ctx, cs.CoreV1().Services(namespace), svc)
 	if err != nil {
-		return "", fmt.Errorf("service %s: %w", CoreDNSUpstreamName, err)
+		return "", err
 	}
 	if created.Spec.ClusterIP == "" || created.Spec.ClusterIP == corev1.ClusterIPNone {
 		return "", fmt.Errorf("service %s has no cluster IP", CoreDNSUpstreamName)

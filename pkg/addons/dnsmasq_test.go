@@ -12,6 +12,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/kubernetes/fake"
+
+	"labrun.dev/labrun/pkg/cluster"
 )
 
 func TestDnsmasqDeployment(t *testing.T) {
@@ -115,10 +117,10 @@ func TestMoveVIPAndEndpoints(t *testing.T) {
 }
 
 func TestDnsmasqCoreDNSRefuses(t *testing.T) {
-	if err := DnsmasqCoreDNS(context.Background(), Env{Client: fake.NewClientset()}, 0); err == nil || !strings.Contains(err.Error(), "replicas") {
+	if err := DnsmasqCoreDNS(context.Background(), Env{Cluster: &cluster.Cluster{Client: fake.NewClientset()}}, 0); err == nil || !strings.Contains(err.Error(), "replicas") {
 		t.Errorf("0 replicas: %v", err)
 	}
-	if err := DnsmasqCoreDNS(context.Background(), Env{Client: fake.NewClientset()}, 2); err == nil || !strings.Contains(err.Error(), "image plan") {
+	if err := DnsmasqCoreDNS(context.Background(), Env{Cluster: &cluster.Cluster{Client: fake.NewClientset()}}, 2); err == nil || !strings.Contains(err.Error(), "image plan") {
 		t.Errorf("no image plan: %v", err)
 	}
 }

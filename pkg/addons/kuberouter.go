@@ -12,7 +12,6 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -345,59 +344,28 @@ func newKubeRouterObjects(image string, podCIDRs map[string][]string) (kubeRoute
 	}, nil
 }
 
-// applyKubeRouter creates kube-router's objects, or updates them where they
-// already exist.
+// applyKubeRouter applies kube-router's objects.
 func applyKubeRouter(ctx context.Context, cs kubernetes.Interface, image string, podCIDRs map[string][]string) error {
 	o, err := newKubeRouterObjects(image, podCIDRs)
 	if err != nil {
 		return err
 	}
-	steps := []struct {
-		what  string
-		apply func() error
-	}{
-		{"service account", func() error {
-			return apply(ctx, o.ServiceAccount, cs.CoreV1().ServiceAccounts(namespace))
-		}},
-		{"cluster role", func() error { return apply(ctx, o.ClusterRole, cs.RbacV1().ClusterRoles()) }},
-		{"cluster role binding", func() error { return apply(ctx, o.Binding, cs.RbacV1().ClusterRoleBindings()) }},
-		{"config map", func() error { return apply(ctx, o.ConfigMap, cs.CoreV1().ConfigMaps(namespace)) }},
-		{"daemon set", func() error { return apply(ctx, o.DaemonSet, cs.AppsV1().DaemonSets(namespace)) }},
+	if _, err := apply(ctx, cs.CoreV1().ServiceAccounts(namespace), o.ServiceAccount); err != nil {
+		return fmt.Errorf("kube-router: %w", err)
 	}
-	for _, s := range steps {
-		if err := s.apply(); err != nil {
-			return fmt.Errorf("kube-router %s: %w", s.what, err)
-		}
+	if _, err := apply(ctx, cs.RbacV1().ClusterRoles(), o.ClusterRole); err != nil {
+		return fmt.Errorf("kube-router: %w", err)
+	}
+	if _, err := apply(ctx, cs.RbacV1().ClusterRoleBindings(), o.Binding); err != nil {
+		return fmt.Errorf("kube-router: %w", err)
+	}
+	if _, err := apply(ctx, cs.CoreV1().ConfigMaps(namespace), o.ConfigMap); err != nil {
+		return fmt.Errorf("kube-router: %w", err)
+	}
+	if _, err := apply(ctx, cs.AppsV1().DaemonSets(namespace), o.DaemonSet); err != nil {
+		return fmt.Errorf("kube-router: %w", err)
 	}
 	return nil
-}
-
-// object is a typed Kubernetes object (a pointer to one).
-type object[T any] interface {
-	*T
-	metav1.Object
-}
-
-// createUpdater is the part of a typed client apply needs.
-type createUpdater[P any] interface {
-	Create(context.Context, P, metav1.CreateOptions) (P, error)
-	Get(context.Context, string, metav1.GetOptions) (P, error)
-	Update(context.Context, P, metav1.UpdateOptions) (P, error)
-}
-
-// apply creates obj, or replaces the existing object of its name with it.
-func apply[T any, P object[T]](ctx context.Context, obj P, c createUpdater[P]) error {
-	_, err := c.Create(ctx, obj, metav1.CreateOptions{})
-	if !apierrors.IsAlreadyExists(err) {
-		return err
-	}
-	cur, err := c.Get(ctx, obj.GetName(), metav1.GetOptions{})
-	if err != nil {
-		return err
-	}
-	obj.SetResourceVersion(cur.GetResourceVersion())
-	_, err = c.Update(ctx, obj, metav1.UpdateOptions{})
-	return err
 }
 
 // waitPodCIDRs waits until nodes nodes are registered, each with the pod

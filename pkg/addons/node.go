@@ -22,7 +22,7 @@ const labnetName = "labnet"
 // every node. It fixes the SNAT port race only: the lab shows that the DNAT
 // race of DNS is untouched (claim 10).
 func RandomFully(ctx context.Context, env Env) error {
-	dss := env.Client.AppsV1().DaemonSets(namespace)
+	dss := env.Cluster.Client.AppsV1().DaemonSets(namespace)
 	ds, err := dss.Get(ctx, labnetName, metav1.GetOptions{})
 	if err != nil {
 		return fmt.Errorf("random-fully: the lab sets it on labnet's masquerade rule (podNetwork default), "+
@@ -34,7 +34,7 @@ func RandomFully(ctx context.Context, env Env) error {
 			return fmt.Errorf("random-fully: restart labnet: %w", err)
 		}
 	}
-	if err := cluster.WaitDaemonSet(ctx, env.Client, namespace, labnetName, len(env.Cluster.Nodes), timeout); err != nil {
+	if err := cluster.WaitDaemonSet(ctx, env.Cluster.Client, namespace, labnetName, len(env.Cluster.Nodes), timeout); err != nil {
 		return fmt.Errorf("random-fully: %w", err)
 	}
 	return cluster.EachNode(env.Cluster.Nodes, func(n cluster.Node) error {

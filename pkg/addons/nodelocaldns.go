@@ -11,11 +11,9 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
 
 	"labrun.dev/labrun/pkg/cluster"
@@ -314,7 +312,7 @@ func clusterDomain(corefile string) string {
 // what runs on this machine; the progress line, an annotation and the run's
 // env.json (Env.Note: nodelocaldns.cache, nodelocaldns.interface) say which.
 func NodeLocalDNS(ctx context.Context, env Env) error {
-	cs := env.Client
+	cs := env.Cluster.Client
 	dnsSvc, err := cs.CoreV1().Services(namespace).Get(ctx, "kube-dns", metav1.GetOptions{})
 	if err != nil {
 		return fmt.Errorf("nodelocaldns: cluster DNS service: %w", err)
@@ -352,16 +350,16 @@ func NodeLocalDNS(ctx context.Context, env Env) error {
 	}
 	// The upstream Service first: its ClusterIP goes into the Corefile.
 	_, svc, _ := NodeLocalObjects(cfg)
-	up, err := cs.CoreV1().Services(namespace).Create(ctx, svc, metav1.CreateOptions{})
-	if apierrors.IsAlreadyExists(err) {
-		up, err = cs.CoreV1().Services(namespace).Get(ctx, svc.Name, metav1.GetOptions{})
-	}
+	up, err := apply(ctx, cs.CoreV1().Services(namespace), svc)
 	if err != nil {
-		return fmt.Errorf("nodelocaldns: service %s: %w", NodeLocalUpstream, err)
+		return fmt.Errorf("nodelocaldns: %w", err)
 	}
 	cfg.Upstream = up.Spec.ClusterIP
 	cm, _, ds := NodeLocalObjects(cfg)
-	if err := nodeLocalApply(ctx, cs, cm, ds); err != nil {
+	if _, err := apply(ctx, cs.CoreV1().ConfigMaps(namespace), cm); err != nil {
+		return fmt.Errorf("nodelocaldns: %w", err)
+	}
+	if _, err := apply(ctx, cs.AppsV1().DaemonSets(namespace), ds); err != nil {
 		return fmt.Errorf("nodelocaldns: %w", err)
 	}
 	if err := cluster.WaitDaemonSet(ctx, cs, namespace, NodeLocalName, len(env.Cluster.Nodes), timeout); err != nil {
@@ -381,37 +379,6 @@ func NodeLocalDNS(ctx context.Context, env Env) error {
 		"cluster names → %s %s (TCP), other names → %s %s\n",
 		what, NodeLocalIP, cfg.VIP, len(env.Cluster.Nodes), NodeLocalInterface, kinds,
 		NodeLocalUpstream, cfg.Upstream, UpstreamName, cfg.Outside)
-	return nil
-}
-
-// nodeLocalApply creates the ConfigMap and DaemonSet, or updates them.
-func nodeLocalApply(ctx context.Context, cs kubernetes.Interface, cm *corev1.ConfigMap, ds *appsv1.DaemonSet) error {
-	cms := cs.CoreV1().ConfigMaps(namespace)
-	if _, err := cms.Create(ctx, cm, metav1.CreateOptions{}); apierrors.IsAlreadyExists(err) {
-		old, err := cms.Get(ctx, cm.Name, metav1.GetOptions{})
-		if err != nil {
-			return err
-		}
-		old.Data, old.Annotations = cm.Data, cm.Annotations
-		if _, err := cms.Update(ctx, old, metav1.UpdateOptions{}); err != nil {
-			return fmt.Errorf("update configmap %s: %w", cm.Name, err)
-		}
-	} else if err != nil {
-		return fmt.Errorf("create configmap %s: %w", cm.Name, err)
-	}
-	dss := cs.AppsV1().DaemonSets(namespace)
-	if _, err := dss.Create(ctx, ds, metav1.CreateOptions{}); apierrors.IsAlreadyExists(err) {
-		old, err := dss.Get(ctx, ds.Name, metav1.GetOptions{})
-		if err != nil {
-			return err
-		}
-		old.Spec, old.Annotations = ds.Spec, ds.Annotations
-		if _, err := dss.Update(ctx, old, metav1.UpdateOptions{}); err != nil {
-			return fmt.Errorf("update daemonset %s: %w", ds.Name, err)
-		}
-	} else if err != nil {
-		return fmt.Errorf("create daemonset %s: %w", ds.Name, err)
-	}
 	return nil
 }
 

@@ -24,7 +24,7 @@ const nodeResolverNote = "labrun: pods' node resolver is the lab upstream"
 // node's own lookups (OUTPUT: kubelet, kube-proxy) still reach Docker's DNS
 // for the nodes' names.
 func HermeticNodeResolver(ctx context.Context, env Env) error {
-	eps, err := env.Client.CoreV1().Endpoints(namespace).Get(ctx, UpstreamName, metav1.GetOptions{})
+	eps, err := env.Cluster.Client.CoreV1().Endpoints(namespace).Get(ctx, UpstreamName, metav1.GetOptions{})
 	if err != nil {
 		return fmt.Errorf("node resolver: endpoints of %s: %w", UpstreamName, err)
 	}

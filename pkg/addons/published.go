@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -23,7 +22,6 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/wait"
 	k8syaml "k8s.io/apimachinery/pkg/util/yaml"
@@ -48,7 +46,6 @@ import (
 const PublishedPodSubnet = "10.244.0.0/16"
 
 const (
-	pubFieldManager     = "labrun"
 	pubNetworkTimeout   = 4 * time.Minute
 	weaveModeAnnotation = "labrun.dev/weave-mode"
 )
@@ -472,7 +469,6 @@ func pubApply(ctx context.Context, cfg *rest.Config, objs []*unstructured.Unstru
 	if err != nil {
 		return err
 	}
-	force := true
 	for _, o := range objs {
 		gvk := o.GroupVersionKind()
 		var m *meta.RESTMapping
@@ -496,12 +492,8 @@ func pubApply(ctx context.Context, cfg *rest.Config, objs []*unstructured.Unstru
 			}
 			ri = dyn.Resource(m.Resource).Namespace(ns)
 		}
-		body, err := o.MarshalJSON()
-		if err != nil {
+		if _, err := apply(ctx, ri, o); err != nil {
 			return err
-		}
-		if _, err := ri.Patch(ctx, o.GetName(), types.ApplyPatchType, body, metav1.PatchOptions{FieldManager: pubFieldManager, Force: &force}); err != nil {
-			return fmt.Errorf("apply %s %s: %w", gvk.Kind, o.GetName(), err)
 		}
 	}
 	return nil
@@ -704,7 +696,7 @@ func KubeDNS(ctx context.Context, env Env, replicas int) error {
 	if err != nil {
 		return err
 	}
-	svc, err := env.Client.CoreV1().Services(namespace).Get(ctx, UpstreamName, metav1.GetOptions{})
+	svc, err := env.Cluster.Client.CoreV1().Services(namespace).Get(ctx, UpstreamName, metav1.GetOptions{})
 	if err != nil {
 		return fmt.Errorf("kube-dns: the lab upstream Service %s/%s: %w", namespace, UpstreamName, err)
 	}
@@ -712,13 +704,13 @@ func KubeDNS(ctx context.Context, env Env, replicas int) error {
 	if err != nil {
 		return err
 	}
-	sw := kubeDNSSwitch{cs: env.Client, progress: env.Progress,
+	sw := kubeDNSSwitch{cs: env.Cluster.Client, progress: env.Progress,
 		waitReady: func(ctx context.Context, name string) error {
-			return cluster.WaitDeployment(ctx, env.Client, namespace, name, timeout)
+			return cluster.WaitDeployment(ctx, env.Cluster.Client, namespace, name, timeout)
 		},
 		// Scaled to 0, a Deployment is "ready" when none of its pods is left.
 		waitGone: func(ctx context.Context, name string) error {
-			return cluster.WaitDeployment(ctx, env.Client, namespace, name, timeout)
+			return cluster.WaitDeployment(ctx, env.Cluster.Client, namespace, name, timeout)
 		}}
 	return sw.run(ctx, sa, cm, d)
 }
@@ -740,15 +732,14 @@ func (s kubeDNSSwitch) run(ctx context.Context, sa *corev1.ServiceAccount, cm *c
 		return fmt.Errorf("kube-dns: Service kube-system/kube-dns selects %v, which kube-dns's pods (%v) do not match",
 			svc.Spec.Selector, d.Spec.Template.Labels)
 	}
-	core := s.cs.CoreV1()
-	if err := pubCreateOrUpdate(ctx, sa, core.ServiceAccounts(namespace)); err != nil {
-		return err
+	if _, err := apply(ctx, s.cs.CoreV1().ServiceAccounts(namespace), sa); err != nil {
+		return fmt.Errorf("kube-dns: %w", err)
 	}
-	if err := pubCreateOrUpdate(ctx, cm, core.ConfigMaps(namespace)); err != nil {
-		return err
+	if _, err := apply(ctx, s.cs.CoreV1().ConfigMaps(namespace), cm); err != nil {
+		return fmt.Errorf("kube-dns: %w", err)
 	}
-	if err := pubCreateOrUpdate(ctx, d, s.cs.AppsV1().Deployments(namespace)); err != nil {
-		return err
+	if _, err := apply(ctx, s.cs.AppsV1().Deployments(namespace), d); err != nil {
+		return fmt.Errorf("kube-dns: %w", err)
 	}
 	if err := s.waitReady(ctx, d.Name); err != nil {
 		return fmt.Errorf("kube-dns: %w", err)
@@ -773,39 +764,6 @@ func (s kubeDNSSwitch) run(ctx context.Context, sa *corev1.ServiceAccount, cm *c
 		return fmt.Errorf("kube-dns: %w", err)
 	}
 	pubProgress(s.progress, "kube-dns: CoreDNS scaled to 0; Service kube-system/kube-dns selects kube-dns only")
-	return nil
-}
-
-// pubObject is a typed object the create-or-update helper handles.
-type pubObject interface {
-	metav1.Object
-	runtime.Object
-}
-
-// pubClient is the typed client of one kind of object in one namespace.
-type pubClient[T pubObject] interface {
-	Get(ctx context.Context, name string, o metav1.GetOptions) (T, error)
-	Create(ctx context.Context, obj T, o metav1.CreateOptions) (T, error)
-	Update(ctx context.Context, obj T, o metav1.UpdateOptions) (T, error)
-}
-
-// pubCreateOrUpdate creates obj, or replaces the existing one's content.
-func pubCreateOrUpdate[T pubObject](ctx context.Context, obj T, c pubClient[T]) error {
-	kind := reflect.TypeOf(obj).Elem().Name()
-	cur, err := c.Get(ctx, obj.GetName(), metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		if _, err := c.Create(ctx, obj, metav1.CreateOptions{}); err != nil {
-			return fmt.Errorf("create %s %s: %w", kind, obj.GetName(), err)
-		}
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("get %s %s: %w", kind, obj.GetName(), err)
-	}
-	obj.SetResourceVersion(cur.GetResourceVersion())
-	if _, err := c.Update(ctx, obj, metav1.UpdateOptions{}); err != nil {
-		return fmt.Errorf("update %s %s: %w", kind, obj.GetName(), err)
-	}
 	return nil
 }
 

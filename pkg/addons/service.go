@@ -6,7 +6,6 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
@@ -60,19 +59,16 @@ func (s labService) objects() (*appsv1.Deployment, *corev1.Service) {
 	return d, svc
 }
 
-// deploy creates the Deployment and Service (keeping existing ones), waits
-// until the server is ready and returns the Service's cluster IP.
+// deploy applies the Deployment and Service, waits until the server is
+// ready and returns the Service's cluster IP.
 func (s labService) deploy(ctx context.Context, cs kubernetes.Interface) (string, error) {
 	d, svc := s.objects()
-	if _, err := cs.AppsV1().Deployments(namespace).Create(ctx, d, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-		return "", fmt.Errorf("create %s deployment: %w", s.name, err)
+	if _, err := apply(ctx, cs.AppsV1().Deployments(namespace), d); err != nil {
+		return "", err
 	}
-	created, err := cs.CoreV1().Services(namespace).Create(ctx, svc, metav1.CreateOptions{})
-	if apierrors.IsAlreadyExists(err) {
-		created, err = cs.CoreV1().Services(namespace).Get(ctx, s.name, metav1.GetOptions{})
-	}
+	created, err := apply(ctx, cs.CoreV1().Services(namespace), svc)
 	if err != nil {
-		return "", fmt.Errorf("create %s service: %w", s.name, err)
+		return "", err
 	}
 	if err := cluster.WaitDeployment(ctx, cs, namespace, s.name, timeout); err != nil {
 		return "", fmt.Errorf("%s: %w", s.name, err)

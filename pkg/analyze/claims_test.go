@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"labrun.dev/labrun/pkg/results"
+	"labrun.dev/labrun/pkg/results/emulator"
 	"labrun.dev/labrun/pkg/results/resultstest"
 	"labrun.dev/labrun/pkg/scenario"
 )
@@ -193,7 +194,7 @@ chaos: {raceEmulator: {}}
 chaos: {raceEmulator: {}}
 `,
 			spec: func(c scenario.Cell) (resultstest.Cell, bool) {
-				cs := resultstest.Cell{Lookups: 2000, Capture: &results.CaptureSummary{Queries: 10000, Lookups: results.CaptureLookups{Count: 1000}}}
+				cs := resultstest.Cell{Lookups: 2000, Capture: &results.CaptureSummary{CaptureReport: results.CaptureReport{Queries: 10000, Lookups: results.CaptureLookupStats{Count: 1000}}}}
 				switch c.MitigationID() {
 				case "none":
 					cs.Delayed, cs.EmulatorDropped, cs.Capture.SamePortPairs = 0.02, 40, 900
@@ -296,7 +297,7 @@ func TestCounterDeltas(t *testing.T) {
 	d := CounterDeltas(results.Counters{Nodes: map[string]results.NodeCounters{
 		"a": {Before: map[string]uint64{"insert_failed": 5, "clashres": 10}, After: map[string]uint64{"insert_failed": 8, "clashres": 4}},
 		"b": {Before: map[string]uint64{"insert_failed": 0}, After: map[string]uint64{"insert_failed": 2},
-			EmulatorBefore: map[string]uint64{"dropped": 1}, EmulatorAfter: map[string]uint64{"dropped": 11}},
+			EmulatorBefore: &emulator.Record{Counts: emulator.Counts{Dropped: 1}}, EmulatorAfter: &emulator.Record{Counts: emulator.Counts{Dropped: 11}}},
 	}})
 	if d.Conntrack["insert_failed"] != 5 || d.Conntrack["clashres"] != 0 || strings.Join(d.Reset, ",") != "a:clashres" {
 		t.Errorf("deltas = %+v", d)

@@ -24,8 +24,8 @@ type Deltas struct {
 	// difference of two levels is no count of anything, so they are kept
 	// as they were.
 	Gauges map[string]Gauge `json:"gauges,omitempty"`
-	// Emulator holds the race emulator's event counters; its settings
-	// (port, window_us, ...) are not counters and are left out.
+	// Emulator holds the race emulator's event counters (emulator.Counts);
+	// its settings (port, window_us, ...) are not counters and are left out.
 	Emulator map[string]uint64 `json:"emulator,omitempty"`
 	// Reset lists node:counter pairs that went backwards (a node restarted):
 	// they are left out of the sums.
@@ -53,12 +53,12 @@ func CounterDeltas(c results.Counters) Deltas {
 		isCounter := func(k string) bool { return !results.ConntrackGauges[k] }
 		d.Reset = append(d.Reset, addDeltas(d.Conntrack, nc.Before, nc.After, node, isCounter)...)
 		addGauges(&d, nc.Before, nc.After)
-		if nc.EmulatorAfter != nil {
+		if before, after, ok := nc.EmulatorCounts(); ok {
 			if d.Emulator == nil {
 				d.Emulator = map[string]uint64{}
 			}
-			isCounter := func(k string) bool { return results.EmulatorCounters[k] }
-			d.Reset = append(d.Reset, addDeltas(d.Emulator, nc.EmulatorBefore, nc.EmulatorAfter, node+"/emulator", isCounter)...)
+			every := func(string) bool { return true }
+			d.Reset = append(d.Reset, addDeltas(d.Emulator, before.ByName(), after.ByName(), node+"/emulator", every)...)
 		}
 	}
 	return d

@@ -31,10 +31,10 @@ type Cell struct {
 	State  results.State `json:"state"`
 	Reason string        `json:"reason,omitempty"`
 
-	Stats      *Stats                  `json:"stats,omitempty"`
-	Counters   *Deltas                 `json:"counters,omitempty"`
-	Capture    *results.CaptureSummary `json:"capture,omitempty"`
-	Comparison *Comparison             `json:"comparison,omitempty"`
+	Stats      *Stats                 `json:"stats,omitempty"`
+	Counters   *Deltas                `json:"counters,omitempty"`
+	Capture    *results.CaptureCounts `json:"capture,omitempty"`
+	Comparison *Comparison            `json:"comparison,omitempty"`
 
 	acc         *Accumulator
 	baselineKey string
@@ -199,7 +199,8 @@ func load(run results.RunDir, c *Cell, sc scenario.Cell) error {
 	if capt, ok, err := run.ReadCaptureSummary(c.ID); err != nil {
 		return err
 	} else if ok {
-		c.Capture = &capt
+		counts := capt.Counts()
+		c.Capture = &counts
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package chaos
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -21,7 +22,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"labrun.dev/labrun/pkg/cluster"
-	"labrun.dev/labrun/pkg/results"
+	"labrun.dev/labrun/pkg/results/emulator"
 	"labrun.dev/labrun/pkg/scenario"
 	"labrun.dev/labrun/pkg/workload"
 )
@@ -145,27 +146,31 @@ func agentCountersURL(nodeIP string) string {
 	return fmt.Sprintf("http://%s:%d/counters", nodeIP, AgentMetricsPort)
 }
 
-// AgentCounters reads one node's agent counters (numeric fields only).
-func AgentCounters(ctx context.Context, nodeIP string) (map[string]uint64, error) {
+// AgentCounters reads one node's agent counters.
+func AgentCounters(ctx context.Context, nodeIP string) (emulator.Snapshot, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, agentCountersURL(nodeIP), nil)
 	if err != nil {
-		return nil, err
+		return emulator.Snapshot{}, err
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("agent counters on %s: %w", nodeIP, err)
+		return emulator.Snapshot{}, fmt.Errorf("agent counters on %s: %w", nodeIP, err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
-		return nil, fmt.Errorf("agent counters on %s: %w", nodeIP, err)
+		return emulator.Snapshot{}, fmt.Errorf("agent counters on %s: %w", nodeIP, err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("agent counters on %s: HTTP %d: %s", nodeIP, resp.StatusCode, strings.TrimSpace(string(body)))
+		return emulator.Snapshot{}, fmt.Errorf("agent counters on %s: HTTP %d: %s", nodeIP, resp.StatusCode, strings.TrimSpace(string(body)))
 	}
-	return results.NumericFields(body)
+	var s emulator.Snapshot
+	if err := json.Unmarshal(body, &s); err != nil {
+		return emulator.Snapshot{}, fmt.Errorf("agent counters on %s: %w", nodeIP, err)
+	}
+	return s, nil
 }
 
 // agentRules counts the agent's iptables rules and chains on a node, in both

@@ -10,7 +10,6 @@ package collect
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -185,30 +184,6 @@ func (k *Capture) Stop(ctx context.Context) error {
 	return k.stopErr
 }
 
-// CapturePod is a pod whose packets are kept: its address and its node.
-type CapturePod struct {
-	Name string     `json:"pod"`
-	Node string     `json:"node"`
-	IP   netip.Addr `json:"ip"`
-	// Packets kept, File where they are (relative to the summary's dir).
-	Packets int    `json:"packets"`
-	File    string `json:"file,omitempty"`
-}
-
-// CaptureSummary is what captures/<cell>.json holds: the analysis of every
-// probe pod's packets taken together (the fields of `labrun pcap --json`,
-// which results.CaptureSummary reads), and how it was made.
-type CaptureSummary struct {
-	*capture.Report
-	Pods []CapturePod `json:"pods"`
-	// Copies is how many packets were dropped as copies of one kept
-	// (CaptureDedupWindow); Kernel how many the kernel dropped before
-	// tcpdump saw them (the analysis undercounts then).
-	Copies        uint64            `json:"copies_removed"`
-	KernelDropped uint64            `json:"dropped_by_kernel"`
-	Filters       map[string]string `json:"filters"`
-}
-
 // capturedPacket is one kept packet.
 type capturedPacket struct {
 	ci   gopacket.CaptureInfo
@@ -218,7 +193,7 @@ type capturedPacket struct {
 // Write keeps the packets of pods (those with an address, on a node the
 // capture ran on): one pcap per pod in dir, and the analysis of all of them
 // in summaryPath. Stop must have been called.
-func (k *Capture) Write(pods []CapturePod, dir, summaryPath string) (*CaptureSummary, error) {
+func (k *Capture) Write(pods []results.CapturePod, dir, summaryPath string) (*results.CaptureSummary, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if !k.stopped {
@@ -235,7 +210,7 @@ func (k *Capture) Write(pods []CapturePod, dir, summaryPath string) (*CaptureSum
 		byNode[p.Node][p.IP] = i
 	}
 	kept := make([][]capturedPacket, len(pods))
-	sum := &CaptureSummary{KernelDropped: k.dropped, Filters: map[string]string{}}
+	sum := &results.CaptureSummary{KernelDropped: k.dropped, Filters: map[string]string{}}
 	var link layers.LinkType
 	linkSet := false
 	for _, n := range k.nodes {
@@ -291,12 +266,8 @@ func (k *Capture) Write(pods []CapturePod, dir, summaryPath string) (*CaptureSum
 	if err != nil {
 		return nil, fmt.Errorf("analyse the capture: %w", err)
 	}
-	sum.Report = rep
-	data, err := json.MarshalIndent(sum, "", "  ")
-	if err != nil {
-		return nil, err
-	}
-	if err := results.WriteFile(summaryPath, append(data, '\n')); err != nil {
+	sum.CaptureReport = *rep
+	if err := results.WriteJSON(summaryPath, sum); err != nil {
 		return nil, err
 	}
 	return sum, nil
@@ -430,7 +401,7 @@ type CellCapture struct {
 	ns      string
 	cs      kubernetes.Interface
 	mu      sync.Mutex
-	pods    map[string]CapturePod // by pod name
+	pods    map[string]results.CapturePod // by pod name
 	cancel  context.CancelFunc
 	watched chan struct{}
 }
@@ -459,7 +430,7 @@ func StartCellCapture(ctx context.Context, c *cluster.Cluster, run results.RunDi
 		return nil, err
 	}
 	watch, cancel := context.WithCancel(ctx)
-	cc := &CellCapture{Capture: k, run: run, cell: cell.ID, cs: c.Client, ns: ns, pods: map[string]CapturePod{}, cancel: cancel, watched: make(chan struct{})}
+	cc := &CellCapture{Capture: k, run: run, cell: cell.ID, cs: c.Client, ns: ns, pods: map[string]results.CapturePod{}, cancel: cancel, watched: make(chan struct{})}
 	go func() {
 		defer close(cc.watched)
 		for watch.Err() == nil {
@@ -483,7 +454,7 @@ func (cc *CellCapture) notePods(ctx context.Context) error {
 	defer cc.mu.Unlock()
 	for _, p := range list.Items {
 		if ip, err := netip.ParseAddr(p.Status.PodIP); err == nil && p.Spec.NodeName != "" {
-			cc.pods[p.Name] = CapturePod{Name: p.Name, Node: p.Spec.NodeName, IP: ip}
+			cc.pods[p.Name] = results.CapturePod{Name: p.Name, Node: p.Spec.NodeName, IP: ip}
 		}
 	}
 	return nil
@@ -504,7 +475,7 @@ func (cc *CellCapture) Finish(ctx context.Context, progress io.Writer) error {
 	if err := cc.notePods(cleanup); err != nil && len(cc.pods) == 0 {
 		return errors.Join(stopErr, fmt.Errorf("capture: probe pods: %w", err))
 	}
-	pods := make([]CapturePod, 0, len(cc.pods))
+	pods := make([]results.CapturePod, 0, len(cc.pods))
 	for _, p := range cc.pods {
 		pods = append(pods, p)
 	}

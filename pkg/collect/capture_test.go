@@ -108,7 +108,7 @@ func TestCaptureWrite(t *testing.T) {
 		pcaps:   map[string][]byte{"worker1": w1.buf.Bytes(), "worker2": w2.buf.Bytes()},
 		dropped: 0,
 	}
-	pods := []CapturePod{
+	pods := []results.CapturePod{
 		{Name: "probe-a", Node: "worker1", IP: netip.MustParseAddr(probeA)},
 		{Name: "probe-b", Node: "worker2", IP: netip.MustParseAddr(probeB)},
 		{Name: "probe-c", Node: "worker1"}, // never got an address: nothing to keep
@@ -135,7 +135,7 @@ func TestCaptureWrite(t *testing.T) {
 	if err != nil || !ok {
 		t.Fatalf("ReadCaptureSummary: %v %v", ok, err)
 	}
-	if cs.Queries != 4 || cs.SamePortPairs != 1 || cs.Lookups.Count != 2 || cs.QueriesPerLookup() != 2 {
+	if cs.Queries != 4 || cs.SamePortPairs != 1 || cs.Lookups.Count != 2 || cs.Counts().QueriesPerLookup() != 2 {
 		t.Errorf("summary as the claims read it: %+v", cs)
 	}
 	// Each pod's pcap holds its packets only, and `labrun pcap` reads it.

@@ -9,12 +9,13 @@ import (
 	"labrun.dev/labrun/pkg/chaos"
 	"labrun.dev/labrun/pkg/cluster"
 	"labrun.dev/labrun/pkg/results"
+	"labrun.dev/labrun/pkg/results/emulator"
 )
 
 // Snapshot is every node's counters at one moment.
 type Snapshot struct {
 	Conntrack map[string]ConntrackStats
-	Emulator  map[string]map[string]uint64 // nil when the agent does not run
+	Emulator  map[string]emulator.Snapshot // nil when the agent does not run
 }
 
 // ReadCounters reads /proc/net/stat/nf_conntrack in every node's network
@@ -23,7 +24,7 @@ type Snapshot struct {
 func ReadCounters(ctx context.Context, c *cluster.Cluster, withAgent bool) (Snapshot, error) {
 	s := Snapshot{Conntrack: map[string]ConntrackStats{}}
 	if withAgent {
-		s.Emulator = map[string]map[string]uint64{}
+		s.Emulator = map[string]emulator.Snapshot{}
 	}
 	var mu sync.Mutex
 	err := cluster.EachNode(c.Nodes, func(n cluster.Node) error {
@@ -35,7 +36,7 @@ func ReadCounters(ctx context.Context, c *cluster.Cluster, withAgent bool) (Snap
 		if err != nil {
 			return fmt.Errorf("conntrack counters of %s: %w", n.Name, err)
 		}
-		var ag map[string]uint64
+		var ag emulator.Snapshot
 		if withAgent {
 			if ag, err = chaos.AgentCounters(ctx, n.IP); err != nil {
 				return fmt.Errorf("node %s: %w", n.Name, err)
@@ -61,8 +62,10 @@ func CellCounters(cellID string, before, after Snapshot) results.Counters {
 			continue
 		}
 		nc := results.NodeCounters{Before: b, After: a}
-		if before.Emulator != nil && after.Emulator != nil {
-			nc.EmulatorBefore, nc.EmulatorAfter = before.Emulator[node], after.Emulator[node]
+		eb, okB := before.Emulator[node]
+		ea, okA := after.Emulator[node]
+		if okB && okA {
+			nc.EmulatorBefore, nc.EmulatorAfter = eb.Record(), ea.Record()
 		}
 		out.Nodes[node] = nc
 	}

@@ -24,7 +24,7 @@ func TestShippedExpectations(t *testing.T) {
 				"default_musl_single-request-reopen":  {Lookups: 49, Delayed: 0.33, EmulatorDropped: 56},
 			}[c.ID]
 			if c.Backend == "glibc" {
-				cs.Capture = &results.CaptureSummary{Queries: 1200, Answers: 1200, Lookups: results.CaptureLookups{Count: 200}}
+				cs.Capture = &results.CaptureSummary{CaptureReport: results.CaptureReport{Queries: 1200, Answers: 1200, Lookups: results.CaptureLookupStats{Count: 200}}}
 				if c.Mitigations.IsNone() {
 					cs.Capture.SamePortPairs = 592
 				}

@@ -231,9 +231,9 @@ func dropsLine(c results.Counters) string {
 		d := collect.Delta(n.Before, n.After)
 		insertFailed += d["insert_failed"]
 		clashres += d["clashres"]
-		if n.EmulatorAfter != nil {
+		if before, after, ok := n.EmulatorCounts(); ok {
 			emulator = true
-			dropped += int64(n.EmulatorAfter["dropped"]) - int64(n.EmulatorBefore["dropped"])
+			dropped += int64(after.Dropped) - int64(before.Dropped)
 		}
 	}
 	s := fmt.Sprintf("insert_failed +%d, clashres +%d", insertFailed, clashres)

@@ -10,6 +10,7 @@ import (
 	"labrun.dev/labrun/pkg/cluster"
 	"labrun.dev/labrun/pkg/collect"
 	"labrun.dev/labrun/pkg/results"
+	"labrun.dev/labrun/pkg/results/emulator"
 	"labrun.dev/labrun/pkg/scenario"
 )
 
@@ -131,14 +132,14 @@ func TestOpenRunResumeChecksTheScenario(t *testing.T) {
 func TestCellCountersAndDropsLine(t *testing.T) {
 	before := collect.Snapshot{
 		Conntrack: map[string]collect.ConntrackStats{"a": {"insert_failed": 1, "clashres": 10}, "b": {"insert_failed": 0, "clashres": 0}},
-		Emulator:  map[string]map[string]uint64{"a": {"dropped": 0}, "b": {"dropped": 2}},
+		Emulator:  map[string]emulator.Snapshot{"a": {}, "b": {Counts: emulator.Counts{Dropped: 2}}},
 	}
 	after := collect.Snapshot{
 		Conntrack: map[string]collect.ConntrackStats{"a": {"insert_failed": 1, "clashres": 15}, "b": {"insert_failed": 3, "clashres": 1}},
-		Emulator:  map[string]map[string]uint64{"a": {"dropped": 4}, "b": {"dropped": 7}},
+		Emulator:  map[string]emulator.Snapshot{"a": {Counts: emulator.Counts{Dropped: 4}}, "b": {Counts: emulator.Counts{Dropped: 7}}},
 	}
 	c := collect.CellCounters("cell", before, after)
-	if len(c.Nodes) != 2 || c.Nodes["b"].EmulatorAfter["dropped"] != 7 || c.Nodes["a"].Before["clashres"] != 10 {
+	if len(c.Nodes) != 2 || c.Nodes["b"].EmulatorAfter.Dropped != 7 || c.Nodes["a"].Before["clashres"] != 10 {
 		t.Fatalf("counters %+v", c)
 	}
 	if got, want := dropsLine(c), "insert_failed +3, clashres +6, emulator dropped +9"; got != want {

@@ -167,7 +167,7 @@ func setUp(ctx context.Context, c *cluster.Cluster, plan *images.Plan, spec clus
 		return nil, err
 	}
 	fmt.Fprintf(progress, "cluster %s: CoreDNS forwards to the lab upstream %s (zone %s)\n", spec.Name, ip, addons.Zone)
-	if err := addons.HermeticNodeResolver(ctx, addons.Env{Cluster: c, Client: cs}); err != nil {
+	if err := addons.HermeticNodeResolver(ctx, addons.Env{Cluster: c}); err != nil {
 		return nil, err
 	}
 	return &Testbed{Cluster: c, Images: plan, Upstream: ip, GRPCServer: grpcIP}, nil
@@ -191,9 +191,8 @@ func setUpShape(ctx context.Context, lab *Testbed, shape scenario.Cluster, mitig
 			return err
 		}
 	}
-	cs := c.Client
 	lab.Facts = map[string]string{"podNetwork": shape.PodNetwork, "kubeProxy": shape.KubeProxy, "dns": shape.DNS.Server}
-	env := addons.Env{Cluster: c, Client: cs, Images: lab.Images, Progress: progress, Facts: lab.Facts}
+	env := addons.Env{Cluster: c, Images: lab.Images, Progress: progress, Facts: lab.Facts}
 	if err := setUpDNS(ctx, env, shape.DNS); err != nil {
 		return fmt.Errorf("cluster %s: %w", c.Name, err)
 	}

@@ -257,7 +257,7 @@ func TestIntegrationCaptureSourcePorts(t *testing.T) {
 				t.Fatal(err)
 			}
 			var text bytes.Buffer
-			_ = rep.WriteText(&text)
+			_ = capture.WriteText(&text, rep)
 			if rep.SamePortPairs != tt.same || rep.DifferentPortPairs != tt.different || rep.Unanswered != 0 || len(rep.Resends) != 0 {
 				t.Fatalf("want %d same-port and %d different-port pairs, nothing lost; got:\n%s\ntcpdump: %v",
 					tt.same, tt.different, text.String(), stats)

@@ -21,6 +21,7 @@ import (
 
 	"labrun.dev/labrun/pkg/raceemu/nflog"
 	"labrun.dev/labrun/pkg/raceemu/nfqueue"
+	"labrun.dev/labrun/pkg/results/emulator"
 )
 
 // RaceMode says what the race emulator does with a clash.
@@ -199,9 +200,9 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (err error) {
 		log.Info("removed stale rules of a previous agent", "commands", n)
 	}
 
-	info := Info{
-		Mode: cfg.Mode.String(), Iptables: be.IPv4, Port: cfg.Port, Queue: cfg.Queue,
-		StartedAt: time.Now().UTC(),
+	info := emulator.Info{
+		Mode: cfg.Mode.String(), Iptables: be.IPv4, StartedAt: time.Now().UTC(),
+		Settings: emulator.Settings{Probability: &prob, Port: cfg.Port, Queue: cfg.Queue},
 	}
 	for _, v := range cfg.VIPs {
 		info.VIPs = append(info.VIPs, v.String())
@@ -211,7 +212,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (err error) {
 	if cfg.Mode.Race != RaceOff {
 		q := cfg.Queue
 		rules.RaceQueue = &q
-		info.Profile, info.Probability, info.WindowUS = cfg.Profile, prob, cfg.Window.Microseconds()
+		info.Profile, info.WindowUS = string(cfg.Profile), cfg.Window.Microseconds()
 		if cfg.Mode.Race == RaceEmulate {
 			queues = append(queues, q)
 			info.Observer = "nfqueue"
@@ -343,7 +344,7 @@ type agent struct {
 	conn    *nfqueue.Conn // race queue (emulate) and/or delay queue; nil if neither
 	logConn *nflog.Conn   // race observer of count-only; nil otherwise
 	log     *slog.Logger
-	info    Info
+	info    emulator.Info
 	tracker *Tracker
 	c       Counters
 
@@ -380,15 +381,18 @@ func (a *agent) releasedAt(p Packet) (time.Time, bool) {
 	return t, ok
 }
 
-func (a *agent) snapshot() Snapshot {
-	return Snapshot{
+func (a *agent) snapshot() emulator.Snapshot {
+	return emulator.Snapshot{
 		Info: a.info, At: time.Now().UTC(),
-		Seen: a.c.Seen.Load(), Clashes: a.c.Clashes.Load(), Dropped: a.c.Dropped.Load(),
-		WouldDrop: a.c.WouldDrop.Load(), Passed: a.c.Passed.Load(),
-		DelaySeen: a.c.DelaySeen.Load(), Delayed: a.c.Delayed.Load(),
-		ParseErrors: a.c.ParseErrors.Load(), Errors: a.c.Errors.Load(),
-		Overruns: a.overruns(), KernelErrors: a.kernelErrors(),
-		KernelTime: a.c.KernelTime.Load(), GapsUS: a.c.Gaps.snapshot(),
+		Counts: emulator.Counts{
+			Seen: a.c.Seen.Load(), Clashes: a.c.Clashes.Load(), Dropped: a.c.Dropped.Load(),
+			WouldDrop: a.c.WouldDrop.Load(), Passed: a.c.Passed.Load(),
+			DelaySeen: a.c.DelaySeen.Load(), Delayed: a.c.Delayed.Load(),
+			ParseErrors: a.c.ParseErrors.Load(), Errors: a.c.Errors.Load(),
+			Overruns: a.overruns(), KernelErrors: a.kernelErrors(),
+			KernelTime: a.c.KernelTime.Load(),
+		},
+		GapsUS: a.c.Gaps.snapshot(),
 	}
 }
 

@@ -27,6 +27,7 @@ import (
 	"labrun.dev/labrun/internal/netlab"
 	"labrun.dev/labrun/pkg/analyze/capture"
 	"labrun.dev/labrun/pkg/collect"
+	"labrun.dev/labrun/pkg/results"
 	"labrun.dev/labrun/pkg/sample"
 	"labrun.dev/labrun/pkg/upstream"
 )
@@ -162,7 +163,7 @@ func TestIntegrationClaimsGlibc(t *testing.T) {
 	a := labAgent(t, lab, "--profile", "pre-5.0")
 	dir := t.TempDir()
 
-	captureOf := func(ns string, fn func()) *capture.Report {
+	captureOf := func(ns string, fn func()) *results.CaptureReport {
 		file := filepath.Join(dir, ns+".pcap")
 		c, err := lab.Capture(ctx, ns, "eth0", file, "port", "53")
 		if err != nil {

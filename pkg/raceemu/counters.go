@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"labrun.dev/labrun/pkg/results/emulator"
 )
 
 // Counters are the agent's running counts. Race-queue packets are those that
@@ -61,47 +63,8 @@ func (h *gapHistogram) snapshot() map[string]uint64 {
 	return m
 }
 
-// Info describes the running agent; it goes with every counters snapshot.
-type Info struct {
-	Mode        string  `json:"mode"`
-	Profile     Profile `json:"profile,omitempty"`
-	Probability float64 `json:"drop_probability"`
-	WindowUS    int64   `json:"window_us"`
-	DelayMS     float64 `json:"delay_ms,omitempty"`
-	DelayMethod string  `json:"delay_method,omitempty"`
-	Netem       string  `json:"netem,omitempty"`
-	// Observer is how race packets reach the agent: nfqueue, or nflog (passive) in count-only.
-	Observer  string    `json:"observer,omitempty"`
-	Iptables  string    `json:"iptables"`
-	VIPs      []string  `json:"vips"`
-	Port      uint16    `json:"port"`
-	Queue     uint16    `json:"queue"`
-	StartedAt time.Time `json:"started_at"`
-}
-
-// Snapshot is the JSON form of the counters at one moment.
-type Snapshot struct {
-	Info
-	At           time.Time `json:"at"`
-	Seen         uint64    `json:"seen"`
-	Clashes      uint64    `json:"clashes"`
-	Dropped      uint64    `json:"dropped"`
-	WouldDrop    uint64    `json:"would_drop"`
-	Passed       uint64    `json:"passed"`
-	DelaySeen    uint64    `json:"delay_seen"`
-	Delayed      uint64    `json:"delayed"`
-	ParseErrors  uint64    `json:"parse_errors"`
-	Errors       uint64    `json:"errors"`
-	Overruns     uint64    `json:"overruns"`
-	KernelErrors uint64    `json:"kernel_errors"`
-	KernelTime   uint64    `json:"kernel_timestamps"`
-	// GapsUS counts, per bucket (upper bound in µs), the gaps between a packet
-	// and the previous one of its 5-tuple, as seen by the race queue.
-	GapsUS map[string]uint64 `json:"gap_us_le"`
-}
-
 // prometheus writes s in the Prometheus text format.
-func (s Snapshot) prometheus(w io.Writer) {
+func prometheus(w io.Writer, s emulator.Snapshot) {
 	for _, m := range []struct {
 		name, help string
 		v          uint64
@@ -130,11 +93,13 @@ func (s Snapshot) prometheus(w io.Writer) {
 	fmt.Fprintf(w, "labagent_gap_seconds_bucket{le=\"+Inf\"} %d\nlabagent_gap_seconds_count %d\n", cum, cum)
 	fmt.Fprintf(w, "# HELP labagent_info The agent's configuration.\n# TYPE labagent_info gauge\n"+
 		"labagent_info{mode=%q,profile=%q,iptables=%q,delay_method=%q} 1\n", s.Mode, s.Profile, s.Iptables, s.DelayMethod)
-	fmt.Fprintf(w, "# HELP labagent_drop_probability Probability that a clash drops.\n# TYPE labagent_drop_probability gauge\nlabagent_drop_probability %g\n", s.Probability)
+	if s.Probability != nil {
+		fmt.Fprintf(w, "# HELP labagent_drop_probability Probability that a clash drops.\n# TYPE labagent_drop_probability gauge\nlabagent_drop_probability %g\n", *s.Probability)
+	}
 }
 
 // metricsHandler serves /counters (JSON) and /metrics (Prometheus text).
-func metricsHandler(snap func() Snapshot) http.Handler {
+func metricsHandler(snap func() emulator.Snapshot) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/counters", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -144,7 +109,7 @@ func metricsHandler(snap func() Snapshot) http.Handler {
 	})
 	mux.HandleFunc("/metrics", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-		snap().prometheus(w)
+		prometheus(w, snap())
 	})
 	return mux
 }
@@ -168,7 +133,7 @@ func listenMetrics(addr string) (net.Listener, error) {
 }
 
 // FetchCounters reads a running agent's counters from its metrics address.
-func FetchCounters(addr string) (Snapshot, error) {
+func FetchCounters(addr string) (emulator.Snapshot, error) {
 	client := &http.Client{Timeout: 5 * time.Second}
 	url := "http://" + addr + "/counters"
 	if path, ok := strings.CutPrefix(addr, "unix:"); ok {
@@ -180,15 +145,15 @@ func FetchCounters(addr string) (Snapshot, error) {
 	}
 	resp, err := client.Get(url)
 	if err != nil {
-		return Snapshot{}, fmt.Errorf("fetch counters from %s: %w", addr, err)
+		return emulator.Snapshot{}, fmt.Errorf("fetch counters from %s: %w", addr, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return Snapshot{}, fmt.Errorf("fetch counters from %s: %s", addr, resp.Status)
+		return emulator.Snapshot{}, fmt.Errorf("fetch counters from %s: %s", addr, resp.Status)
 	}
-	var s Snapshot
+	var s emulator.Snapshot
 	if err := json.NewDecoder(resp.Body).Decode(&s); err != nil {
-		return Snapshot{}, fmt.Errorf("decode counters from %s: %w", addr, err)
+		return emulator.Snapshot{}, fmt.Errorf("decode counters from %s: %w", addr, err)
 	}
 	return s, nil
 }

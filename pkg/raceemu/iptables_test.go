@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"labrun.dev/labrun/pkg/results/emulator"
 )
 
 func TestInstallCommands(t *testing.T) {
@@ -176,8 +178,12 @@ func TestConfigValidate(t *testing.T) {
 }
 
 func TestMetricsHandler(t *testing.T) {
-	snap := func() Snapshot {
-		return Snapshot{Info: Info{Mode: "emulate", Profile: ProfilePre50, Probability: 1}, Seen: 7, Dropped: 3}
+	snap := func() emulator.Snapshot {
+		p := 1.0
+		return emulator.Snapshot{
+			Info:   emulator.Info{Mode: "emulate", Profile: string(ProfilePre50), Settings: emulator.Settings{Probability: &p}},
+			Counts: emulator.Counts{Seen: 7, Dropped: 3},
+		}
 	}
 	h := metricsHandler(snap)
 	rec := httptest.NewRecorder()
@@ -203,7 +209,7 @@ func TestGapHistogram(t *testing.T) {
 		t.Errorf("histogram %v, want %v", got, want)
 	}
 	var b strings.Builder
-	Snapshot{GapsUS: got}.prometheus(&b)
+	prometheus(&b, emulator.Snapshot{GapsUS: got})
 	for _, line := range []string{`labagent_gap_seconds_bucket{le="1e-05"} 2`, `labagent_gap_seconds_bucket{le="0.001"} 4`, `labagent_gap_seconds_bucket{le="+Inf"} 5`, "labagent_gap_seconds_count 5"} {
 		if !strings.Contains(b.String(), line+"\n") {
 			t.Errorf("prometheus output lacks %q:\n%s", line, b.String())

@@ -27,6 +27,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"labrun.dev/labrun/pkg/results/emulator"
 )
 
 const testVIP = "10.253.0.10"
@@ -454,7 +456,7 @@ func (a *runningAgent) wait(t testing.TB, timeout time.Duration) error {
 	}
 }
 
-func (a *runningAgent) counters(t testing.TB) Snapshot {
+func (a *runningAgent) counters(t testing.TB) emulator.Snapshot {
 	t.Helper()
 	s, err := FetchCounters(a.metrics)
 	if err != nil {

@@ -42,7 +42,7 @@ func syntheticRun(t *testing.T) results.RunDir {
 			cs.Delayed, cs.EmulatorDropped = 0.03, 130
 		}
 		if c.Backend == "glibc" {
-			cs.Capture = &results.CaptureSummary{Queries: 8000, Answers: 7900, Lookups: results.CaptureLookups{Count: 4000}}
+			cs.Capture = &results.CaptureSummary{CaptureReport: results.CaptureReport{Queries: 8000, Answers: 7900, Lookups: results.CaptureLookupStats{Count: 4000}}}
 			if c.Mitigations.IsNone() {
 				cs.Capture.SamePortPairs = 3900
 			}

@@ -1,10 +1,7 @@
 package results
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
-	"strconv"
 	"strings"
 )
 
@@ -29,29 +26,4 @@ func CheckProbes(probes []Probe) string {
 		}
 	}
 	return strings.Join(problems, "; ")
-}
-
-// NumericFields returns the non-negative whole-number fields of a JSON
-// object, e.g. the race emulator agent's counters snapshot, for
-// NodeCounters.EmulatorBefore/After. Other fields are skipped. The result
-// still holds the agent's whole-number settings (port, window_us, ...): the
-// file keeps what the agent said, and the analysis takes only the
-// EmulatorCounters from it.
-func NumericFields(data []byte) (map[string]uint64, error) {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	var obj map[string]any
-	if err := dec.Decode(&obj); err != nil {
-		return nil, fmt.Errorf("read counters: %w", err)
-	}
-	out := map[string]uint64{}
-	for k, v := range obj {
-		// Counters are whole numbers; fractions, negatives and text are not.
-		if n, ok := v.(json.Number); ok {
-			if u, err := strconv.ParseUint(n.String(), 10, 64); err == nil {
-				out[k] = u
-			}
-		}
-	}
-	return out, nil
 }

@@ -217,5 +217,3 @@ func CopyFile(dst, src string) error {
 	}
 	return out.Commit()
 }
-
-func jsonUnmarshalLoose(data []byte, v any) error { return json.Unmarshal(data, v) }

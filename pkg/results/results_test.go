@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"labrun.dev/labrun/pkg/results/emulator"
 	"labrun.dev/labrun/pkg/sample"
 	"labrun.dev/labrun/pkg/scenario"
 )
@@ -33,13 +34,13 @@ func TestRoundTrip(t *testing.T) {
 
 	c := Counters{Cell: st.Cell, Nodes: map[string]NodeCounters{
 		"lab-worker": {Before: map[string]uint64{"insert_failed": 1}, After: map[string]uint64{"insert_failed": 5},
-			EmulatorBefore: map[string]uint64{"dropped": 0}, EmulatorAfter: map[string]uint64{"dropped": 7}},
+			EmulatorBefore: &emulator.Record{}, EmulatorAfter: &emulator.Record{Counts: emulator.Counts{Dropped: 7}}},
 	}}
 	if err := run.WriteCounters(c); err != nil {
 		t.Fatal(err)
 	}
 	gc, ok, err := run.ReadCounters(st.Cell)
-	if err != nil || !ok || gc.Nodes["lab-worker"].EmulatorAfter["dropped"] != 7 {
+	if err != nil || !ok || gc.Nodes["lab-worker"].EmulatorAfter.Dropped != 7 {
 		t.Errorf("ReadCounters = %+v, %v, %v", gc, ok, err)
 	}
 
@@ -137,21 +138,8 @@ func TestReadCaptureSummaryOfPcapJSON(t *testing.T) {
 	if err != nil || !ok {
 		t.Fatalf("ReadCaptureSummary: %v %v", ok, err)
 	}
-	if c.Queries != 20 || c.SamePortPairs != 9 || c.ResendsAt5s != 1 || c.Lookups.Count != 10 || c.QueriesPerLookup() != 2 {
+	if c.Queries != 20 || c.SamePortPairs != 9 || c.ResendsAt5s != 1 || c.Lookups.Count != 10 || c.Counts().QueriesPerLookup() != 2 {
 		t.Errorf("capture summary = %+v", c)
-	}
-}
-
-func TestNumericFields(t *testing.T) {
-	m, err := NumericFields([]byte(`{"mode":"emulate","seen":12,"dropped":3,"drop_probability":0.5,"big":18446744073709551615,"neg":-1,"vips":["10.96.0.10"]}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(m) != 3 || m["seen"] != 12 || m["dropped"] != 3 || m["big"] != 18446744073709551615 {
-		t.Errorf("NumericFields = %v", m)
-	}
-	if _, err := NumericFields([]byte(`[1]`)); err == nil {
-		t.Error("a JSON list: want an error")
 	}
 }
 

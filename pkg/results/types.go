@@ -4,11 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"time"
+
+	"labrun.dev/labrun/pkg/results/emulator"
 )
 
 // State is how far a cell got.
@@ -80,14 +81,26 @@ type Counters struct {
 
 // NodeCounters are one node's counters before and after a cell.
 // Conntrack maps are keyed by /proc/net/stat/nf_conntrack column name
-// (insert_failed, clashres, drop, ...) and summed over CPUs; Emulator maps
-// by the race emulator's counter names (seen, clashes, dropped, ...), absent
-// when the emulator did not run.
+// (insert_failed, clashres, drop, ...) and summed over CPUs; the Emulator
+// records are what the race emulator's agent said (its counts and
+// settings), absent when the emulator did not run.
 type NodeCounters struct {
 	Before         map[string]uint64 `json:"before"`
 	After          map[string]uint64 `json:"after"`
-	EmulatorBefore map[string]uint64 `json:"emulator_before,omitempty"`
-	EmulatorAfter  map[string]uint64 `json:"emulator_after,omitempty"`
+	EmulatorBefore *emulator.Record  `json:"emulator_before,omitempty"`
+	EmulatorAfter  *emulator.Record  `json:"emulator_after,omitempty"`
+}
+
+// EmulatorCounts are the agent's counts before and after the cell; ok is
+// false when the emulator did not run on the node.
+func (n NodeCounters) EmulatorCounts() (before, after emulator.Counts, ok bool) {
+	if n.EmulatorAfter == nil {
+		return before, after, false
+	}
+	if n.EmulatorBefore != nil {
+		before = n.EmulatorBefore.Counts
+	}
+	return before, n.EmulatorAfter.Counts, true
 }
 
 // WriteCounters records a cell's counters.
@@ -148,49 +161,6 @@ func (r RunDir) ReadEnv() (e Env, ok bool, err error) {
 		return Env{}, false, nil
 	}
 	return e, err == nil, err
-}
-
-// CaptureSummary is the part of a capture's analysis that the claims use:
-// the JSON of `labrun pcap --json` (pkg/analyze/capture), stored as
-// captures/<cell>.json. Field names follow that output; its other fields
-// are kept in the file but not read here.
-type CaptureSummary struct {
-	Queries            uint64         `json:"queries"`
-	Answers            uint64         `json:"answers"`
-	SamePortPairs      uint64         `json:"same_port_pairs"` // A+AAAA from one source port < 1 ms apart
-	DifferentPortPairs uint64         `json:"different_port_pairs"`
-	ResendsAt5s        uint64         `json:"resends_at_5s_multiples"`
-	Unanswered         uint64         `json:"unanswered"`
-	Lookups            CaptureLookups `json:"lookups"`
-}
-
-// CaptureLookups is how many lookups the capture's queries were grouped into.
-type CaptureLookups struct {
-	Count uint64 `json:"count"`
-}
-
-// QueriesPerLookup is Queries / Lookups.Count, 0 without lookups.
-func (c CaptureSummary) QueriesPerLookup() float64 {
-	if c.Lookups.Count == 0 {
-		return 0
-	}
-	return float64(c.Queries) / float64(c.Lookups.Count)
-}
-
-// ReadCaptureSummary reads captures/<cell>.json, tolerating fields it does
-// not know; ok is false when the cell has no capture.
-func (r RunDir) ReadCaptureSummary(cell string) (c CaptureSummary, ok bool, err error) {
-	data, err := os.ReadFile(r.CaptureSummaryPath(cell))
-	if errors.Is(err, fs.ErrNotExist) {
-		return CaptureSummary{}, false, nil
-	}
-	if err != nil {
-		return CaptureSummary{}, false, fmt.Errorf("read capture summary: %w", err)
-	}
-	if err := jsonUnmarshalLoose(data, &c); err != nil {
-		return CaptureSummary{}, false, fmt.Errorf("read %s: %w", r.CaptureSummaryPath(cell), err)
-	}
-	return c, true, nil
 }
 
 // Pending returns the cells, in the order given, that a resumed run still has

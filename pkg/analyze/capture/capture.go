@@ -13,6 +13,10 @@
 // the open lookup already asked, or for a name it walked past, starts a new
 // lookup. Concurrent lookups of one name from one client can be merged; the
 // grouping is a heuristic, the other counts are exact.
+//
+// The report is results.CaptureReport: its JSON is both `labrun pcap --json`
+// and the analysis in a run's captures/<cell>.json, so the type lives with
+// the run directory's other formats.
 package capture
 
 import (
@@ -32,6 +36,8 @@ import (
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
 	"github.com/miekg/dns"
+
+	"labrun.dev/labrun/pkg/results"
 )
 
 // Options tune the analysis.
@@ -41,83 +47,8 @@ type Options struct {
 	PairWindow time.Duration
 	// LookupGap: a lookup idle this long is over. Default 30 s.
 	LookupGap time.Duration
-	// ListLookups adds every lookup to Report.LookupList.
+	// ListLookups adds every lookup to the report's LookupList.
 	ListLookups bool
-}
-
-// Report is the analysis of one capture. JSON field names are part of the
-// `labrun pcap --json` output.
-type Report struct {
-	LinkType    string `json:"link_type"`
-	Packets     uint64 `json:"packets"`
-	Queries     uint64 `json:"queries"`           // query packets, re-sends included
-	Answers     uint64 `json:"answers"`           // answer packets
-	Unmatched   uint64 `json:"unmatched_answers"` // answers to no query seen
-	NotDNS      uint64 `json:"not_dns"`           // packets that are not DNS over UDP port 53
-	TCPSegments uint64 `json:"tcp_dns_segments"`
-	Undecodable uint64 `json:"undecodable_dns"` // UDP port 53 payloads that do not parse as DNS
-
-	SamePortPairs      uint64 `json:"same_port_pairs"`      // A+AAAA, same client and port, < PairWindow apart
-	DifferentPortPairs uint64 `json:"different_port_pairs"` // A+AAAA, same client, different ports, < PairWindow apart
-	PairWindowUS       int64  `json:"pair_window_us"`
-
-	Resends        []Resend `json:"resends"`
-	ResendsAt5s    uint64   `json:"resends_at_5s_multiples"`
-	Unanswered     uint64   `json:"unanswered"`
-	UnansweredList []Query  `json:"unanswered_queries"`
-
-	Lookups    LookupStats `json:"lookups"`
-	LookupList []Lookup    `json:"lookup_list,omitempty"`
-}
-
-// Resend is a query sent again with the same ID, name and type before any
-// answer to it was seen.
-type Resend struct {
-	Name    string `json:"name"`
-	Type    string `json:"type"`
-	Client  string `json:"client"`
-	SrcPort uint16 `json:"src_port"`
-	ID      uint16 `json:"id"`
-	// AfterMS is the time since the first send of this query.
-	AfterMS float64 `json:"after_ms"`
-	// At5s is true when AfterMS is within 250 ms of a multiple of 5 s, the
-	// resolvers' default timeout: the signature of a dropped packet.
-	At5s bool `json:"at_5s_multiple"`
-}
-
-// Query identifies one query packet.
-type Query struct {
-	Name    string  `json:"name"`
-	Type    string  `json:"type"`
-	Client  string  `json:"client"`
-	SrcPort uint16  `json:"src_port"`
-	ID      uint16  `json:"id"`
-	AtMS    float64 `json:"at_ms"` // since the first packet of the capture
-}
-
-// LookupStats aggregates lookups.
-type LookupStats struct {
-	Count      uint64            `json:"count"`
-	ByResult   map[string]uint64 `json:"by_result"`   // ok, nxdomain, unanswered
-	NamesTried map[string]uint64 `json:"names_tried"` // distinct names per lookup → lookups
-	QueriesPer map[string]uint64 `json:"queries"`     // query packets per lookup → lookups
-	Patterns   []Pattern         `json:"patterns"`    // the name sequences tried, most frequent first
-}
-
-// Pattern is one sequence of names tried, and how many lookups tried it.
-type Pattern struct {
-	Names []string `json:"names"`
-	Count uint64   `json:"count"`
-}
-
-// Lookup is one lookup, when Options.ListLookups is set.
-type Lookup struct {
-	Client     string   `json:"client"`
-	Names      []string `json:"names"`
-	Queries    int      `json:"queries"`
-	Result     string   `json:"result"`
-	StartMS    float64  `json:"start_ms"`
-	DurationMS float64  `json:"duration_ms"` // first query to last answer (or last query)
 }
 
 // FormatError is input that is not a readable pcap; Offset is the byte
@@ -140,7 +71,7 @@ const (
 )
 
 // Analyze reads a pcap (optionally gzipped) from r and analyses it.
-func Analyze(r io.Reader, opts Options) (*Report, error) {
+func Analyze(r io.Reader, opts Options) (*results.CaptureReport, error) {
 	if opts.PairWindow <= 0 {
 		opts.PairWindow = time.Millisecond
 	}
@@ -223,7 +154,7 @@ type lookup struct {
 
 type analyzer struct {
 	opts   Options
-	rep    Report
+	rep    results.CaptureReport
 	start  time.Time
 	first  gopacket.LayerType
 	parser *gopacket.DecodingLayerParser
@@ -238,7 +169,7 @@ type analyzer struct {
 	pairs    map[pairKey]*[2]firstSend // [0] A, [1] AAAA
 	open     map[lookupKey]*lookup
 	linger   map[*lookup]bool // replaced while queries were still open
-	patterns map[string]*Pattern
+	patterns map[string]*results.CapturePattern
 	sweepAt  time.Time
 }
 
@@ -249,13 +180,13 @@ func newAnalyzer(opts Options, lt layers.LinkType) *analyzer {
 		pairs:    map[pairKey]*[2]firstSend{},
 		open:     map[lookupKey]*lookup{},
 		linger:   map[*lookup]bool{},
-		patterns: map[string]*Pattern{},
+		patterns: map[string]*results.CapturePattern{},
 	}
 	a.rep.LinkType = lt.String()
 	a.rep.PairWindowUS = opts.PairWindow.Microseconds()
-	a.rep.Resends = []Resend{}
-	a.rep.UnansweredList = []Query{}
-	a.rep.Lookups = LookupStats{ByResult: map[string]uint64{"ok": 0, "nxdomain": 0, "unanswered": 0}, NamesTried: map[string]uint64{}, QueriesPer: map[string]uint64{}, Patterns: []Pattern{}}
+	a.rep.Resends = []results.CaptureResend{}
+	a.rep.UnansweredList = []results.CaptureQuery{}
+	a.rep.Lookups = results.CaptureLookupStats{ByResult: map[string]uint64{"ok": 0, "nxdomain": 0, "unanswered": 0}, NamesTried: map[string]uint64{}, QueriesPer: map[string]uint64{}, Patterns: []results.CapturePattern{}}
 	var eth layers.Ethernet
 	var sll layers.LinuxSLL
 	var sll2 layers.LinuxSLL2
@@ -354,7 +285,7 @@ func (a *analyzer) query(client netip.Addr, port, id uint16, name string, qtype 
 	k := flowKey{client, id, name, qtype}
 	if p, ok := a.pending[k]; ok && ts.Sub(p.first) < a.opts.LookupGap {
 		after := float64(ts.Sub(p.first).Microseconds()) / 1000
-		a.rep.Resends = append(a.rep.Resends, Resend{Name: name, Type: typeName(qtype), Client: client.String(), SrcPort: port, ID: id, AfterMS: after, At5s: at5s(after)})
+		a.rep.Resends = append(a.rep.Resends, results.CaptureResend{Name: name, Type: typeName(qtype), Client: client.String(), SrcPort: port, ID: id, AfterMS: after, At5s: at5s(after)})
 		if at5s(after) {
 			a.rep.ResendsAt5s++
 		}
@@ -506,14 +437,14 @@ func (a *analyzer) close(l *lookup) {
 	if p := a.patterns[key]; p != nil {
 		p.Count++
 	} else {
-		a.patterns[key] = &Pattern{Names: append([]string(nil), l.names...), Count: 1}
+		a.patterns[key] = &results.CapturePattern{Names: append([]string(nil), l.names...), Count: 1}
 	}
 	if a.opts.ListLookups {
 		end := l.last
 		if l.lastAns.After(end) {
 			end = l.lastAns
 		}
-		a.rep.LookupList = append(a.rep.LookupList, Lookup{
+		a.rep.LookupList = append(a.rep.LookupList, results.CaptureLookup{
 			Client: l.client.String(), Names: l.names, Queries: l.queries, Result: result,
 			StartMS: a.ms(l.start), DurationMS: float64(end.Sub(l.start).Microseconds()) / 1000,
 		})
@@ -522,7 +453,7 @@ func (a *analyzer) close(l *lookup) {
 
 func (a *analyzer) unanswered(k flowKey, p *pending) {
 	a.rep.Unanswered++
-	a.rep.UnansweredList = append(a.rep.UnansweredList, Query{Name: k.name, Type: typeName(k.qtype), Client: k.client.String(), SrcPort: p.port, ID: k.id, AtMS: a.ms(p.first)})
+	a.rep.UnansweredList = append(a.rep.UnansweredList, results.CaptureQuery{Name: k.name, Type: typeName(k.qtype), Client: k.client.String(), SrcPort: p.port, ID: k.id, AtMS: a.ms(p.first)})
 	delete(a.pending, k)
 }
 
@@ -553,7 +484,7 @@ func (a *analyzer) sweep(now time.Time) {
 	}
 }
 
-func (a *analyzer) finish() *Report {
+func (a *analyzer) finish() *results.CaptureReport {
 	// Unanswered queries in capture order, then the open lookups closed.
 	left := make([]flowKey, 0, len(a.pending))
 	for k := range a.pending {

@@ -15,6 +15,8 @@ import (
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
 	"github.com/miekg/dns"
+
+	"labrun.dev/labrun/pkg/results"
 )
 
 // synth writes a pcap of DNS packets between clients and a server.
@@ -128,7 +130,7 @@ func TestAnalyze(t *testing.T) {
 	tests := []struct {
 		name   string
 		write  func(s *synth)
-		check  func(t *testing.T, r *Report)
+		check  func(t *testing.T, r *results.CaptureReport)
 		verify string // a line the text output must contain
 	}{
 		{
@@ -137,7 +139,7 @@ func TestAnalyze(t *testing.T) {
 				s.query(c1, 40000, 1, name, A).after(20*time.Microsecond).query(c1, 40000, 2, name, AAAA)
 				s.after(300*time.Microsecond).answer(c1, 40000, 1, name, A, 1).after(10*time.Microsecond).answer(c1, 40000, 2, name, AAAA, 1)
 			},
-			check: func(t *testing.T, r *Report) {
+			check: func(t *testing.T, r *results.CaptureReport) {
 				want(t, "queries", r.Queries, 2)
 				want(t, "answers", r.Answers, 2)
 				want(t, "same port pairs", r.SamePortPairs, 1)
@@ -154,7 +156,7 @@ func TestAnalyze(t *testing.T) {
 				s.query(c1, 40001, 1, name, A).after(40*time.Microsecond).query(c1, 40002, 2, name, AAAA)
 				s.after(time.Millisecond).answer(c1, 40001, 1, name, A, 1).answer(c1, 40002, 2, name, AAAA, 1)
 			},
-			check: func(t *testing.T, r *Report) {
+			check: func(t *testing.T, r *results.CaptureReport) {
 				want(t, "same port pairs", r.SamePortPairs, 0)
 				want(t, "different port pairs", r.DifferentPortPairs, 1)
 			},
@@ -165,7 +167,7 @@ func TestAnalyze(t *testing.T) {
 				s.query(c1, 40003, 1, name, A).after(3*time.Millisecond).answer(c1, 40003, 1, name, A, 1)
 				s.after(10*time.Microsecond).query(c1, 40003, 2, name, AAAA).after(time.Millisecond).answer(c1, 40003, 2, name, AAAA, 1)
 			},
-			check: func(t *testing.T, r *Report) {
+			check: func(t *testing.T, r *results.CaptureReport) {
 				want(t, "pairs", r.SamePortPairs+r.DifferentPortPairs, 0)
 				want(t, "lookups", r.Lookups.Count, 1)
 			},
@@ -177,7 +179,7 @@ func TestAnalyze(t *testing.T) {
 				s.after(200*time.Microsecond).answer(c1, 40000, 7, name, A, 1)
 				s.after(5*time.Second).query(c1, 40000, 8, name, AAAA).after(200*time.Microsecond).answer(c1, 40000, 8, name, AAAA, 1)
 			},
-			check: func(t *testing.T, r *Report) {
+			check: func(t *testing.T, r *results.CaptureReport) {
 				want(t, "queries", r.Queries, 3)
 				want(t, "resends", uint64(len(r.Resends)), 1)
 				want(t, "resends at 5 s", r.ResendsAt5s, 1)
@@ -199,7 +201,7 @@ func TestAnalyze(t *testing.T) {
 				s.answer(c1, 40001, 9, name, A, 1).answer(c1, 40001, 10, name, AAAA, 1)
 				s.after(4*time.Second).query(c1, 40000, 8, name, AAAA).answer(c1, 40000, 8, name, AAAA, 1)
 			},
-			check: func(t *testing.T, r *Report) {
+			check: func(t *testing.T, r *results.CaptureReport) {
 				want(t, "lookups", r.Lookups.Count, 2)
 				want(t, "lookups with 3 queries", r.Lookups.QueriesPer["3"], 1)
 				want(t, "lookups with 2 queries", r.Lookups.QueriesPer["2"], 1)
@@ -227,7 +229,7 @@ func TestAnalyze(t *testing.T) {
 				// an unrelated lookup from another client
 				s.query(c2, 40300, 1, "other.lab.example.", A)
 			},
-			check: func(t *testing.T, r *Report) {
+			check: func(t *testing.T, r *results.CaptureReport) {
 				want(t, "lookups", r.Lookups.Count, 3)
 				want(t, "4 names tried", r.Lookups.NamesTried["4"], 1)
 				want(t, "1 name tried", r.Lookups.NamesTried["1"], 2)
@@ -260,7 +262,7 @@ func TestAnalyze(t *testing.T) {
 				s.after(time.Millisecond).answer("fd00:99::2", 40000, 1, name, A, 1)
 				s.after(5*time.Second).query("fd00:99::2", 40000, 2, name, AAAA)
 			},
-			check: func(t *testing.T, r *Report) {
+			check: func(t *testing.T, r *results.CaptureReport) {
 				want(t, "queries", r.Queries, 3)
 				want(t, "same port pairs", r.SamePortPairs, 1)
 				want(t, "resends at 5 s", r.ResendsAt5s, 1)
@@ -276,7 +278,7 @@ func TestAnalyze(t *testing.T) {
 				s.tcp(c1, 50000, "10.0.0.1", 80).tcp(c1, 50001, server, 53)
 				s.query(c1, 40000, 1, name, A).answer(c1, 40000, 1, name, A, 1).answer(c1, 40000, 99, name, A, 1)
 			},
-			check: func(t *testing.T, r *Report) {
+			check: func(t *testing.T, r *results.CaptureReport) {
 				want(t, "packets", r.Packets, 5)
 				want(t, "not dns", r.NotDNS, 1)
 				want(t, "tcp dns", r.TCPSegments, 1)
@@ -294,7 +296,7 @@ func TestAnalyze(t *testing.T) {
 			}
 			tt.check(t, r)
 			var text bytes.Buffer
-			if err := r.WriteText(&text); err != nil {
+			if err := WriteText(&text, r); err != nil {
 				t.Fatal(err)
 			}
 			if tt.verify != "" && !strings.Contains(text.String(), tt.verify) {
@@ -403,7 +405,7 @@ func FuzzAnalyze(f *testing.F) {
 			t.Fatalf("report %v and error %v: want exactly one", r, err)
 		}
 		if r != nil {
-			if err := r.WriteText(io.Discard); err != nil {
+			if err := WriteText(io.Discard, r); err != nil {
 				t.Fatal(err)
 			}
 		}

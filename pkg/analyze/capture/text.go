@@ -6,11 +6,13 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"labrun.dev/labrun/pkg/results"
 )
 
-// WriteText writes the report for a person: the counts first, then each
-// re-send (5 s multiples marked) and each unanswered query.
-func (r *Report) WriteText(w io.Writer) error {
+// WriteText writes r for a person: the counts first, then each re-send
+// (5 s multiples marked) and each unanswered query.
+func WriteText(w io.Writer, r *results.CaptureReport) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "packets %d (link %s): %d DNS queries, %d answers, %d answers to unseen queries, %d not DNS/UDP, %d DNS/TCP segments, %d undecodable\n",
 		r.Packets, r.LinkType, r.Queries, r.Answers, r.Unmatched, r.NotDNS, r.TCPSegments, r.Undecodable)

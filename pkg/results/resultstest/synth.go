@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 
 	"labrun.dev/labrun/pkg/results"
+	"labrun.dev/labrun/pkg/results/emulator"
 	"labrun.dev/labrun/pkg/sample"
 	"labrun.dev/labrun/pkg/scenario"
 )
@@ -122,8 +123,9 @@ func writeCell(run results.RunDir, c scenario.Cell, cs Cell) error {
 			}
 			if c.UnderEmulator() {
 				// The agent's snapshot carries its settings next to its counts.
-				nc.EmulatorBefore = map[string]uint64{"seen": 0, "dropped": 0, "port": 53, "window_us": 1000}
-				nc.EmulatorAfter = map[string]uint64{"seen": uint64(cs.Lookups), "dropped": share(cs.EmulatorDropped), "port": 53, "window_us": 1000}
+				settings := emulator.Settings{Port: 53, WindowUS: 1000}
+				nc.EmulatorBefore = &emulator.Record{Settings: settings}
+				nc.EmulatorAfter = &emulator.Record{Counts: emulator.Counts{Seen: uint64(cs.Lookups), Dropped: share(cs.EmulatorDropped)}, Settings: settings}
 			}
 			nodes[node] = nc
 		}

@@ -60,9 +60,9 @@ func TestE2EDnsmasqCoreDNS(t *testing.T) {
 					t.Errorf("cell %s: capture summary: %v %v", c.ID, ok, err)
 					continue
 				}
-				qpl[c.ID] = capt.QueriesPerLookup()
+				qpl[c.ID] = capt.Counts().QueriesPerLookup()
 				t.Logf("cell %s: %d lookups by the probes, p50 %.2f ms, p99 %.2f ms; capture: %d queries, %d answers, %d lookups (%.2f queries per lookup), %d same-port A/AAAA pairs, %d unanswered",
-					c.ID, c.Stats.Count, c.Stats.P50MS, c.Stats.P99MS, capt.Queries, capt.Answers, capt.Lookups.Count, capt.QueriesPerLookup(), capt.SamePortPairs, capt.Unanswered)
+					c.ID, c.Stats.Count, c.Stats.P50MS, c.Stats.P99MS, capt.Queries, capt.Answers, capt.Lookups.Count, capt.Counts().QueriesPerLookup(), capt.SamePortPairs, capt.Unanswered)
 				// Every lookup the probes made is in the capture (a lookup
 				// is at least an A and an AAAA query).
 				if capt.Lookups.Count < c.Stats.Count*9/10 || capt.Queries < 2*c.Stats.Count {
@@ -173,7 +173,7 @@ func TestE2EDnsmasqCoreDNS(t *testing.T) {
 		Assess("autopath: the Corefile has it, and a pod asking CoreDNS makes fewer queries per lookup with it than without", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
 			before := directLookups(ctx, t, kc, run.Summary.Env, "ap-before")
 			start := time.Now()
-			if err := addons.Autopath(ctx, addons.Env{Cluster: kc, Client: cs, Progress: os.Stderr}); err != nil {
+			if err := addons.Autopath(ctx, addons.Env{Cluster: kc, Progress: os.Stderr}); err != nil {
 				t.Fatal(err)
 			}
 			t.Logf("autopath set up (CoreDNS restarted) in %s", time.Since(start).Round(100*time.Millisecond))
@@ -291,7 +291,7 @@ func directLookups(ctx context.Context, t *testing.T, c *cluster.Cluster, env re
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	sum, err := k.Write([]collect.CapturePod{{Name: name, Node: worker.Name, IP: ip}}, dir+"/pcaps", dir+"/summary.json")
+	sum, err := k.Write([]results.CapturePod{{Name: name, Node: worker.Name, IP: ip}}, dir+"/pcaps", dir+"/summary.json")
 	if err != nil {
 		t.Fatal(err)
 	}
