@@ -41,7 +41,7 @@ func raceLike(c scenario.Cell) (resultstest.Cell, bool) {
 		cs.Delayed, cs.EmulatorDropped = 0.03, 40
 	}
 	if c.Backend == "glibc" {
-		cs.Capture = &results.CaptureSummary{Queries: 1200, Answers: 1190, Lookups: results.CaptureLookups{Count: 600}}
+		cs.Capture = &results.CaptureSummary{CaptureReport: results.CaptureReport{Queries: 1200, Answers: 1190, Lookups: results.CaptureLookupStats{Count: 600}}}
 	}
 	return cs, true
 }
