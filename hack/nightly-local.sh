@@ -17,6 +17,8 @@
 # The exit code is the merge's, the merged run's verdict (docs/exit-codes.md):
 # 0 every expectation met, 3 one broken, 1 a failure (a shard's cells missing,
 # an expectation not evaluated); 1 when no merged run could be made.
+# SCENARIO is a name in scenarios/ or a path to a .yaml file; OUT=DIR puts
+# nightly-local-<time>/ under DIR instead of results/.
 #   usage: hack/nightly-local.sh SCENARIO SHARDS
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,8 +26,12 @@ cd "$(dirname "$0")/.."
 scenario=${1:?usage: hack/nightly-local.sh SCENARIO SHARDS}
 shards=${2:?usage: hack/nightly-local.sh SCENARIO SHARDS}
 file=scenarios/$scenario.yaml
+if [[ $scenario == *.yaml ]]; then # a scenario file anywhere (the e2e test's)
+  file=$scenario
+  scenario=$(basename "$scenario" .yaml)
+fi
 stamp=$(date -u +%Y%m%d-%H%M%S)
-out=results/nightly-local-$stamp
+out=${OUT:-results}/nightly-local-$stamp
 site=${SITE:-$out/site}
 run=$out/merged/$scenario-$stamp
 say() { printf 'nightly-local: %s\n' "$*" >&2; }
