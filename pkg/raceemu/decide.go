@@ -66,8 +66,12 @@ func Clash(pol Policy, proto uint8, seenBefore bool, sinceLast time.Duration) bo
 	if proto != protoUDP || !seenBefore {
 		return false
 	}
-	// Packets read in one burst can carry equal or slightly reordered times.
-	return sinceLast < pol.Window
+	// The two packets' distance, in either order: packets read in one burst
+	// can carry equal or slightly reordered times, and an A the agent was
+	// slow to let through its delay queue can reach the race queue after
+	// the AAAA that delay-aaaa held 5 ms behind it, and released first. On
+	// the way to conntrack they were 5 ms apart: no clash.
+	return sinceLast.Abs() < pol.Window
 }
 
 // Drop decides whether a clash drops the packet; draw is uniform in [0, 1).
@@ -97,7 +101,7 @@ const sweepEvery = 1024
 type Observation struct {
 	Clash bool // within the window of an earlier packet of its 5-tuple
 	Drop  bool // the clash drops it (probability drawn)
-	// Gap is the time since the previous packet of the 5-tuple, when one is
+	// Gap is the time from the previous packet of the 5-tuple, when one is
 	// remembered (Repeat): the statistic that tells whether W fits the traffic.
 	Gap    time.Duration
 	Repeat bool
@@ -107,9 +111,9 @@ type Observation struct {
 // number is drawn only for clashes.
 func (tr *Tracker) Observe(t Tuple, now time.Time) Observation {
 	prev, seen := tr.last[t]
-	o := Observation{Gap: now.Sub(prev), Repeat: seen}
-	if !seen {
-		o.Gap = 0
+	o := Observation{Repeat: seen}
+	if seen {
+		o.Gap = now.Sub(prev).Abs() // in either order (see Clash)
 	}
 	o.Clash = Clash(tr.policy, t.Proto, seen, o.Gap)
 	if o.Clash {

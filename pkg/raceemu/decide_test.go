@@ -47,6 +47,8 @@ func TestClashAndDrop(t *testing.T) {
 		{"second at the window", protoUDP, true, time.Millisecond, 0, false, false},
 		{"second long after", protoUDP, true, time.Second, 0, false, false},
 		{"reordered in a burst", protoUDP, true, -time.Microsecond, 0, true, true},
+		{"reordered, a window apart", protoUDP, true, -time.Millisecond, 0, false, false},
+		{"an A read after its AAAA held 5 ms", protoUDP, true, -5 * time.Millisecond, 0, false, false},
 		{"tcp is spared", protoTCP, true, 0, 0, false, false},
 	} {
 		clash := Clash(pol, tc.proto, tc.seenBefore, tc.since)
@@ -109,6 +111,8 @@ func TestTracker(t *testing.T) {
 				{tuple(protoUDP, 1), 0, false, false}, {tuple(protoUDP, 1), 5 * us, true, false},
 				{tuple(protoUDP, 2), 0, false, false}, {tuple(protoUDP, 2), 5 * us, true, true},
 			}},
+		{"delay-aaaa: the AAAA released 5 ms on reaches the race queue before its A, pre-5.0", 1, nil,
+			[]obs{{tuple(protoUDP, 40000), 5 * time.Millisecond, false, false}, {tuple(protoUDP, 40000), 0, false, false}}},
 		{"a third packet counts from the second, dropped or not", 1, []float64{0, 0},
 			[]obs{{tuple(protoUDP, 1), 0, false, false}, {tuple(protoUDP, 1), 900 * us, true, true}, {tuple(protoUDP, 1), 1800 * us, true, true}}},
 	} {
