@@ -19,6 +19,7 @@ import (
 	"syscall"
 	"time"
 
+	"labrun.dev/labrun/pkg/iptables"
 	"labrun.dev/labrun/pkg/raceemu/nflog"
 	"labrun.dev/labrun/pkg/raceemu/nfqueue"
 	"labrun.dev/labrun/pkg/results/emulator"
@@ -86,7 +87,7 @@ type Config struct {
 
 	Rand func() float64 // uniform in [0, 1); nil: math/rand/v2
 	Log  *slog.Logger
-	Run  Runner // nil: ExecRunner
+	Run  iptables.Runner // nil: iptables.ExecRunner
 }
 
 func (c *Config) validate() error {
@@ -166,7 +167,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (err error) {
 	}
 	run := cfg.Run
 	if run == nil {
-		run = ExecRunner
+		run = iptables.ExecRunner
 	}
 	draw := cfg.Rand
 	if draw == nil {
@@ -321,16 +322,16 @@ func enableKernelTimestamps() (func(), error) {
 	return func() { syscall.Close(fd) }, nil
 }
 
-func chooseBackend(ctx context.Context, name string, run Runner) (Backend, error) {
+func chooseBackend(ctx context.Context, name string, run iptables.Runner) (iptables.Backend, error) {
 	switch name {
 	case "nft", "legacy":
-		return backend(name), nil
+		return iptables.NewBackend(name), nil
 	case "iptables":
-		return backend(""), nil
+		return iptables.NewBackend(""), nil
 	}
-	b, err := DetectBackend(ctx, run, exec.LookPath)
+	b, err := iptables.DetectBackend(ctx, run, exec.LookPath)
 	if err != nil {
-		return Backend{}, fmt.Errorf("detect iptables: %w", err)
+		return iptables.Backend{}, fmt.Errorf("detect iptables: %w", err)
 	}
 	return b, nil
 }

@@ -1,13 +1,13 @@
 package raceemu
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net/netip"
-	"os/exec"
 	"strconv"
 	"strings"
+
+	"labrun.dev/labrun/pkg/iptables"
 )
 
 // RuleComment marks every rule the agent installs, so a later start can find
@@ -16,88 +16,6 @@ const RuleComment = "labrun-agent"
 
 // chainName is the agent's own chain, in mangle (race) and raw (delay).
 const chainName = "LABRUN-AGENT"
-
-// Runner runs a command and returns its standard output; errors carry stderr.
-type Runner func(ctx context.Context, name string, args ...string) ([]byte, error)
-
-// ExecRunner runs commands on the local machine.
-func ExecRunner(ctx context.Context, name string, args ...string) ([]byte, error) {
-	cmd := exec.CommandContext(ctx, name, args...)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		return out, fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
-	}
-	return out, nil
-}
-
-// Backend is the iptables flavour in use: the binaries for IPv4 and IPv6.
-type Backend struct {
-	Name     string // "nft", "legacy" or "" (the unsuffixed binaries)
-	IPv4     string
-	IPv6     string
-	IPv4Save string
-}
-
-func backend(name string) Backend {
-	if name == "" {
-		return Backend{IPv4: "iptables", IPv6: "ip6tables", IPv4Save: "iptables-save"}
-	}
-	return Backend{Name: name, IPv4: "iptables-" + name, IPv6: "ip6tables-" + name, IPv4Save: "iptables-" + name + "-save"}
-}
-
-// DetectBackend picks the iptables flavour whose ruleset already holds rules
-// (kube-proxy's, the CNI's), the way Kubernetes' iptables-wrapper does: on a
-// node where kube-proxy uses legacy iptables, rules added with iptables-nft
-// would still work but be invisible to its tools. A tie (an empty netns) goes
-// to whatever the unsuffixed iptables is.
-func DetectBackend(ctx context.Context, run Runner, lookPath func(string) (string, error)) (Backend, error) {
-	counts := map[string]int{}
-	for _, name := range []string{"nft", "legacy"} {
-		b := backend(name)
-		if _, err := lookPath(b.IPv4Save); err != nil {
-			continue
-		}
-		out, err := run(ctx, b.IPv4Save)
-		if err != nil {
-			continue // e.g. legacy tables absent from the kernel
-		}
-		counts[name] = countRules(out)
-	}
-	switch {
-	case len(counts) == 0:
-		if _, err := lookPath("iptables"); err != nil {
-			return Backend{}, fmt.Errorf("no iptables binary found (need iptables-nft, iptables-legacy or iptables in PATH)")
-		}
-		return backend(""), nil
-	case len(counts) == 1:
-		for name := range counts {
-			return backend(name), nil
-		}
-	}
-	if counts["legacy"] > counts["nft"] {
-		return backend("legacy"), nil
-	}
-	if counts["nft"] > counts["legacy"] {
-		return backend("nft"), nil
-	}
-	if out, err := run(ctx, "iptables", "--version"); err == nil && strings.Contains(string(out), "legacy") {
-		return backend("legacy"), nil
-	}
-	return backend("nft"), nil
-}
-
-// countRules counts "-A" lines in iptables-save output.
-func countRules(save []byte) int {
-	n := 0
-	for line := range strings.Lines(string(save)) {
-		if strings.HasPrefix(line, "-A ") {
-			n++
-		}
-	}
-	return n
-}
 
 // Rules describes what the agent installs.
 type Rules struct {
@@ -128,7 +46,7 @@ func (c Command) String() string { return c.Bin + " " + strings.Join(c.Args, " "
 
 // InstallCommands returns the commands that install the rules, in order:
 // chains and their rules first, then the jumps into them.
-func (r Rules) InstallCommands(b Backend) []Command {
+func (r Rules) InstallCommands(b iptables.Backend) []Command {
 	var cmds []Command
 	for _, fam := range r.families(b) {
 		for _, tq := range r.tables() {
@@ -164,7 +82,7 @@ type family struct {
 	vips []netip.Addr
 }
 
-func (r Rules) families(b Backend) []family {
+func (r Rules) families(b iptables.Backend) []family {
 	var v4, v6 []netip.Addr
 	for _, a := range r.VIPs {
 		if a.Unmap().Is4() {
@@ -239,8 +157,8 @@ func isOurs(fields []string) bool {
 
 // Firewall applies rules with one backend.
 type Firewall struct {
-	Run     Runner
-	Backend Backend
+	Run     iptables.Runner
+	Backend iptables.Backend
 }
 
 // RemoveAll removes every rule and chain of the agent's, IPv4 and IPv6, and

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"labrun.dev/labrun/pkg/iptables"
 	"labrun.dev/labrun/pkg/results/emulator"
 )
 
@@ -23,7 +24,7 @@ func TestInstallCommands(t *testing.T) {
 		DelayQueue: &delay,
 	}
 	var got []string
-	for _, c := range r.InstallCommands(backend("nft")) {
+	for _, c := range r.InstallCommands(iptables.NewBackend("nft")) {
 		got = append(got, c.String())
 	}
 	want := []string{
@@ -52,7 +53,7 @@ func TestInstallCommands(t *testing.T) {
 func TestInstallCommandsCountOnlyLogs(t *testing.T) {
 	q := uint16(53)
 	r := Rules{VIPs: []netip.Addr{netip.MustParseAddr("10.96.0.10")}, Port: 53, RaceQueue: &q, RaceLog: true}
-	cmds := r.InstallCommands(backend("legacy"))
+	cmds := r.InstallCommands(iptables.NewBackend("legacy"))
 	want := "iptables-legacy -w -t mangle -A LABRUN-AGENT -d 10.96.0.10 -p udp --dport 53 -m conntrack --ctstate NEW -m comment --comment labrun-agent -j NFLOG --nflog-group 53 --nflog-size 512"
 	if len(cmds) != 4 || cmds[1].String() != want {
 		t.Errorf("count-only rules: %v\nwant the second to be %s", cmds, want)
@@ -91,7 +92,7 @@ func TestRemoveCommands(t *testing.T) {
 	}
 }
 
-func fakeRunner(outputs map[string]string) Runner {
+func fakeRunner(outputs map[string]string) iptables.Runner {
 	return func(_ context.Context, name string, args ...string) ([]byte, error) {
 		key := strings.Join(append([]string{name}, args...), " ")
 		out, ok := outputs[key]
@@ -99,44 +100,6 @@ func fakeRunner(outputs map[string]string) Runner {
 			return nil, errors.New("not found: " + key)
 		}
 		return []byte(out), nil
-	}
-}
-
-func lookPathOf(present ...string) func(string) (string, error) {
-	return func(name string) (string, error) {
-		if slices.Contains(present, name) {
-			return "/usr/sbin/" + name, nil
-		}
-		return "", errors.New("not found")
-	}
-}
-
-func TestDetectBackend(t *testing.T) {
-	ctx := context.Background()
-	kubeRules := "*nat\n-A PREROUTING -j KUBE-SERVICES\n-A KUBE-SERVICES -j KUBE-SVC-X\nCOMMIT\n"
-	for _, tc := range []struct {
-		name    string
-		present []string
-		outputs map[string]string
-		want    string
-		wantErr bool
-	}{
-		{"kube-proxy on legacy", []string{"iptables-nft-save", "iptables-legacy-save"},
-			map[string]string{"iptables-nft-save": "", "iptables-legacy-save": kubeRules}, "iptables-legacy", false},
-		{"kube-proxy on nft", []string{"iptables-nft-save", "iptables-legacy-save"},
-			map[string]string{"iptables-nft-save": kubeRules, "iptables-legacy-save": ""}, "iptables-nft", false},
-		{"empty netns, iptables is legacy", []string{"iptables-nft-save", "iptables-legacy-save"},
-			map[string]string{"iptables-nft-save": "", "iptables-legacy-save": "", "iptables --version": "iptables v1.8.9 (legacy)"}, "iptables-legacy", false},
-		{"empty netns, iptables is nft", []string{"iptables-nft-save", "iptables-legacy-save"},
-			map[string]string{"iptables-nft-save": "", "iptables-legacy-save": "", "iptables --version": "iptables v1.8.9 (nf_tables)"}, "iptables-nft", false},
-		{"only nft installed", []string{"iptables-nft-save"}, map[string]string{"iptables-nft-save": ""}, "iptables-nft", false},
-		{"unsuffixed only", []string{"iptables"}, nil, "iptables", false},
-		{"nothing", nil, nil, "", true},
-	} {
-		b, err := DetectBackend(ctx, fakeRunner(tc.outputs), lookPathOf(tc.present...))
-		if (err != nil) != tc.wantErr || b.IPv4 != tc.want {
-			t.Errorf("%s: backend %q, error %v; want %q, error %v", tc.name, b.IPv4, err, tc.want, tc.wantErr)
-		}
 	}
 }
 
