@@ -49,10 +49,11 @@ func TestE2ELabRunInterrupted(t *testing.T) {
 			e2ekit.Keep(t, prefix)
 			runCtx, cancel := context.WithCancel(ctx)
 			defer cancel()
-			// The probes run 6 s; 4 s after the cell starts they are running.
-			progress := &cancelOnLine{out: os.Stderr, marker: marker, after: 4 * time.Second, cancel: cancel}
+			// The probes run 60 s after a set-up of 4-6 s (more on a loaded
+			// machine): 15 s after the cell starts they are running.
+			progress := &cancelOnLine{out: os.Stderr, marker: marker, after: 15 * time.Second, cancel: cancel}
 			res, err := lab.Run(runCtx, lab.RunOptions{
-				Scenario: "testdata/short-baseline.yaml", ResultsDir: t.TempDir(),
+				Scenario: "testdata/interrupt-baseline.yaml", ResultsDir: t.TempDir(),
 				ClusterPrefix: prefix, Progress: progress,
 			})
 			if !errors.Is(err, lab.ErrInterrupted) {
