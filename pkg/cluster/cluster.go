@@ -130,6 +130,9 @@ type Cluster struct {
 	Nodes  []Node
 	// Runner runs commands on the nodes (kind: in the node containers).
 	Runner Runner
+	// Egress says what keeps the cluster's traffic on this machine ("" if
+	// nothing does): env.json records it.
+	Egress string
 }
 
 // New returns a cluster reached through rest, with one clientset built for it.

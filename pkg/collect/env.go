@@ -122,6 +122,11 @@ func AddClusterEnv(ctx context.Context, e *results.Env, c *cluster.Cluster, plan
 	for k, v := range facts {
 		e.Extra[c.Name+"."+k] = v
 	}
+	if e.Egress == "" {
+		e.Egress = c.Egress
+	} else if c.Egress != e.Egress && !strings.Contains(e.Egress, c.Egress) {
+		e.Egress += "; " + c.Name + ": " + c.Egress
+	}
 	return nil
 }
 

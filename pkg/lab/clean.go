@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"labrun.dev/labrun/pkg/cluster"
+	"labrun.dev/labrun/pkg/cluster/egress"
 	"labrun.dev/labrun/pkg/images"
 )
 
@@ -24,6 +25,11 @@ func Clean(ctx context.Context, provider cluster.Provider, progress io.Writer) e
 		if err := provider.Delete(ctx, n); err != nil {
 			errs = append(errs, err.Error())
 		}
+	}
+	if n, err := (egress.Host{}).Remove(ctx); err != nil {
+		errs = append(errs, err.Error())
+	} else if n > 0 {
+		fmt.Fprintf(progress, "clean: removed the egress guard (%d rules)\n", n)
 	}
 	var d images.Docker
 	docker := func(args ...string) string {

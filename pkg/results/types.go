@@ -128,6 +128,7 @@ type Env struct {
 	Kind       string            `json:"kind,omitempty"`
 	Kubernetes string            `json:"kubernetes,omitempty"`
 	Emulator   bool              `json:"emulator"`         // the race emulator ran in some cell
+	Egress     string            `json:"egress,omitempty"` // what kept the clusters' traffic on the machine
 	Images     []Image           `json:"images,omitempty"` // what ran, with digests
 	Extra      map[string]string `json:"extra,omitempty"`  // anything else worth keeping
 }

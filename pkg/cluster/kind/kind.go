@@ -22,6 +22,7 @@ import (
 	kindlog "sigs.k8s.io/kind/pkg/log"
 
 	"labrun.dev/labrun/pkg/cluster"
+	"labrun.dev/labrun/pkg/cluster/egress"
 	"labrun.dev/labrun/pkg/images"
 )
 
@@ -93,6 +94,14 @@ func (k *Provider) Create(ctx context.Context, s cluster.Spec) (c *cluster.Clust
 	if err := cluster.SaveHostSysctls(); err != nil {
 		return nil, err
 	}
+	// Before the first node starts: its components reach for the service VIP
+	// before kube-proxy programs it, and the node's default route leads off
+	// the machine.
+	guard, err := egress.Host{}.Ensure(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("cluster %s: %w", s.Name, err)
+	}
+	fmt.Fprintf(k.progress, "cluster %s: egress guard: %s\n", s.Name, guard)
 	kubeconfig := cluster.KubeconfigPath(s.Name)
 	if err := os.MkdirAll(filepath.Dir(kubeconfig), 0o700); err != nil {
 		return nil, err
@@ -197,7 +206,17 @@ func (k *Provider) Get(ctx context.Context, name string) (*cluster.Cluster, erro
 		byName[n.String()] = n
 	}
 	sort.Slice(ns, func(i, j int) bool { return ns[i].Name < ns[j].Name })
-	return cluster.New(name, kubeconfig, rc, ns, nodeRunner(name, byName))
+	c, err := cluster.New(name, kubeconfig, rc, ns, nodeRunner(name, byName))
+	if err != nil {
+		return nil, err
+	}
+	c.Egress = "none: no egress guard found"
+	if g, ok, err := (egress.Host{}).Status(ctx); err != nil {
+		c.Egress = "unknown: " + err.Error()
+	} else if ok {
+		c.Egress = g.String()
+	}
+	return c, nil
 }
 
 // nodeRunner runs commands in the node containers, as `docker exec` would.
@@ -220,7 +239,7 @@ func nodeRunner(name string, byName map[string]nodes.Node) cluster.RunnerFunc {
 }
 
 // Delete removes a cluster and its kubeconfig; when no lab cluster is left it
-// also restores the host sysctls kubelet changed.
+// also restores the host sysctls kubelet changed and removes the egress guard.
 func (k *Provider) Delete(ctx context.Context, name string) error {
 	start := time.Now()
 	if err := k.provider.Delete(name, cluster.KubeconfigPath(name)); err != nil {
@@ -231,6 +250,11 @@ func (k *Provider) Delete(ctx context.Context, name string) error {
 	if err == nil && len(left) == 0 {
 		if err := cluster.RestoreHostSysctls(k.progress); err != nil {
 			fmt.Fprintf(k.progress, "restore host sysctls: %v\n", err)
+		}
+		if n, err := (egress.Host{}).Remove(ctx); err != nil {
+			fmt.Fprintf(k.progress, "%v\n", err)
+		} else if n > 0 {
+			fmt.Fprintf(k.progress, "egress guard removed (%d rules): no lab cluster is left\n", n)
 		}
 	}
 	fmt.Fprintf(k.progress, "cluster %s: deleted in %s\n", name, time.Since(start).Round(100*time.Millisecond))

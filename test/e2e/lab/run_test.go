@@ -6,6 +6,7 @@ import (
 	"context"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -25,11 +26,22 @@ const prefix = "labrun-e2elab"
 
 func TestE2ELabRunBaseline(t *testing.T) {
 	var run *e2ekit.Run
+	var egress *e2ekit.Egress
 	f := features.New("labrun run on a short baseline").
 		Setup(func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
+			// Everything on the host's outward interface, from before the
+			// cluster is made to the report.
+			egress = e2ekit.WatchEgress(t)
 			// The cluster is kept so that the test can look for leftovers in
 			// it; it is deleted when the test ends, whatever happened.
 			run = e2ekit.RunScenario(ctx, t, "testdata/short-baseline.yaml", prefix)
+			return ctx
+		}).
+		Assess("hermetic: no packet of the lab left the machine", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
+			egress.Check(t)
+			if !strings.Contains(run.Summary.Env.Egress, "rejected") {
+				t.Errorf("env.json egress: %q, want the guard that rejects forwarding off the kind network", run.Summary.Env.Egress)
+			}
 			return ctx
 		}).
 		Assess("claims 1, 2, 3, 7 and 8 pass in summary.json", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {

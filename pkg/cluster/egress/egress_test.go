@@ -1,0 +1,42 @@
+package egress
+
+import (
+	"reflect"
+	"testing"
+)
+
+// kind's own network on every machine: the ULA subnet must be kind's, so
+// that kind takes the network the guard made as the one it would make.
+func TestULASubnetIsKinds(t *testing.T) {
+	if got := ulaSubnet("kind", 0); got != "fc00:f853:ccd:e793::/64" {
+		t.Errorf("ulaSubnet(kind, 0) = %s, want kind's fc00:f853:ccd:e793::/64", got)
+	}
+	if ulaSubnet("kind", 1) == ulaSubnet("kind", 0) {
+		t.Error("a second attempt must probe another subnet")
+	}
+}
+
+func TestListed(t *testing.T) {
+	listing := `-P FORWARD DROP
+-N DOCKER-USER
+-A DOCKER-USER -i br-f051cb7d68aa ! -o br-f051cb7d68aa -p tcp -m comment --comment labrun-egress-guard -j REJECT --reject-with tcp-reset
+-A DOCKER-USER -i br-f051cb7d68aa ! -o br-f051cb7d68aa -m comment --comment "labrun-egress-guard" -j REJECT --reject-with icmp-admin-prohibited
+-A DOCKER-USER -i br-0000 -m comment --comment someone-else -j DROP
+-A DOCKER-USER -j RETURN
+`
+	got := listed([]byte(listing))
+	want := []rule{
+		{"DOCKER-USER", "br-f051cb7d68aa", []string{"-D", "DOCKER-USER", "-i", "br-f051cb7d68aa", "!", "-o", "br-f051cb7d68aa", "-p", "tcp", "-m", "comment", "--comment", "labrun-egress-guard", "-j", "REJECT", "--reject-with", "tcp-reset"}},
+		{"DOCKER-USER", "br-f051cb7d68aa", []string{"-D", "DOCKER-USER", "-i", "br-f051cb7d68aa", "!", "-o", "br-f051cb7d68aa", "-m", "comment", "--comment", `"labrun-egress-guard"`, "-j", "REJECT", "--reject-with", "icmp-admin-prohibited"}},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("listed:\n got %q\nwant %q", got, want)
+	}
+}
+
+func TestRulesRejectTCPFirst(t *testing.T) {
+	rs := rules("br-x", "icmp-admin-prohibited")
+	if len(rs) != 2 || rs[0][len(rs[0])-1] != "tcp-reset" || rs[1][len(rs[1])-1] != "icmp-admin-prohibited" {
+		t.Errorf("rules: %q", rs)
+	}
+}

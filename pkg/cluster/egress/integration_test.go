@@ -1,0 +1,221 @@
+package egress
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// TestIntegrationGuard guards a Docker network of the test's own and sends
+// real TCP connections from a network namespace plugged into its bridge: to
+// a namespace behind another host interface (refused with the guard, made
+// without it), and to a second namespace on the same bridge (made either
+// way: nodes still reach each other). Nothing leaves the machine: the
+// "outside" is a veth of the test's own.
+func TestIntegrationGuard(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test: needs root, Docker and network namespaces; run without -short")
+	}
+	if os.Geteuid() != 0 {
+		t.Fatal("integration test cannot run: needs root")
+	}
+	if out, err := exec.Command("docker", "version", "--format", "{{.Server.Version}}").CombinedOutput(); err != nil {
+		t.Fatalf("integration test cannot run: needs a running Docker daemon (`make deps` starts one): %v: %s", err, out)
+	}
+	ctx := context.Background()
+	h := Host{Network: "labrun-egress-test"}
+	exec.Command("docker", "network", "rm", h.Network).Run() // a leftover of an interrupted run
+	t.Cleanup(func() {
+		if _, err := h.Remove(context.Background()); err != nil {
+			t.Errorf("remove the guard: %v", err)
+		}
+		if out, err := exec.Command("docker", "network", "rm", h.Network).CombinedOutput(); err != nil {
+			t.Errorf("docker network rm %s: %v: %s", h.Network, err, out)
+		}
+	})
+
+	g, err := h.Ensure(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("guard: %s", g)
+	var gw, sub netip.Prefix
+	for _, s := range g.Subnets {
+		if p := netip.MustParsePrefix(s); p.Addr().Is4() {
+			sub = p
+		}
+	}
+	if !sub.IsValid() {
+		t.Fatalf("network %s has no IPv4 subnet: %v", h.Network, g.Subnets)
+	}
+	gw = netip.PrefixFrom(sub.Addr().Next(), sub.Bits()) // Docker's gateway is the first address
+	addr := func(n byte) netip.Addr {
+		a := sub.Addr().As4()
+		a[2], a[3] = 255, n
+		return netip.AddrFrom4(a)
+	}
+
+	// inside and peer hang off the bridge, like nodes; outside is behind a
+	// veth of the host's, like the world.
+	inside := netnsOnBridge(t, "lreg-in", g.Bridge, addr(250), sub.Bits(), gw.Addr())
+	peer := netnsOnBridge(t, "lreg-peer", g.Bridge, addr(251), sub.Bits(), gw.Addr())
+	outside := netnsBehindHost(t, "lreg-out", "198.51.100.1", "198.51.100.2")
+	world := listen(t, outside, "198.51.100.2:0")
+	neighbour := listen(t, peer, addr(251).String()+":0")
+
+	if err := dial(inside, world); err == nil || !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Errorf("with the guard, a connection to %s behind the host: %v, want refused at once (a TCP reset)", world, err)
+	}
+	if err := dial(inside, neighbour); err != nil {
+		t.Errorf("with the guard, a connection to %s on the same bridge: %v, want made", neighbour, err)
+	}
+	if again, err := h.Ensure(ctx); err != nil || again.Rules != g.Rules {
+		t.Errorf("Ensure twice: %+v, %v", again, err)
+	}
+	if n := countRules(t, g.Bridge); n != 2*families(g) {
+		t.Errorf("after Ensure twice: %d rules of the guard on %s, want %d", n, g.Bridge, 2*families(g))
+	}
+	if st, ok, err := h.Status(ctx); err != nil || !ok || st.Bridge != g.Bridge {
+		t.Errorf("Status: %+v, %v, %v; want the guard on %s", st, ok, err, g.Bridge)
+	}
+
+	n, err := h.Remove(ctx)
+	if err != nil || n != 2*families(g) {
+		t.Errorf("Remove: %d rules, %v; want %d", n, err, 2*families(g))
+	}
+	if err := dial(inside, world); err != nil {
+		t.Errorf("without the guard, a connection to %s: %v, want made (else the refusal above proves nothing)", world, err)
+	}
+	if n := countRules(t, g.Bridge); n != 0 {
+		t.Errorf("after Remove: %d rules of the guard left", n)
+	}
+	if n, err := h.Remove(ctx); err != nil || n != 0 {
+		t.Errorf("Remove twice: %d, %v", n, err)
+	}
+}
+
+func families(g Guard) int {
+	if strings.Contains(g.Rules, "ip6tables") {
+		return 2
+	}
+	return 1
+}
+
+// countRules counts the guard's rules on a bridge, IPv4 and IPv6.
+func countRules(t *testing.T, bridge string) int {
+	t.Helper()
+	n := 0
+	for _, save := range []string{"iptables-save", "ip6tables-save"} {
+		out, _ := exec.Command(save, "-t", "filter").Output()
+		for line := range strings.Lines(string(out)) {
+			if strings.Contains(line, Comment) && strings.Contains(line, bridge) {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+func run(t *testing.T, args ...string) {
+	t.Helper()
+	if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v: %s", strings.Join(args, " "), err, out)
+	}
+}
+
+// netnsOnBridge makes a namespace whose veth is a port of bridge.
+func netnsOnBridge(t *testing.T, name, bridge string, ip netip.Addr, bits int, gw netip.Addr) string {
+	t.Helper()
+	exec.Command("ip", "netns", "del", name).Run()
+	run(t, "ip", "netns", "add", name)
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", name).Run() })
+	run(t, "ip", "link", "add", name, "type", "veth", "peer", "name", name+"-br")
+	run(t, "ip", "link", "set", name+"-br", "master", bridge, "up")
+	run(t, "ip", "link", "set", name, "netns", name)
+	run(t, "ip", "-n", name, "addr", "add", fmt.Sprintf("%s/%d", ip, bits), "dev", name)
+	run(t, "ip", "-n", name, "link", "set", name, "up")
+	run(t, "ip", "-n", name, "link", "set", "lo", "up")
+	run(t, "ip", "-n", name, "route", "add", "default", "via", gw.String())
+	return name
+}
+
+// netnsBehindHost makes a namespace the host reaches through a veth pair:
+// host at hostIP, the namespace at nsIP (a /30).
+func netnsBehindHost(t *testing.T, name, hostIP, nsIP string) string {
+	t.Helper()
+	exec.Command("ip", "netns", "del", name).Run()
+	exec.Command("ip", "link", "del", name+"-h").Run()
+	run(t, "ip", "netns", "add", name)
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", name).Run() })
+	run(t, "ip", "link", "add", name+"-h", "type", "veth", "peer", "name", name)
+	run(t, "ip", "link", "set", name, "netns", name)
+	run(t, "ip", "addr", "add", hostIP+"/30", "dev", name+"-h")
+	run(t, "ip", "link", "set", name+"-h", "up")
+	run(t, "ip", "-n", name, "addr", "add", nsIP+"/30", "dev", name)
+	run(t, "ip", "-n", name, "link", "set", name, "up")
+	run(t, "ip", "-n", name, "route", "add", "default", "via", hostIP)
+	return name
+}
+
+// inNetns runs fn on a thread moved into the named namespace; sockets fn
+// makes stay there.
+func inNetns(ns string, fn func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread dies with its namespace
+		f, err := os.Open("/run/netns/" + ns)
+		if err != nil {
+			errc <- err
+			return
+		}
+		defer f.Close()
+		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
+			errc <- fmt.Errorf("setns %s: %w", ns, err)
+			return
+		}
+		errc <- fn()
+	}()
+	return <-errc
+}
+
+// listen accepts and closes connections in a namespace; it returns the
+// address.
+func listen(t *testing.T, ns, addr string) string {
+	t.Helper()
+	var l net.Listener
+	if err := inNetns(ns, func() (err error) { l, err = net.Listen("tcp", addr); return err }); err != nil {
+		t.Fatalf("listen in %s: %v", ns, err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	return l.Addr().String()
+}
+
+func dial(ns, addr string) error {
+	return inNetns(ns, func() error {
+		c, err := net.DialTimeout("tcp", addr, 3*time.Second)
+		if err != nil {
+			return err
+		}
+		return c.Close()
+	})
+}
