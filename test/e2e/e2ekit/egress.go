@@ -199,9 +199,9 @@ func (e *Egress) classify(p gopacket.Packet) (bool, string) {
 	proto, sport, dport := "ip", "", ""
 	switch l := p.TransportLayer().(type) {
 	case *layers.TCP:
-		proto, sport, dport = "tcp", l.SrcPort.String(), l.DstPort.String()
+		proto, sport, dport = "tcp", fmt.Sprint(uint16(l.SrcPort)), fmt.Sprint(uint16(l.DstPort))
 	case *layers.UDP:
-		proto, sport, dport = "udp", l.SrcPort.String(), l.DstPort.String()
+		proto, sport, dport = "udp", fmt.Sprint(uint16(l.SrcPort)), fmt.Sprint(uint16(l.DstPort))
 	}
 	what := fmt.Sprintf("%s %s:%s > %s:%s", proto, src, sport, dst, dport)
 	for _, r := range labRanges {
@@ -211,7 +211,7 @@ func (e *Egress) classify(p gopacket.Packet) (bool, string) {
 	}
 	if slices.Contains(e.resolver, dst) {
 		var m dns.Msg
-		if app := p.ApplicationLayer(); app != nil && m.Unpack(app.Payload()) == nil && len(m.Question) > 0 {
+		if tl := p.TransportLayer(); tl != nil && m.Unpack(tl.LayerPayload()) == nil && len(m.Question) > 0 {
 			q := m.Question[0]
 			what += fmt.Sprintf(" DNS %s? %s", dns.TypeToString[q.Qtype], q.Name)
 			if q.Qtype == dns.TypeHINFO {
