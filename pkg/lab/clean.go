@@ -26,10 +26,10 @@ func Clean(ctx context.Context, provider cluster.Provider, progress io.Writer) e
 			errs = append(errs, err.Error())
 		}
 	}
-	if n, err := (egress.Host{}).Remove(ctx); err != nil {
+	if r, err := (egress.Host{}).Remove(ctx); err != nil {
 		errs = append(errs, err.Error())
-	} else if n > 0 {
-		fmt.Fprintf(progress, "clean: removed the egress guard (%d rules)\n", n)
+	} else if r.Rules > 0 {
+		fmt.Fprintf(progress, "clean: removed the egress guard (%s)\n", r)
 	}
 	var d images.Docker
 	docker := func(args ...string) string {

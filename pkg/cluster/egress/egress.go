@@ -124,13 +124,23 @@ func (h Host) Status(ctx context.Context) (Guard, bool, error) {
 	return g, true, nil
 }
 
+// Removed is what Remove removed: rules, and the packets they had rejected.
+type Removed struct {
+	Rules    int
+	Rejected uint64
+}
+
+func (r Removed) String() string {
+	return fmt.Sprintf("%d rules; they refused %d packets on their way off the machine", r.Rules, r.Rejected)
+}
+
 // Remove deletes the guard of the host's network, and of any network whose
 // bridge is gone (a guard an interrupted run left), and says how many rules
 // it removed. Guards of other live networks stay.
-func (h Host) Remove(ctx context.Context) (int, error) {
+func (h Host) Remove(ctx context.Context) (Removed, error) {
 	fw, err := h.firewall(ctx)
 	if err != nil {
-		return 0, err
+		return Removed{}, err
 	}
 	mine := ""
 	if n, err := h.inspect(ctx); err == nil && n != nil {
@@ -242,7 +252,7 @@ type firewall interface {
 	install(ctx context.Context, g Guard) (where string, err error)
 	find(ctx context.Context) (where string, bridges []string, err error)
 	// remove deletes the rules guarding the bridges drop says yes to.
-	remove(ctx context.Context, drop func(bridge string) bool) (int, error)
+	remove(ctx context.Context, drop func(bridge string) bool) (Removed, error)
 }
 
 // firewall picks the iptables flavour that holds Docker's rules, or
@@ -315,11 +325,12 @@ func (f ipt) install(ctx context.Context, g Guard) (string, error) {
 	return strings.Join(chains, ", "), nil
 }
 
-// rule is one of the guard's rules in an iptables -S listing.
+// rule is one of the guard's rules in an iptables -v -S listing.
 type rule struct {
-	chain  string
-	bridge string   // the interface it guards
-	del    []string // the arguments of its -D command
+	chain   string
+	bridge  string   // the interface it guards
+	del     []string // the arguments of its -D command
+	packets uint64   // how many it rejected
 }
 
 func listed(listing []byte) []rule {
@@ -329,7 +340,12 @@ func listed(listing []byte) []rule {
 		if len(f) < 2 || f[0] != "-A" || !commented(f) {
 			continue
 		}
-		r := rule{chain: f[1], del: append([]string{"-D"}, f[1:]...)}
+		r := rule{chain: f[1]}
+		if i := slices.Index(f, "-c"); i > 1 && i+2 < len(f) { // -v: the counters, where iptables puts them
+			r.packets, _ = strconv.ParseUint(f[i+1], 10, 64)
+			f = append(f[:i:i], f[i+3:]...)
+		}
+		r.del = append([]string{"-D"}, f[1:]...)
 		if i := slices.Index(f, "-i"); i >= 0 && i+1 < len(f) {
 			r.bridge = f[i+1]
 		}
@@ -372,11 +388,11 @@ func (f ipt) find(ctx context.Context) (string, []string, error) {
 	return strings.Join(where, ", "), bridges, nil
 }
 
-func (f ipt) remove(ctx context.Context, drop func(bridge string) bool) (int, error) {
-	n := 0
+func (f ipt) remove(ctx context.Context, drop func(bridge string) bool) (Removed, error) {
+	var n Removed
 	var errs []error
 	for i, bin := range []string{f.b.IPv4, f.b.IPv6} {
-		out, err := f.h.run(ctx, bin, "-w", "-t", "filter", "-S")
+		out, err := f.h.run(ctx, bin, "-w", "-t", "filter", "-v", "-S")
 		if err != nil {
 			if i == 0 {
 				errs = append(errs, fmt.Errorf("list %s filter: %w", bin, err))
@@ -391,7 +407,8 @@ func (f ipt) remove(ctx context.Context, drop func(bridge string) bool) (int, er
 				errs = append(errs, err)
 				continue
 			}
-			n++
+			n.Rules++
+			n.Rejected += r.packets
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -442,12 +459,12 @@ func (f nft) find(ctx context.Context) (string, []string, error) {
 	return "nft table inet " + nftTable, bridges, nil
 }
 
-func (f nft) remove(ctx context.Context, drop func(bridge string) bool) (int, error) {
+func (f nft) remove(ctx context.Context, drop func(bridge string) bool) (Removed, error) {
 	if _, bridges, _ := f.find(ctx); len(bridges) == 0 || !slices.ContainsFunc(bridges, drop) {
-		return 0, nil
+		return Removed{}, nil
 	}
 	if _, err := f.h.run(ctx, "nft", "delete", "table", "inet", nftTable); err != nil {
-		return 0, fmt.Errorf("egress guard: remove: %w", err)
+		return Removed{}, fmt.Errorf("egress guard: remove: %w", err)
 	}
-	return 2, nil
+	return Removed{Rules: 2}, nil // nft lists no counters unless asked: not kept
 }

@@ -19,18 +19,18 @@ func TestULASubnetIsKinds(t *testing.T) {
 func TestListed(t *testing.T) {
 	listing := `-P FORWARD DROP
 -N DOCKER-USER
--A DOCKER-USER -i br-f051cb7d68aa ! -o br-f051cb7d68aa -p tcp -m comment --comment labrun-egress-guard -j REJECT --reject-with tcp-reset
+-A DOCKER-USER -c 3 180 -i br-f051cb7d68aa ! -o br-f051cb7d68aa -p tcp -m comment --comment labrun-egress-guard -j REJECT --reject-with tcp-reset
 -A DOCKER-USER -i br-f051cb7d68aa ! -o br-f051cb7d68aa -m comment --comment "labrun-egress-guard" -j REJECT --reject-with icmp-admin-prohibited
 -A DOCKER-USER -i br-0000 -m comment --comment someone-else -j DROP
 -A DOCKER-USER -j RETURN
 `
 	got := listed([]byte(listing))
 	want := []rule{
-		{"DOCKER-USER", "br-f051cb7d68aa", []string{"-D", "DOCKER-USER", "-i", "br-f051cb7d68aa", "!", "-o", "br-f051cb7d68aa", "-p", "tcp", "-m", "comment", "--comment", "labrun-egress-guard", "-j", "REJECT", "--reject-with", "tcp-reset"}},
-		{"DOCKER-USER", "br-f051cb7d68aa", []string{"-D", "DOCKER-USER", "-i", "br-f051cb7d68aa", "!", "-o", "br-f051cb7d68aa", "-m", "comment", "--comment", `"labrun-egress-guard"`, "-j", "REJECT", "--reject-with", "icmp-admin-prohibited"}},
+		{"DOCKER-USER", "br-f051cb7d68aa", []string{"-D", "DOCKER-USER", "-i", "br-f051cb7d68aa", "!", "-o", "br-f051cb7d68aa", "-p", "tcp", "-m", "comment", "--comment", "labrun-egress-guard", "-j", "REJECT", "--reject-with", "tcp-reset"}, 3},
+		{"DOCKER-USER", "br-f051cb7d68aa", []string{"-D", "DOCKER-USER", "-i", "br-f051cb7d68aa", "!", "-o", "br-f051cb7d68aa", "-m", "comment", "--comment", `"labrun-egress-guard"`, "-j", "REJECT", "--reject-with", "icmp-admin-prohibited"}, 0},
 	}
 	if !reflect.DeepEqual(got, want) {
-		t.Errorf("listed:\n got %q\nwant %q", got, want)
+		t.Errorf("listed:\n got %+v\nwant %+v", got, want)
 	}
 }
 

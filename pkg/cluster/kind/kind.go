@@ -251,10 +251,10 @@ func (k *Provider) Delete(ctx context.Context, name string) error {
 		if err := cluster.RestoreHostSysctls(k.progress); err != nil {
 			fmt.Fprintf(k.progress, "restore host sysctls: %v\n", err)
 		}
-		if n, err := (egress.Host{}).Remove(ctx); err != nil {
+		if r, err := (egress.Host{}).Remove(ctx); err != nil {
 			fmt.Fprintf(k.progress, "%v\n", err)
-		} else if n > 0 {
-			fmt.Fprintf(k.progress, "egress guard removed (%d rules): no lab cluster is left\n", n)
+		} else if r.Rules > 0 {
+			fmt.Fprintf(k.progress, "egress guard removed (%s): no lab cluster is left\n", r)
 		}
 	}
 	fmt.Fprintf(k.progress, "cluster %s: deleted in %s\n", name, time.Since(start).Round(100*time.Millisecond))
