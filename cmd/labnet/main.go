@@ -54,6 +54,12 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// The pod network comes up before kube-proxy has programmed the service
+	// VIP on the node: reach the API server where kind says it is (its node
+	// address), as kindnetd does, not through a VIP that leads off the node.
+	if ep := os.Getenv("CONTROL_PLANE_ENDPOINT"); ep != "" {
+		cfg.Host = "https://" + ep
+	}
 	client, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return err
