@@ -12,6 +12,8 @@ SHARDS     ?= 2
 GO         ?= go
 LABRUN     := bin/labrun
 export GOFLAGS := -buildvcs=false
+# The build's name in `labrun version` and env.json (labrun merge compares it).
+REVISION   := $(shell git describe --always --dirty --abbrev=12 2>/dev/null || echo unknown)
 
 .PHONY: all deps build images lab nightly-local test test-unit test-integration test-e2e vet clean bench
 
@@ -22,7 +24,7 @@ deps:
 
 build:
 	@mkdir -p bin
-	$(GO) build -o $(LABRUN) ./cmd/labrun
+	$(GO) build -ldflags "-X labrun.dev/labrun/internal/version.Revision=$(REVISION)" -o $(LABRUN) ./cmd/labrun
 
 images: deps build
 	$(LABRUN) images build

@@ -5,6 +5,8 @@ import (
 	"runtime/debug"
 
 	"github.com/spf13/cobra"
+
+	"labrun.dev/labrun/internal/version"
 )
 
 func newVersionCommand(s Streams) *cobra.Command {
@@ -17,7 +19,7 @@ func newVersionCommand(s Streams) *cobra.Command {
 			if !ok {
 				return fmt.Errorf("no build information in this binary")
 			}
-			fmt.Fprintf(s.Out, "labrun %s (%s)\n", bi.Main.Version, bi.GoVersion)
+			fmt.Fprintf(s.Out, "labrun %s (%s)\n", version.String(), bi.GoVersion)
 			return nil
 		},
 	}

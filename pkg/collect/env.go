@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"golang.org/x/sys/unix"
 
+	"labrun.dev/labrun/internal/version"
 	"labrun.dev/labrun/pkg/cluster"
 	"labrun.dev/labrun/pkg/images"
 	"labrun.dev/labrun/pkg/results"
@@ -22,7 +23,8 @@ const kindModule = "sigs.k8s.io/kind"
 // HostEnv is what env.json says of this machine: kernel, Docker, kind, and
 // the race emulator's settings in the cells that will run.
 func HostEnv(ctx context.Context, cells []scenario.Cell) results.Env {
-	e := results.Env{Kernel: kernel(), Docker: dockerVersion(ctx), Kind: moduleVersion(kindModule), Extra: map[string]string{}}
+	e := results.Env{Kernel: kernel(), Docker: dockerVersion(ctx), Kind: moduleVersion(kindModule),
+		Extra: map[string]string{results.EnvLabrunVersion: version.String()}}
 	var profiles, windows []string
 	for _, c := range cells {
 		if !c.Runs() || !c.UnderEmulator() {

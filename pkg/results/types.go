@@ -137,7 +137,8 @@ type Env struct {
 // the run (its module version or VCS revision). labrun merge refuses runs
 // whose values differ, as it refuses runs whose Kind differs (the kind module
 // linked into labrun: the one build fact env.json has always recorded).
-// labrun run does not record this key yet; merge compares it when a run has it.
+// labrun run records it (internal/version: git describe of the tree `make
+// build` built); merge compares it when both runs have it.
 const EnvLabrunVersion = "labrun_version"
 
 // EnvMergedFrom is the key of Env.Extra that labrun merge sets in the run it
