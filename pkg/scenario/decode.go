@@ -161,6 +161,11 @@ func yamlProblem(file string, data []byte, err error) Problem {
 	default:
 		line = 1 // a scanner error on the first line
 	}
+	// The end of the stream is on the line after a final line break; an
+	// editor shows no such line.
+	if last := lineCount(data); line > last {
+		line = last
+	}
 	return Problem{File: file, Line: line, Msg: "not valid YAML: " + msg}
 }
 
@@ -207,6 +212,17 @@ func badChar(data []byte) int {
 		i += n
 	}
 	return -1
+}
+
+// lineCount is how many lines data has (at least 1), a final line break
+// ending the last line rather than starting another.
+func lineCount(data []byte) int {
+	n := lineAt(data, len(data))
+	if n > 1 && (bytes.HasSuffix(data, []byte("\n")) || bytes.HasSuffix(data, []byte("\r")) ||
+		bytes.HasSuffix(data, []byte("\u0085")) || bytes.HasSuffix(data, []byte("\u2028")) || bytes.HasSuffix(data, []byte("\u2029"))) {
+		n--
+	}
+	return n
 }
 
 // lineAt is the line, from 1, of offset off in data, with line breaks as
