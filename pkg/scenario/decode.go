@@ -121,9 +121,13 @@ func decode(file string, data []byte) (*Scenario, Problems, error) {
 	var extra yaml.Node
 	if err := dec.Decode(&extra); err == nil {
 		// The first document is still checked: its problems are real too.
-		probs = append(probs, Problem{File: file, Line: extra.Line, Msg: "more than one YAML document; want one Scenario per file"})
+		probs = append(probs, Problem{File: file, Line: min(extra.Line, lineCount(data)), Msg: "more than one YAML document; want one Scenario per file"})
 	}
-	d := &decoder{src: source{file: file, lines: map[string]int{}, one: map[string]bool{}, failed: map[string]bool{}}, probs: probs}
+	d := &decoder{
+		src:   source{file: file, lines: map[string]int{}, one: map[string]bool{}, failed: map[string]bool{}},
+		probs: probs,
+		last:  lineCount(data),
+	}
 	s := &Scenario{}
 	doc := &root
 	if doc.Kind == yaml.DocumentNode && len(doc.Content) == 1 {
@@ -249,7 +253,13 @@ func lineAt(data []byte, off int) int {
 type decoder struct {
 	src   source
 	probs Problems
+	last  int // the file's last line
 }
+
+// line is where node n was written. The YAML library puts a value left out
+// at the very end ("---", "a:") on the line after the last one; it is
+// reported on the last.
+func (d *decoder) line(n *yaml.Node) int { return min(n.Line, d.last) }
 
 func (d *decoder) problem(line int, path, msg, valid string) {
 	d.probs = append(d.probs, Problem{File: d.src.file, Line: line, Field: path, Msg: msg, Valid: valid})
@@ -268,17 +278,17 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, path string) {
 	if n.Kind == yaml.AliasNode {
 		n = n.Alias
 	}
-	d.src.lines[path] = n.Line
+	d.src.lines[path] = d.line(n)
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
 		return // an empty value keeps the zero value, defaulted later
 	}
 	if reflect.PointerTo(v.Type()).Implements(unmarshalerType) {
 		if n.Kind != yaml.ScalarNode {
-			d.mistyped(n.Line, path, "want a single value, got "+kindName(n))
+			d.mistyped(d.line(n), path, "want a single value, got "+kindName(n))
 			return
 		}
 		if err := v.Addr().Interface().(yaml.Unmarshaler).UnmarshalYAML(n); err != nil {
-			d.mistyped(n.Line, path, err.Error())
+			d.mistyped(d.line(n), path, err.Error())
 		}
 		return
 	}
@@ -292,7 +302,7 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, path string) {
 		d.dict(n, v, path)
 	case reflect.Slice:
 		if n.Kind != yaml.SequenceNode {
-			d.mistyped(n.Line, path, "want a list, got "+kindName(n))
+			d.mistyped(d.line(n), path, "want a list, got "+kindName(n))
 			return
 		}
 		s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
@@ -307,7 +317,7 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, path string) {
 
 func (d *decoder) mapping(n *yaml.Node, v reflect.Value, path string) {
 	if n.Kind != yaml.MappingNode {
-		d.mistyped(n.Line, path, "want a mapping of fields, got "+kindName(n))
+		d.mistyped(d.line(n), path, "want a mapping of fields, got "+kindName(n))
 		return
 	}
 	fields := map[string]int{}
@@ -325,7 +335,7 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value, path string) {
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, val := n.Content[i], n.Content[i+1]
 		if k.Kind != yaml.ScalarNode {
-			d.problem(k.Line, path, "want a field name, got "+kindName(k), oneOf(names))
+			d.problem(d.line(k), path, "want a field name, got "+kindName(k), oneOf(names))
 			continue
 		}
 		p := k.Value
@@ -333,13 +343,13 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value, path string) {
 			p = path + "." + k.Value
 		}
 		if first, dup := seen[k.Value]; dup {
-			d.problem(k.Line, p, fmt.Sprintf("written twice (first on line %d)", first), "each field once")
+			d.problem(d.line(k), p, fmt.Sprintf("written twice (first on line %d)", first), "each field once")
 			continue
 		}
-		seen[k.Value] = k.Line
+		seen[k.Value] = d.line(k)
 		fi, ok := fields[k.Value]
 		if !ok {
-			d.problem(k.Line, p, "unknown field", oneOf(names))
+			d.problem(d.line(k), p, "unknown field", oneOf(names))
 			continue
 		}
 		f := v.Type().Field(fi)
@@ -358,7 +368,7 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value, path string) {
 // into a map from string; each entry's path is path.KEY.
 func (d *decoder) dict(n *yaml.Node, v reflect.Value, path string) {
 	if n.Kind != yaml.MappingNode {
-		d.mistyped(n.Line, path, "want a mapping, got "+kindName(n))
+		d.mistyped(d.line(n), path, "want a mapping, got "+kindName(n))
 		return
 	}
 	if v.Type().Key().Kind() != reflect.String {
@@ -370,14 +380,14 @@ func (d *decoder) dict(n *yaml.Node, v reflect.Value, path string) {
 		k, val := n.Content[i], n.Content[i+1]
 		p := path + "." + k.Value
 		if k.Kind != yaml.ScalarNode {
-			d.problem(k.Line, path, "want a single value as key, got "+kindName(k), "")
+			d.problem(d.line(k), path, "want a single value as key, got "+kindName(k), "")
 			continue
 		}
 		if first, dup := seen[k.Value]; dup {
-			d.problem(k.Line, p, fmt.Sprintf("written twice (first on line %d)", first), "each key once")
+			d.problem(d.line(k), p, fmt.Sprintf("written twice (first on line %d)", first), "each key once")
 			continue
 		}
-		seen[k.Value] = k.Line
+		seen[k.Value] = d.line(k)
 		e := reflect.New(v.Type().Elem()).Elem()
 		d.value(val, e, p)
 		m.SetMapIndex(reflect.ValueOf(k.Value).Convert(v.Type().Key()), e)
@@ -399,7 +409,7 @@ func single(n *yaml.Node, t reflect.Type) bool {
 
 func (d *decoder) scalar(n *yaml.Node, v reflect.Value, path string) {
 	if n.Kind != yaml.ScalarNode {
-		d.mistyped(n.Line, path, "want a single value, got "+kindName(n))
+		d.mistyped(d.line(n), path, "want a single value, got "+kindName(n))
 		return
 	}
 	switch v.Kind() {
@@ -408,21 +418,21 @@ func (d *decoder) scalar(n *yaml.Node, v reflect.Value, path string) {
 	case reflect.Int:
 		i, err := strconv.Atoi(n.Value)
 		if err != nil {
-			d.mistyped(n.Line, path, fmt.Sprintf("want a whole number, got %q", n.Value))
+			d.mistyped(d.line(n), path, fmt.Sprintf("want a whole number, got %q", n.Value))
 			return
 		}
 		v.SetInt(int64(i))
 	case reflect.Float64:
 		f, err := strconv.ParseFloat(n.Value, 64)
 		if err != nil {
-			d.mistyped(n.Line, path, fmt.Sprintf("want a number, got %q", n.Value))
+			d.mistyped(d.line(n), path, fmt.Sprintf("want a number, got %q", n.Value))
 			return
 		}
 		v.SetFloat(f)
 	case reflect.Bool:
 		var b bool
 		if err := n.Decode(&b); err != nil {
-			d.mistyped(n.Line, path, fmt.Sprintf("want true or false, got %q", n.Value))
+			d.mistyped(d.line(n), path, fmt.Sprintf("want true or false, got %q", n.Value))
 			return
 		}
 		v.SetBool(b)

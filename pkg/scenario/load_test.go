@@ -167,6 +167,14 @@ func TestLoadInvalid(t *testing.T) {
 			`invalid-mixed-expect.yaml:11: expect.cells[0].max.p99: duration "soon": want Go duration text such as 60s or 1ms`,
 			`invalid-mixed-expect.yaml:14: more than one YAML document; want one Scenario per file`,
 		},
+		// strconv reads "NaN", which no comparison puts out of range.
+		"invalid-nan.yaml": {
+			`invalid-nan.yaml:5: workload.load.rate: NaN/s is out of range; valid: more than 0 and at most 10000/s`,
+			`invalid-nan.yaml:7: chaos.raceEmulator.probability: NaN is out of range; valid: 0 to 1`,
+			`invalid-nan.yaml:10: expect.cells[0].max.hitShare: NaN is out of range; valid: 0 to 1, or 0% to 100%`,
+			`invalid-nan.yaml:10: expect.cells[0].max.shareAt5s: NaN is out of range; valid: 0 to 1, or 0% to 100%`,
+			`invalid-nan.yaml:10: expect.cells[0].max.timeouts: NaN% is out of range; valid: a count of 0 or more, or 0% to 100%`,
+		},
 		"invalid-yaml.yaml": {
 			"invalid-yaml.yaml:5: not valid YAML: mapping values are not allowed in this context",
 		},

@@ -149,7 +149,8 @@ func (v *validator) workload() {
 		p := v.s.src.elem("workload.load", i)
 		v.between(p+".podsPerNode", l.PodsPerNode, 1, MaxPodsPerNode)
 		v.between(p+".concurrency", l.Concurrency, 1, MaxConcurrency)
-		if l.Rate <= 0 || l.Rate > MaxRate {
+		// Written as what is valid, so that NaN (strconv reads "NaN") is not.
+		if !(l.Rate > 0 && l.Rate <= MaxRate) {
 			v.bad(p+".rate", fmt.Sprintf("%s is out of range", l.Rate), fmt.Sprintf("more than 0 and at most %d/s", MaxRate))
 		}
 		if l.Duration <= 0 || l.Duration > MaxDuration {
@@ -194,7 +195,7 @@ func (v *validator) chaos() {
 		if e.Window <= 0 || e.Window > MaxWindow {
 			v.bad(q+".window", fmt.Sprintf("%s is out of range", e.Window), "more than 0s and at most "+MaxWindow.String())
 		}
-		if e.Probability != nil && (*e.Probability < 0 || *e.Probability > 1) {
+		if e.Probability != nil && !(*e.Probability >= 0 && *e.Probability <= 1) {
 			v.bad(q+".probability", fmt.Sprintf("%g is out of range", *e.Probability), "0 to 1")
 		}
 	}
