@@ -254,7 +254,14 @@ type decoder struct {
 	src   source
 	probs Problems
 	last  int // the file's last line
+	// values counts the values decoded: aliases (*name) can repeat a
+	// value many times over, so a small file could take hours.
+	values int
 }
+
+// maxValues is far more values than any scenario has (the nightly matrix
+// has some 300).
+const maxValues = 100_000
 
 // line is where node n was written. The YAML library puts a value left out
 // at the very end ("---", "a:") on the line after the last one; it is
@@ -275,8 +282,12 @@ func (d *decoder) mistyped(line int, path, msg string) {
 var unmarshalerType = reflect.TypeFor[yaml.Unmarshaler]()
 
 func (d *decoder) value(n *yaml.Node, v reflect.Value, path string) {
-	if n.Kind == yaml.AliasNode {
-		n = n.Alias
+	n = deref(n)
+	if d.values++; d.values > maxValues {
+		if d.values == maxValues+1 { // at the value repeated too often
+			d.mistyped(d.line(n), "", fmt.Sprintf("more than %d values; aliases (*name) repeating values too often?", maxValues))
+		}
+		return
 	}
 	d.src.lines[path] = d.line(n)
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
@@ -398,13 +409,22 @@ func (d *decoder) dict(n *yaml.Node, v reflect.Value, path string) {
 // single reports whether node n is the single form of a oneOrMany field of
 // type t ([]T): a mapping for []struct, a list of non-lists for [][]T.
 func single(n *yaml.Node, t reflect.Type) bool {
+	n = deref(n)
 	if n.Kind != yaml.SequenceNode {
 		return n.Kind == yaml.MappingNode
 	}
 	if t.Elem().Kind() != reflect.Slice || len(n.Content) == 0 {
 		return false
 	}
-	return n.Content[0].Kind != yaml.SequenceNode
+	return deref(n.Content[0]).Kind != yaml.SequenceNode
+}
+
+// deref is the node an alias (*name) stands for, or n itself.
+func deref(n *yaml.Node) *yaml.Node {
+	if n.Kind == yaml.AliasNode {
+		return n.Alias
+	}
+	return n
 }
 
 func (d *decoder) scalar(n *yaml.Node, v reflect.Value, path string) {

@@ -2,6 +2,7 @@ package scenario
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -276,5 +277,27 @@ func TestParseNotYAMLLines(t *testing.T) {
 		if !errors.As(err, &probs) || err.Error() != want {
 			t.Errorf("Parse(%q) = %v, want %s", in, err, want)
 		}
+	}
+}
+
+// Aliases can make a small file stand for an enormous scenario (here 500
+// lists of 500 names, 750,000 values): the loader stops at maxValues and
+// says so, instead of taking hours on a larger file.
+func TestParseAliasBomb(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("apiVersion: labrun.dev/v1alpha1\nkind: Scenario\nmetadata: {name: bomb}\nx: &n [")
+	for i := range 500 {
+		fmt.Fprintf(&b, "{name: n%d, kind: short},", i)
+	}
+	b.WriteString("]\nworkload:\n  names: [")
+	for range 500 {
+		b.WriteString("*n,")
+	}
+	b.WriteString("]\n")
+	_, err := Parse("f.yaml", []byte(b.String()))
+	want := "f.yaml:4: more than 100000 values; aliases (*name) repeating values too often?\n" +
+		"f.yaml:4: x: unknown field; valid: apiVersion, kind, metadata, clusters, workload, chaos, repeats, images, expect"
+	if err == nil || err.Error() != want {
+		t.Errorf("Parse = %v, want only\n%s", err, want)
 	}
 }
