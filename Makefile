@@ -42,9 +42,14 @@ vet:
 	$(GO) vet ./...
 	$(GO) vet -tags e2e ./test/e2e/...
 
-# Unit tests: no root, no Docker, seconds.
+# Unit tests: no root, no Docker, seconds; then the scenario loader fuzzed for
+# 30 s (go test fuzzes one package at a time). New inputs the fuzzer keeps go to
+# the Go cache, a failing one to pkg/scenario/testdata/fuzz (commit it with the
+# fix). Minimizing a new input may take 5 s, not the default 60 s that would
+# eat the whole budget.
 test-unit:
 	$(GO) test -short -count=1 ./...
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 30s -fuzzminimizetime 5s ./pkg/scenario
 
 # Integration tests: root, network namespaces the tests make and remove, real packets.
 test-integration:

@@ -32,7 +32,14 @@ func newValidateCommand(s Streams) *cobra.Command {
 				fmt.Fprintf(s.Out, "%s: ok: %d cells (%d will run) on %d cluster shape(s)\n", f, len(cells), runs, len(scenario.Plan(cells)))
 			}
 			if len(errs) > 0 {
-				return UsageError{errors.Join(errs...)}
+				// A line of its own for the header, so that every problem
+				// line starts with FILE:LINE for editors and CI annotations
+				// (main puts "labrun: " before the error).
+				what := "1 scenario file does not load"
+				if len(errs) > 1 {
+					what = fmt.Sprintf("%d scenario files do not load", len(errs))
+				}
+				return UsageError{fmt.Errorf("%s:\n%w", what, errors.Join(errs...))}
 			}
 			return nil
 		},

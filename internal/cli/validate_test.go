@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -27,6 +28,23 @@ func TestValidateAndPlan(t *testing.T) {
 	_, err = runCLI(t, "validate", "../../pkg/scenario/testdata/invalid-values.yaml", "../../scenarios/baseline.yaml")
 	if ExitCode(context.Background(), err) != 2 || !strings.Contains(err.Error(), "invalid-values.yaml:28: repeats: 0 is out of range") {
 		t.Errorf("validate of a bad file: exit %d, %v", ExitCode(context.Background(), err), err)
+	}
+	// Problems that do not decode and problems that do not validate, of two
+	// files, together; a header line, then one FILE:LINE line each.
+	_, err = runCLI(t, "validate", "../../pkg/scenario/testdata/invalid-mixed.yaml", "../../scenarios/baseline.yaml", "../../pkg/scenario/testdata/invalid-nan.yaml")
+	lines := strings.Split(fmt.Sprint(err), "\n")
+	if ExitCode(context.Background(), err) != 2 || lines[0] != "2 scenario files do not load:" || len(lines) != 1+13+5 {
+		t.Fatalf("validate of two bad files: exit %d, %d lines:\n%v", ExitCode(context.Background(), err), len(lines), err)
+	}
+	for _, l := range lines[1:] {
+		if !strings.HasPrefix(l, "../../pkg/scenario/testdata/invalid-") {
+			t.Errorf("problem line %q does not start with its file", l)
+		}
+	}
+	for _, want := range []string{"invalid-mixed.yaml:1: colour: unknown field", `invalid-mixed.yaml:14: workload.mitigations[1]: unknown mitigation "single-request-reopn"`} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("validate lacks %q:\n%v", want, err)
+		}
 	}
 	out, err = runCLI(t, "plan", "../../scenarios/baseline.yaml")
 	for _, want := range []string{"4 will run, 0 not run; estimated wall time", "default_musl_single-request-reopen", "musl ignores single-request-reopen"} {

@@ -6,7 +6,9 @@ import (
 	"net"
 	"strings"
 
+	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 
 	"labrun.dev/labrun/pkg/cluster"
 )
@@ -24,18 +26,9 @@ const nodeResolverNote = "labrun: pods' node resolver is the lab upstream"
 // node's own lookups (OUTPUT: kubelet, kube-proxy) still reach Docker's DNS
 // for the nodes' names.
 func HermeticNodeResolver(ctx context.Context, env Env) error {
-	eps, err := env.Cluster.Client.CoreV1().Endpoints(namespace).Get(ctx, UpstreamName, metav1.GetOptions{})
+	upstream, err := upstreamAddress(ctx, env.Cluster.Client)
 	if err != nil {
-		return fmt.Errorf("node resolver: endpoints of %s: %w", UpstreamName, err)
-	}
-	var upstream string
-	for _, s := range eps.Subsets {
-		for _, a := range s.Addresses {
-			upstream = a.IP
-		}
-	}
-	if upstream == "" {
-		return fmt.Errorf("node resolver: %s has no ready endpoint", UpstreamName)
+		return fmt.Errorf("node resolver: %w", err)
 	}
 	return cluster.EachNode(env.Cluster.Nodes, func(n cluster.Node) error {
 		conf, err := env.Cluster.Exec(ctx, n.Name, "cat", "/etc/resolv.conf")
@@ -54,6 +47,30 @@ func HermeticNodeResolver(ctx context.Context, env Env) error {
 		}
 		return nil
 	})
+}
+
+// upstreamAddress is the IPv4 address of a ready endpoint of the lab
+// upstream's Service. It reads EndpointSlices: v1 Endpoints are deprecated
+// since Kubernetes 1.33, and reading them earns a warning on every run.
+func upstreamAddress(ctx context.Context, cs kubernetes.Interface) (string, error) {
+	list, err := cs.DiscoveryV1().EndpointSlices(namespace).List(ctx, metav1.ListOptions{
+		LabelSelector: discoveryv1.LabelServiceName + "=" + UpstreamName,
+	})
+	if err != nil {
+		return "", fmt.Errorf("endpoints of %s: %w", UpstreamName, err)
+	}
+	for _, s := range list.Items {
+		if s.AddressType != discoveryv1.AddressTypeIPv4 {
+			continue
+		}
+		for _, e := range s.Endpoints {
+			// An unknown readiness (nil) counts as ready, as the API says.
+			if (e.Conditions.Ready == nil || *e.Conditions.Ready) && len(e.Addresses) > 0 {
+				return e.Addresses[0], nil
+			}
+		}
+	}
+	return "", fmt.Errorf("%s has no ready endpoint", UpstreamName)
 }
 
 // nameservers lists the IPv4 nameservers of a resolv.conf.

@@ -45,11 +45,14 @@ func (ps Problems) Error() string {
 	return strings.Join(lines, "\n")
 }
 
+// sorted orders the problems by line, then field, and drops repeats (two
+// keys of one line that are both lists are one problem to fix, said once).
 func (ps Problems) sorted() Problems {
 	slices.SortStableFunc(ps, func(a, b Problem) int {
-		return cmp.Or(cmp.Compare(a.Line, b.Line), strings.Compare(a.Field, b.Field))
+		return cmp.Or(cmp.Compare(a.Line, b.Line), strings.Compare(a.Field, b.Field),
+			strings.Compare(a.Msg, b.Msg), strings.Compare(a.Valid, b.Valid))
 	})
-	return ps
+	return slices.Compact(ps)
 }
 
 func oneOf(vs []string) string { return strings.Join(vs, ", ") }

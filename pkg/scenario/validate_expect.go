@@ -92,11 +92,11 @@ func (v *validator) bounds(p string, b *Bounds) {
 		name string
 		s    *Share
 	}{{"shareAt5s", b.ShareAt5s}, {"hitShare", b.HitShare}} {
-		if s.s != nil && (*s.s < 0 || *s.s > 1) {
+		if s.s != nil && !(*s.s >= 0 && *s.s <= 1) { // NaN too
 			v.bad(p+"."+s.name, fmt.Sprintf("%g is out of range", float64(*s.s)), "0 to 1, or 0% to 100%")
 		}
 	}
-	if t := b.Timeouts; t != nil && (t.Value < 0 || t.Percent && t.Value > 100) {
+	if t := b.Timeouts; t != nil && (!(t.Value >= 0) || t.Percent && !(t.Value <= 100)) { // NaN too
 		v.bad(p+".timeouts", fmt.Sprintf("%s is out of range", t), "a count of 0 or more, or 0% to 100%")
 	}
 	if d := b.EmulatorDrops; d != nil && *d < 0 {

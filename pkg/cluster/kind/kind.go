@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/kind/pkg/apis/config/v1alpha4"
 	kindcluster "sigs.k8s.io/kind/pkg/cluster"
@@ -30,6 +31,9 @@ import (
 type Provider struct {
 	provider *kindcluster.Provider
 	progress io.Writer
+	// warnings is shared by every cluster's client, so that the API
+	// server's warnings reach progress once per run, not once per cluster.
+	warnings *cluster.Warnings
 }
 
 var _ cluster.Provider = (*Provider)(nil)
@@ -42,6 +46,7 @@ func New(progress io.Writer) *Provider {
 	return &Provider{
 		provider: kindcluster.NewProvider(kindcluster.ProviderWithDocker(), kindcluster.ProviderWithLogger(logger{progress})),
 		progress: progress,
+		warnings: cluster.NewWarnings(progress),
 	}
 }
 
@@ -189,7 +194,7 @@ func (k *Provider) Get(ctx context.Context, name string) (*cluster.Cluster, erro
 	if err := os.WriteFile(kubeconfig, []byte(raw), 0o600); err != nil {
 		return nil, err
 	}
-	rc, err := clientcmd.RESTConfigFromKubeConfig([]byte(raw))
+	rc, err := restConfig([]byte(raw), k.warnings)
 	if err != nil {
 		return nil, fmt.Errorf("cluster %s: kubeconfig: %w", name, err)
 	}
@@ -217,6 +222,22 @@ func (k *Provider) Get(ctx context.Context, name string) (*cluster.Cluster, erro
 		c.Egress = g.String()
 	}
 	return c, nil
+}
+
+// restConfig is the client configuration of a lab cluster from its
+// kubeconfig: the API server's warnings go to warnings, and the client-side
+// rate limit is raised from client-go's 5 requests/s (burst 10), which only
+// slowed the lab down (an add-on manifest of dozens of objects, API
+// discovery) on a cluster it has to itself, and made client-go log each
+// wait of over a second through klog on stderr.
+func restConfig(kubeconfig []byte, warnings *cluster.Warnings) (*rest.Config, error) {
+	rc, err := clientcmd.RESTConfigFromKubeConfig(kubeconfig)
+	if err != nil {
+		return nil, err
+	}
+	rc.WarningHandlerWithContext = warnings
+	rc.QPS, rc.Burst = 50, 100
+	return rc, nil
 }
 
 // nodeRunner runs commands in the node containers, as `docker exec` would.
