@@ -2,6 +2,7 @@ package egress
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -60,19 +61,22 @@ func TestIntegrationGuard(t *testing.T) {
 		t.Fatalf("network %s has no IPv4 subnet: %v", h.Network, g.Subnets)
 	}
 	gw = netip.PrefixFrom(sub.Addr().Next(), sub.Bits()) // Docker's gateway is the first address
+	// Addresses near the top of the subnet, away from what Docker hands out
+	// (whatever size of subnet Docker chose: a /16, a /20…).
 	addr := func(n byte) netip.Addr {
-		a := sub.Addr().As4()
-		a[2], a[3] = 255, n
+		a := sub.Masked().Addr().As4()
+		v := binary.BigEndian.Uint32(a[:]) + 1<<(32-sub.Bits()) - 1 - uint32(n)
+		binary.BigEndian.PutUint32(a[:], v)
 		return netip.AddrFrom4(a)
 	}
 
 	// inside and peer hang off the bridge, like nodes; outside is behind a
 	// veth of the host's, like the world.
-	inside := netnsOnBridge(t, "lreg-in", g.Bridge, addr(250), sub.Bits(), gw.Addr())
-	peer := netnsOnBridge(t, "lreg-peer", g.Bridge, addr(251), sub.Bits(), gw.Addr())
+	inside := netnsOnBridge(t, "lreg-in", g.Bridge, addr(2), sub.Bits(), gw.Addr())
+	peer := netnsOnBridge(t, "lreg-peer", g.Bridge, addr(3), sub.Bits(), gw.Addr())
 	outside := netnsBehindHost(t, "lreg-out", "198.51.100.1", "198.51.100.2")
 	world := listen(t, outside, "198.51.100.2:0")
-	neighbour := listen(t, peer, addr(251).String()+":0")
+	neighbour := listen(t, peer, addr(3).String()+":0")
 
 	if err := dial(inside, world); err == nil || !errors.Is(err, syscall.ECONNREFUSED) {
 		t.Errorf("with the guard, a connection to %s behind the host: %v, want refused at once (a TCP reset)", world, err)
