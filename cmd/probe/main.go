@@ -72,6 +72,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs.IntVar(&cfg.GRPCPort, "grpc-port", cfg.GRPCPort, "grpc-*: port of the dns:///NAME:PORT target (env "+probe.EnvGRPCPort+")")
 	fs.DurationVar(&cfg.GRPCDeadline, "grpc-deadline", cfg.GRPCDeadline, "grpc-*: RPC deadline; DEADLINE_EXCEEDED counts as a timeout")
 	fs.StringVar(&cfg.Python, "python", cfg.Python, "grpc-*: python3 with grpcio")
+	fs.StringVar(&cfg.Java, "java", cfg.Java, "jvm: the java launcher")
+	fs.StringVar(&cfg.JVMClassPath, "jvm-classpath", cfg.JVMClassPath, "jvm: directory holding LabProbe.class")
+	fs.StringVar(&cfg.JVMCache, "jvm-cache", cfg.JVMCache, "jvm: defaults (networkaddress.cache.ttl 30 s) or nocache (ttl=0, negative.ttl=0)")
 	serveGRPC := fs.String("serve-grpc", "", "instead of probing, run the lab's gRPC server on this address (e.g. [::]:50051)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {

@@ -21,10 +21,11 @@ const (
 	Raw        = "raw"
 	GRPCAres   = "grpc-ares"
 	GRPCNative = "grpc-native"
+	JVM        = "jvm" // InetAddress.getAllByName in a Java 17 worker (see jvm.go)
 )
 
 // Backends lists every back end in the order the docs use.
-var Backends = []string{Glibc, Musl, Go, Raw, GRPCAres, GRPCNative}
+var Backends = []string{Glibc, Musl, Go, Raw, GRPCAres, GRPCNative, JVM}
 
 // Socket policies of the raw back end: the knob that decides the 5-tuple.
 const (
@@ -62,6 +63,9 @@ type Config struct {
 	GRPCPort          int           // grpc-*: port of the dns:///NAME:PORT target
 	GRPCDeadline      time.Duration // grpc-*: the RPC deadline; DEADLINE_EXCEEDED counts as timeout
 	Python            string        // grpc-*: the python3 that has grpcio
+	Java              string        // jvm: the java launcher (openjdk-17-jre-headless)
+	JVMClassPath      string        // jvm: the directory holding LabProbe.class
+	JVMCache          string        // jvm: JVMCacheDefaults or JVMCacheOff
 }
 
 // Defaults returns a Config with the documented defaults.
@@ -76,6 +80,9 @@ func Defaults() Config {
 		GRPCPort:     50051,
 		GRPCDeadline: 3 * time.Second,
 		Python:       "python3",
+		Java:         "java",
+		JVMClassPath: "/usr/share/labrun/jvm",
+		JVMCache:     JVMCacheDefaults,
 	}
 }
 
@@ -242,6 +249,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Duration == 0 && c.Count == 0 {
 		errs = append(errs, errors.New("neither a duration nor a count: the probe would never end"))
+	}
+	if c.JVMCache != JVMCacheDefaults && c.JVMCache != JVMCacheOff {
+		errs = append(errs, fmt.Errorf("jvm cache variant %q: want %s or %s", c.JVMCache, JVMCacheDefaults, JVMCacheOff))
 	}
 	if c.RawPolicy != SameSocket && c.RawPolicy != SocketPerQuery {
 		errs = append(errs, fmt.Errorf("raw socket policy %q: want %s or %s", c.RawPolicy, SameSocket, SocketPerQuery))

@@ -32,6 +32,8 @@ func New(cfg Config) (Resolver, error) {
 		return newRawResolver(cfg)
 	case GRPCAres, GRPCNative:
 		return newGRPCResolver(cfg)
+	case JVM:
+		return newJVMResolver(cfg)
 	}
 	return nil, fmt.Errorf("unknown back end %q", cfg.Backend)
 }
