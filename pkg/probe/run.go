@@ -53,6 +53,9 @@ func Run(ctx context.Context, cfg Config, r Resolver, enc *sample.Encoder) (samp
 		Node:     cfg.Node,
 		ByResult: map[sample.Result]uint64{},
 	}
+	if cfg.Backend == JVM {
+		sum.Variant = cfg.JVMCache
+	}
 	for _, res := range sample.Results {
 		sum.ByResult[res] = 0
 	}

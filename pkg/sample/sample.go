@@ -67,10 +67,13 @@ type Sample struct {
 
 // Summary is the last line of a probe's output.
 type Summary struct {
-	Type     string            `json:"type"` // always "summary"
-	Resolver string            `json:"resolver"`
-	Pod      string            `json:"pod,omitempty"`
-	Node     string            `json:"node,omitempty"`
+	Type     string `json:"type"` // always "summary"
+	Resolver string `json:"resolver"`
+	Pod      string `json:"pod,omitempty"`
+	Node     string `json:"node,omitempty"`
+	// Variant names the back end's variant when it has one: for jvm, the
+	// address cache that ran ("defaults" or "nocache").
+	Variant  string            `json:"variant,omitempty"`
 	Lookups  uint64            `json:"lookups"`
 	ByResult map[Result]uint64 `json:"by_result"`
 	// Complete is false when the probe stopped before its planned end (signal).
