@@ -21,7 +21,8 @@ var (
 	toolsPackages = []string{"iptables", "nftables", "conntrack", "iproute2", "ipset", "ca-certificates"}
 	// probePackages: the glibc probe's base, with gRPC C-core for the grpc
 	// back ends and tcpdump for captures on the DNS path.
-	probePackages = []string{"python3", "python3-grpcio", "tcpdump", "ca-certificates"}
+	// openjdk-17-jre-headless runs the jvm back end's worker (LabProbe.class).
+	probePackages = []string{"python3", "python3-grpcio", "tcpdump", "ca-certificates", "openjdk-17-jre-headless"}
 	// dnsmasqPackages: the DNS cache in front of CoreDNS (dns: dnsmasq-coredns).
 	dnsmasqPackages = []string{"dnsmasq-base"}
 )

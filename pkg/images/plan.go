@@ -109,6 +109,16 @@ func NewPlan(v Versions, k Kubernetes, repo string) *Plan {
 	probeGlibc := ownBinaryStep(repo, "probe-glibc", "probe", []string{"CGO_ENABLED=1", "CC=gcc"}, "-s -w")
 	probeMusl := ownBinaryStep(repo, "probe-musl", "probe", []string{"CGO_ENABLED=1", "CC=musl-gcc"},
 		"-s -w -linkmode external -extldflags -static")
+	// The jvm back end's worker, compiled by javac from Debian's
+	// openjdk-17-jdk-headless on the build host (the image has only the JRE).
+	jvmClass := &Step{
+		Name:   "labrun/jvm-probe",
+		From:   "pkg/probe/jvm/LabProbe.java (this repository, javac --release 17)",
+		Always: true,
+		build: func(ctx context.Context, j *job) error {
+			return j.run(ctx, Cmd{Dir: repo, Args: []string{"javac", "--release", "17", "-d", j.File(""), "pkg/probe/jvm/LabProbe.java"}})
+		},
+	}
 	labagent := ownBinaryStep(repo, "labagent", "labagent", nil, "-s -w")
 
 	bin := func(s *Step, name string) fileFrom { return fileFrom{s, name} }
@@ -126,7 +136,7 @@ func NewPlan(v Versions, k Kubernetes, repo string) *Plan {
 	node := nodeStep(v, k, nodeRootfs, kube, containerd, runc, crictl, cni, components)
 	lab := []*Step{
 		componentImage("labdns", labdnsRepo, nil, bin(labdns, "labdns")),
-		componentImage("probe-glibc", "docker.io/labrun/probe-glibc", probeRootfs, bin(probeGlibc, "probe-glibc")),
+		probeGlibcImage(probeRootfs, bin(probeGlibc, "probe-glibc"), bin(jvmClass, "LabProbe.class")),
 		componentImage("probe-musl", "docker.io/labrun/probe-musl", nil, bin(probeMusl, "probe-musl")),
 		componentImage("labagent", "docker.io/labrun/labagent", tools, bin(labagent, "labagent")),
 	}
@@ -291,4 +301,12 @@ func (p *Plan) LabImage(name string) *Step {
 		}
 	}
 	return nil
+}
+
+// probeGlibcImage is the glibc probe on its Debian rootfs, with the jvm back
+// end's LabProbe.class at /usr/share/labrun/jvm (probe.Defaults' class path).
+func probeGlibcImage(base *Step, binary, class fileFrom) *Step {
+	path := "/usr/local/bin/" + binary.name
+	return imageStep("probe-glibc", "docker.io/labrun/probe-glibc", base,
+		map[string]fileFrom{path: binary, "/usr/share/labrun/jvm/LabProbe.class": class}, path)
 }
