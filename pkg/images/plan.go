@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 )
@@ -110,12 +111,16 @@ func NewPlan(v Versions, k Kubernetes, repo string) *Plan {
 	probeMusl := ownBinaryStep(repo, "probe-musl", "probe", []string{"CGO_ENABLED=1", "CC=musl-gcc"},
 		"-s -w -linkmode external -extldflags -static")
 	// The jvm back end's worker, compiled by javac from Debian's
-	// openjdk-17-jdk-headless on the build host (the image has only the JRE).
+	// openjdk-17-jdk-headless, which hack/deps.sh installs on the build host
+	// (hack/apt-packages.txt); the image carries only the JRE.
 	jvmClass := &Step{
 		Name:   "labrun/jvm-probe",
-		From:   "pkg/probe/jvm/LabProbe.java (this repository, javac --release 17)",
+		From:   "pkg/probe/jvm/LabProbe.java (this repository, javac --release 17 of openjdk-17-jdk-headless)",
 		Always: true,
 		build: func(ctx context.Context, j *job) error {
+			if _, err := exec.LookPath("javac"); err != nil {
+				return fmt.Errorf("the jvm probe's class needs javac (Debian's openjdk-17-jdk-headless; make deps installs it): %w", err)
+			}
 			return j.run(ctx, Cmd{Dir: repo, Args: []string{"javac", "--release", "17", "-d", j.File(""), "pkg/probe/jvm/LabProbe.java"}})
 		},
 	}
