@@ -3,9 +3,11 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"regexp"
 
 	"github.com/spf13/cobra"
 
+	"labrun.dev/labrun/pkg/cluster"
 	"labrun.dev/labrun/pkg/lab"
 	"labrun.dev/labrun/pkg/plan"
 	"labrun.dev/labrun/pkg/results"
@@ -13,8 +15,9 @@ import (
 
 func newRunCommand(s Streams) *cobra.Command {
 	var (
-		o     lab.RunOptions
-		shard string
+		o      lab.RunOptions
+		shard  string
+		prefix string
 	)
 	c := &cobra.Command{
 		Use:   "run FILE",
@@ -55,6 +58,12 @@ merge does, on the joined run.`,
 			if len(args) == 1 {
 				o.Scenario = args[0]
 			}
+			if prefix != "" {
+				if !clusterPrefixRE.MatchString(prefix) {
+					return UsageError{fmt.Errorf("--cluster-prefix %q: want lowercase letters, digits and inner hyphens", prefix)}
+				}
+				o.ClusterPrefix = cluster.NamePrefix + "-" + prefix
+			}
 			o.Progress = s.Err
 			res, err := lab.Run(c.Context(), o)
 			if res == nil {
@@ -76,6 +85,11 @@ merge does, on the joined run.`,
 	c.Flags().StringVar(&o.Mirror, "mirror", "", "registry mirror HOST[:PORT] (http://HOST[:PORT] for plain HTTP) to pull the published images the cells need through (overrides the scenario's images.mirror)")
 	c.Flags().StringVar(&o.Resume, "resume", "", "an earlier run's directory (results/<run>): run only its cells without a complete status")
 	c.Flags().StringVar(&o.ResultsDir, "results", "results", "where the run's directory is made")
+	c.Flags().StringVar(&prefix, "cluster-prefix", "", "name the clusters labrun-PREFIX-<shape> instead of labrun-<shape>, apart from other runs' clusters on a shared host")
 	c.Flags().StringVar(&shard, "shard", "", "run only shard i of N (i/N, 1 ≤ i ≤ N): the cells labrun plan FILE --shards N gives it")
 	return c
 }
+
+// clusterPrefixRE is what --cluster-prefix accepts: a part of a kind cluster
+// name (a DNS label).
+var clusterPrefixRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,18}[a-z0-9])?$`)

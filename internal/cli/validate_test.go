@@ -95,3 +95,31 @@ func TestReportFromDisk(t *testing.T) {
 		t.Errorf("report of a missing directory: exit %d", ExitCode(context.Background(), err))
 	}
 }
+
+// Seed 004's JVM scenario: validate and plan accept it; plan names the dotnet
+// back end as not run, with the reason.
+func TestPlanCodacyJVM(t *testing.T) {
+	out, err := runCLI(t, "validate", "../../scenarios/codacy-jvm.yaml")
+	if err != nil || !strings.Contains(out, "codacy-jvm.yaml: ok: 15 cells (10 will run)") {
+		t.Errorf("validate: %v\n%s", err, out)
+	}
+	out, err = runCLI(t, "plan", "../../scenarios/codacy-jvm.yaml")
+	for _, want := range []string{
+		"jvm_jvm-nocache_single-request-reopen  jvm-nocache  single-request-reopen",
+		"jvm+nodelocaldns_jvm_nodelocaldns",
+		"jvm_dotnet_none                        dotnet       none                   p2c2r10d12s  emu-5.0-5.5  not run: back end dotnet not available: neither Debian nor the registries these machines reach serve a .NET runtime",
+	} {
+		if err != nil || !strings.Contains(out, want) {
+			t.Errorf("plan lacks %q: %v\n%s", want, err, out)
+		}
+	}
+}
+
+func TestRunClusterPrefixChecked(t *testing.T) {
+	for _, bad := range []string{"JVM", "-jvm", "a_b", "a-very-long-prefix-of-many-words"} {
+		_, err := runCLI(t, "run", "../../scenarios/codacy-jvm.yaml", "--cluster-prefix", bad)
+		if ExitCode(context.Background(), err) != 2 || !strings.Contains(fmt.Sprint(err), "--cluster-prefix") {
+			t.Errorf("--cluster-prefix %q: exit %d, %v", bad, ExitCode(context.Background(), err), err)
+		}
+	}
+}

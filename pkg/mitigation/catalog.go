@@ -53,10 +53,41 @@ const (
 	GRPCNative = "grpc-native" // gRPC C-core, GRPC_DNS_RESOLVER=native (getaddrinfo)
 	GoResolver = "go"          // Go's pure resolver, a control
 	Raw        = "raw"         // miekg/dns with an explicit socket policy
+	// JVM is InetAddress.getAllByName in Java 17 (glibc's getaddrinfo
+	// underneath) with the JVM's own address cache at its defaults
+	// (networkaddress.cache.ttl 30 s, negative.ttl 10 s); JVMNoCache is the
+	// same with both TTLs 0, so every lookup reaches getaddrinfo.
+	JVM        = "jvm"
+	JVMNoCache = "jvm-nocache"
+	// Dotnet is .NET's resolver (getaddrinfo on Linux): named so that a
+	// scenario can ask for it and the plan says why it is not run.
+	Dotnet = "dotnet"
 )
 
 // Resolvers lists every back end in report order.
-var Resolvers = []string{Glibc, Musl, GRPCAres, GRPCNative, GoResolver, Raw}
+var Resolvers = []string{Glibc, Musl, GRPCAres, GRPCNative, GoResolver, Raw, JVM, JVMNoCache, Dotnet}
+
+// unavailable are the back ends the lab cannot run on these machines, each
+// with why: their cells are planned and reported as not run.
+var unavailable = map[string]string{
+	Dotnet: "neither Debian nor the registries these machines reach serve a .NET runtime",
+}
+
+// Unavailable says why back end r cannot run here, or "" when it can.
+func Unavailable(r string) string { return unavailable[r] }
+
+// ProbeFlags are cmd/probe's flags that select back end r: the jvm variants
+// are one probe back end (-backend jvm) with its address cache at the JVM's
+// defaults or off (-jvm-cache).
+func ProbeFlags(r string) []string {
+	switch r {
+	case JVM:
+		return []string{"--backend=jvm", "--jvm-cache=defaults"}
+	case JVMNoCache:
+		return []string{"--backend=jvm", "--jvm-cache=nocache"}
+	}
+	return []string{"--backend=" + r}
+}
 
 // Mitigation is one catalog entry.
 type Mitigation struct {
@@ -94,7 +125,8 @@ func (m Mitigation) AppliesToResolver(r string) (bool, string) {
 
 // resolvConfIgnorers are the back ends that do not read resolv.conf's options
 // line the way glibc does: musl ignores single-request(-reopen) and use-vc,
-// c-ares has its own resolver, raw sets its socket policy explicitly.
+// c-ares has its own resolver, raw sets its socket policy explicitly. The jvm
+// back ends are not among them: the JVM resolves through glibc's getaddrinfo.
 var resolvConfIgnorers = []string{Musl, GRPCAres, Raw}
 
 var catalog = []Mitigation{
@@ -138,7 +170,7 @@ var catalog = []Mitigation{
 	{
 		ID: "grpc-native", Changes: "env GRPC_DNS_RESOLVER=native", Where: PodEnv, Implemented: true,
 		AppliesTo:     []string{GRPCAres},
-		NotApplicable: "only gRPC C-core with its c-ares resolver (grpc-ares) reads GRPC_DNS_RESOLVER",
+		NotApplicable: "only gRPC C-core with its c-ares resolver (grpc-ares) reads GRPC_DNS_RESOLVER; the JVM and the C resolvers never do",
 		Expected:      "gRPC uses getaddrinfo, so resolv.conf options apply",
 	},
 	{

@@ -58,6 +58,15 @@ func TestSetFor(t *testing.T) {
 		{"grpc-native", GRPCNative, false, "", GRPCNative},
 		{"grpc-native+single-request-reopen", GRPCAres, true, "", GRPCNative},
 		{"nodelocaldns", Musl, true, "", Musl},
+		// The JVM resolves through glibc's getaddrinfo: resolv.conf options
+		// apply to both cache variants; GRPC_DNS_RESOLVER means nothing to it.
+		{"single-request-reopen", JVM, true, "", JVM},
+		{"single-request-reopen", JVMNoCache, true, "", JVMNoCache},
+		{"use-vc", JVMNoCache, true, "", JVMNoCache},
+		{"ndots-1", JVM, true, "", JVM},
+		{"nodelocaldns", JVMNoCache, true, "", JVMNoCache},
+		{"grpc-native", JVM, false, "", JVM},
+		{"grpc-native+single-request-reopen", JVMNoCache, false, "", JVMNoCache},
 	}
 	for _, tt := range tests {
 		s := MustParseSet(tt.set)
@@ -101,5 +110,30 @@ func TestCatalogComplete(t *testing.T) {
 	}
 	if len(have) != len(want) {
 		t.Errorf("catalog has %d entries, want %d", len(have), len(want))
+	}
+}
+
+func TestProbeFlags(t *testing.T) {
+	tests := []struct{ resolver, want string }{
+		{Glibc, "--backend=glibc"},
+		{GRPCNative, "--backend=grpc-native"},
+		{JVM, "--backend=jvm --jvm-cache=defaults"},
+		{JVMNoCache, "--backend=jvm --jvm-cache=nocache"},
+	}
+	for _, tt := range tests {
+		if got := strings.Join(ProbeFlags(tt.resolver), " "); got != tt.want {
+			t.Errorf("ProbeFlags(%s) = %q, want %q", tt.resolver, got, tt.want)
+		}
+	}
+}
+
+func TestUnavailable(t *testing.T) {
+	if got, want := Unavailable(Dotnet), "neither Debian nor the registries these machines reach serve a .NET runtime"; got != want {
+		t.Errorf("Unavailable(dotnet) = %q, want %q", got, want)
+	}
+	for _, r := range Resolvers {
+		if r != Dotnet && Unavailable(r) != "" {
+			t.Errorf("Unavailable(%s) = %q, want it available", r, Unavailable(r))
+		}
 	}
 }

@@ -112,7 +112,7 @@ func TestLoadInvalid(t *testing.T) {
 			`invalid-expect.yaml:10: expect.claims.3: unknown value "passes"; valid: pass, fail, not-run`,
 			`invalid-expect.yaml:11: expect.claims.x: unknown claim "x"; valid: a claim number from 1 to 11`,
 			`invalid-expect.yaml:13: expect.cells[0].match.mitigation: "[" is not a valid glob pattern; valid: a value, or a pattern with *, ? and [...] (Go's path.Match)`,
-			`invalid-expect.yaml:13: expect.cells[0].match.resolver: unknown resolver "java"; valid: glibc, musl, grpc-ares, grpc-native, go, raw, or a pattern`,
+			`invalid-expect.yaml:13: expect.cells[0].match.resolver: unknown resolver "java"; valid: glibc, musl, grpc-ares, grpc-native, go, raw, jvm, jvm-nocache, dotnet, or a pattern`,
 			`invalid-expect.yaml:15: expect.cells[1].match.chaos: unknown chaos "emu-x"; valid: bare, or a pattern`,
 			`invalid-expect.yaml:15: expect.cells[1].match.cluster: unknown cluster "other"; valid: default, or a pattern`,
 			`invalid-expect.yaml:15: expect.cells[1].match.mitigation: unknown mitigation "bogus"; valid: none, single-request-reopen,`,

@@ -152,6 +152,8 @@ func (s *Scenario) cell(shape Shape, r string, set mitigation.Set, ns NameSet, l
 	a := set.For(r)
 	c.Ignored = a.Ignored
 	switch {
+	case mitigation.Unavailable(r) != "":
+		c.NotRun = "back end " + r + " not available: " + mitigation.Unavailable(r)
 	case !a.Applies:
 		c.NotRun = "not applicable: " + a.Reason
 	case set.Has("autopath") && shape.Cluster.DNS.Server == "kube-dns":

@@ -72,6 +72,21 @@ func TestExpand(t *testing.T) {
 			},
 		},
 		{
+			name: "jvm variants take resolv.conf options, not grpc-native; dotnet is named and not run",
+			yaml: "workload: {resolvers: [jvm, jvm-nocache, dotnet], mitigations: [none, single-request-reopen, grpc-native]}\n",
+			want: []string{
+				"default_jvm_none",
+				"default_jvm_single-request-reopen",
+				"default_jvm_grpc-native | not applicable: grpc-native on jvm",
+				"default_jvm-nocache_none",
+				"default_jvm-nocache_single-request-reopen",
+				"default_jvm-nocache_grpc-native | not applicable: grpc-native on jvm-nocache",
+				"default_dotnet_none | back end dotnet not available: neither Debian nor the registries these machines reach serve a .NET runtime",
+				"default_dotnet_single-request-reopen | back end dotnet not available",
+				"default_dotnet_grpc-native | back end dotnet not available",
+			},
+		},
+		{
 			name: "name sets",
 			yaml: "workload:\n  names:\n    - [{name: a.b, kind: short}]\n    - [{name: c.d, kind: short}]\n    - [{name: x.lab.example., kind: fqdn}]\n",
 			want: []string{

@@ -13,8 +13,23 @@ import (
 // names, and a --names list its parser reads back to the same names.
 func TestArgsMatchTheProbe(t *testing.T) {
 	for _, r := range mitigation.Resolvers {
-		if !slices.Contains(probe.Backends, r) {
-			t.Errorf("back end %s is unknown to pkg/probe (%v)", r, probe.Backends)
+		if mitigation.Unavailable(r) != "" {
+			continue // planned as not run, never given to a probe
+		}
+		for _, f := range mitigation.ProbeFlags(r) {
+			name, value, _ := strings.Cut(strings.TrimPrefix(f, "--"), "=")
+			switch name {
+			case "backend":
+				if !slices.Contains(probe.Backends, value) {
+					t.Errorf("resolver %s: back end %s is unknown to pkg/probe (%v)", r, value, probe.Backends)
+				}
+			case "jvm-cache":
+				if value != probe.JVMCacheDefaults && value != probe.JVMCacheOff {
+					t.Errorf("resolver %s: jvm cache variant %s is unknown to pkg/probe", r, value)
+				}
+			default:
+				t.Errorf("resolver %s: flag %s is not checked against pkg/probe here", r, f)
+			}
 		}
 	}
 	for _, set := range []string{"none", "fqdn"} {

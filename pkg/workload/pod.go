@@ -189,15 +189,14 @@ func probeArgs(c scenario.Cell, names []scenario.Name) []string {
 	for i, n := range names {
 		list[i] = n.Kind + ":" + n.Name
 	}
-	return []string{
-		"--backend=" + c.Backend,
-		"--names=" + strings.Join(list, ","),
-		"--rate=" + strconv.FormatFloat(float64(c.Load.Rate), 'f', -1, 64),
-		"--concurrency=" + strconv.Itoa(c.Load.Concurrency),
-		"--duration=" + c.Load.Duration.String(),
-		"--cell=" + c.ID,
-		"--mitigation=" + c.MitigationID(),
-	}
+	return append(mitigation.ProbeFlags(c.Backend),
+		"--names="+strings.Join(list, ","),
+		"--rate="+strconv.FormatFloat(float64(c.Load.Rate), 'f', -1, 64),
+		"--concurrency="+strconv.Itoa(c.Load.Concurrency),
+		"--duration="+c.Load.Duration.String(),
+		"--cell="+c.ID,
+		"--mitigation="+c.MitigationID(),
+	)
 }
 
 // downwardEnv gives the probe its pod and node names (cmd/probe reads

@@ -50,6 +50,8 @@ func TestProbePodPerMitigation(t *testing.T) {
 		{"glibc", "dnspolicy-default", corev1.DNSDefault, "", "", "glibc", ""},
 		{"grpc-ares", "grpc-native", corev1.DNSClusterFirst, "", "GRPC_DNS_RESOLVER=native", "grpc-native", ""},
 		{"grpc-ares", "single-request-reopen+grpc-native", corev1.DNSClusterFirst, "single-request-reopen", "GRPC_DNS_RESOLVER=native", "grpc-native", ""},
+		{"jvm", "single-request-reopen", corev1.DNSClusterFirst, "single-request-reopen", "", "jvm", ""},
+		{"jvm-nocache", "use-vc", corev1.DNSClusterFirst, "use-vc", "", "jvm", ""},
 		{"glibc", "use-vc+ndots-2+fqdn", corev1.DNSClusterFirst, "ndots:2,use-vc", "", "glibc", "fqdn:kubernetes.default.svc.cluster.local.,fqdn:api.lab.example."},
 	}
 	for _, tt := range tests {
@@ -170,5 +172,23 @@ func TestNamespace(t *testing.T) {
 	ns := Namespace(long)
 	if len(ns) > 63 || !strings.HasPrefix(ns, "labrun-") || ns == Namespace(long+"x") {
 		t.Errorf("Namespace = %q", ns)
+	}
+}
+
+// The jvm variants are one probe back end with its cache on or off.
+func TestProbePodJVMVariant(t *testing.T) {
+	for resolver, want := range map[string]string{"jvm": "--jvm-cache=defaults", "jvm-nocache": "--jvm-cache=nocache"} {
+		cell := cellFor(t, resolver, "none")
+		pod, err := ProbePod(cell, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		args := pod.Spec.Containers[0].Args
+		if !slices.Contains(args, "--backend=jvm") || !slices.Contains(args, want) {
+			t.Errorf("%s: args %q lack --backend=jvm and %s", resolver, args, want)
+		}
+		if img := ProbeImage(cell.Backend); img != "probe-glibc" {
+			t.Errorf("%s: image %s, want probe-glibc (it carries the JRE)", resolver, img)
+		}
 	}
 }
