@@ -31,7 +31,7 @@ var (
 )
 
 // probeBinaries builds the glibc and musl probes once per test binary.
-func probeBinaries(t *testing.T) (glibc, musl string) {
+func probeBinaries(t testing.TB) (glibc, musl string) {
 	t.Helper()
 	buildOnce.Do(func() {
 		var missing []string

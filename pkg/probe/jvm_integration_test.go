@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -171,6 +172,64 @@ func TestIntegrationJVM(t *testing.T) {
 			if rep.Queries != tt.queries || rep.SamePortPairs != tt.same || rep.DifferentPortPairs != tt.different || rep.Unanswered != 0 {
 				t.Fatalf("want %d queries, %d same-port and %d different-port pairs, nothing lost; got:\n%s\ntcpdump: %v",
 					tt.queries, tt.same, tt.different, text.String(), stats)
+			}
+		})
+	}
+}
+
+// BenchmarkJVMAgainstGlibc measures, in a client namespace of a netlab (no
+// emulator), what the JVM adds to a lookup over glibc's getaddrinfo called
+// from Go: lookups per second of one worker and the median lookup, for
+// glibc, jvm with its cache off, and jvm with its cache at its defaults.
+// A benchmark, not a timed test: go test -run '^$' -bench JVMAgainstGlibc
+// -benchtime 1x ./pkg/probe/ (root).
+func BenchmarkJVMAgainstGlibc(b *testing.B) {
+	if err := netlab.Require(); err != nil {
+		b.Fatal(err)
+	}
+	glibc, _ := probeBinaries(b)
+	classes, err := jvmClassDir()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { os.RemoveAll(classes) })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	lab := netlab.ForTest(b, ctx, netlab.Config{Clients: []string{"nameserver " + netlab.VIP + "\n"}, Upstream: labUpstream()})
+	const lookups = 2000
+	for _, bb := range []struct{ name, backend, cache string }{
+		{"glibc", probe.Glibc, ""}, {"jvm-nocache", probe.JVM, probe.JVMCacheOff}, {"jvm-defaults", probe.JVM, probe.JVMCacheDefaults},
+	} {
+		b.Run(bb.name, func(b *testing.B) {
+			for range b.N {
+				argv := []string{glibc, "--backend", bb.backend, "--names", "fqdn:api.lab.example", "--count", fmt.Sprint(lookups),
+					"--rate", "0", "--concurrency", "1", "--jvm-classpath", classes}
+				if bb.cache != "" {
+					argv = append(argv, "--jvm-cache", bb.cache)
+				}
+				var stdout, stderr bytes.Buffer
+				cmd := lab.Command(ctx, lab.Clients[0], argv...)
+				cmd.Stdout, cmd.Stderr = &stdout, &stderr
+				if err := cmd.Run(); err != nil {
+					b.Fatalf("%s: %v: %s", strings.Join(argv, " "), err, stderr.String())
+				}
+				samples, _, err := sample.ReadAll(&stdout)
+				if err != nil || len(samples) != lookups {
+					b.Fatalf("%d samples: %v", len(samples), err)
+				}
+				durs := make([]int64, len(samples))
+				for i, s := range samples {
+					if s.Result != sample.OK {
+						b.Fatalf("lookup %d: %s %s", i, s.Result, s.ErrorText)
+					}
+					durs[i] = s.DurationUS
+				}
+				slices.Sort(durs)
+				last := samples[len(samples)-1]
+				wall := time.Duration(last.StartNS-samples[0].StartNS) + time.Duration(last.DurationUS)*time.Microsecond
+				b.ReportMetric(float64(lookups)/wall.Seconds(), "lookups/s")
+				b.ReportMetric(float64(durs[len(durs)/2]), "median-µs")
+				b.ReportMetric(float64(durs[len(durs)*99/100]), "p99-µs")
 			}
 		})
 	}
