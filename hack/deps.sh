@@ -28,10 +28,20 @@ for p in "${want[@]}"; do
 done
 if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq >/dev/null
+  # apt-get update exits 0 when a mirror fails to answer, and every package
+  # would then look absent from the distribution: fail on any error, after
+  # a few tries (the mirror is the one way packages reach this machine).
+  for try in 1 2 3; do
+    apt-get update -qq --error-on=any >/dev/null && break
+    [ $try = 3 ] && { say "apt-get update failed 3 times: the Debian mirror of /etc/apt/sources.list does not answer"; exit 1; }
+    say "apt-get update failed (try $try of 3); again in 5 s"; sleep 5
+  done
   installable=()
   for p in "${missing[@]}"; do
-    if apt-cache policy "$p" 2>/dev/null | grep -q 'Candidate: [^(]'; then
+    # Not `apt-cache policy | grep -q`: grep quits at the match, apt-cache
+    # dies of SIGPIPE and pipefail turns the match into "no such package".
+    policy=$(apt-cache policy "$p" 2>/dev/null || true)
+    if [[ $policy == *"Candidate: "[^\(]* ]]; then
       installable+=("$p")
     else
       say "skipped $p: this distribution has no such package (hack/apt-packages.txt says what needs it)"

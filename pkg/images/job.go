@@ -60,6 +60,7 @@ func (j *job) run(ctx context.Context, c Cmd) error {
 func (j *job) output(ctx context.Context, c Cmd) ([]byte, error) {
 	fmt.Fprintf(j.log, "\n$ %s\n", strings.Join(c.Args, " "))
 	cmd := exec.CommandContext(ctx, c.Args[0], c.Args[1:]...)
+	killGroupOnCancel(cmd)
 	cmd.Dir = c.Dir
 	cmd.Env = append(os.Environ(), c.Env...)
 	cmd.Stdin = c.Stdin

@@ -226,7 +226,12 @@ func (r *Runner) runStep(ctx context.Context, s *Step, n, total int) error {
 	if err != nil {
 		return fmt.Errorf("make build folder: %w", err)
 	}
-	defer os.RemoveAll(tmp)
+	defer func() {
+		if err := unmountUnder(tmp); err != nil {
+			r.logf("%s: %v", tag, err)
+		}
+		os.RemoveAll(tmp)
+	}()
 	j, err := r.newJob(s, tmp)
 	if err != nil {
 		return err
