@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
@@ -197,6 +198,12 @@ func (cr *clusterRun) runCell(ctx context.Context, cell scenario.Cell) (res cell
 	afterCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	after, err := collect.ReadCounters(afterCtx, cr.c, withAgent)
 	cancel()
+	// A node container that restarted (Docker restarted, the node was
+	// killed) lost the probe pods, the agent and every counter of its
+	// network namespace: whatever else failed, that is the reason.
+	for _, node := range slices.Backward(collect.Restarted(before, after)) {
+		problems = slices.Insert(problems, 0, fmt.Sprintf("node %s restarted during the cell (its counters began again at zero, its pods were lost): the cell measured nothing that holds; --resume runs it again", node))
+	}
 	if err != nil {
 		problem(fmt.Errorf("counters after: %w", err))
 	} else {

@@ -43,17 +43,13 @@ func Clean(ctx context.Context, provider cluster.Provider, progress io.Writer) e
 		docker(append([]string{"rm", "-f", "-v"}, ids...)...)
 		fmt.Fprintf(progress, "clean: removed %d build containers\n", len(ids))
 	}
-	// kind keeps its network after its last cluster; remove it when no
-	// container (of any kind cluster) uses it any more.
+	if gone, err := (egress.Host{}).RemoveNetwork(ctx); err != nil {
+		errs = append(errs, err.Error())
+	} else if gone {
+		fmt.Fprintf(progress, "clean: removed the %s docker network\n", egress.Network)
+	}
+	// Docker makes /lib/modules for kind's bind mount on hosts without it.
 	if left := docker("ps", "-aq", "--filter", "label=io.x-k8s.kind.cluster"); left == "" {
-		if strings.Contains(docker("network", "ls", "--format", "{{.Name}}"), "kind") {
-			if _, err := d.Run(ctx, "network", "rm", "kind"); err == nil {
-				fmt.Fprintln(progress, "clean: removed the kind docker network")
-			} else if !strings.Contains(err.Error(), "not found") {
-				errs = append(errs, err.Error())
-			}
-		}
-		// Docker makes /lib/modules for kind's bind mount on hosts without it.
 		if entries, err := os.ReadDir("/lib/modules"); err == nil && len(entries) == 0 {
 			if os.Remove("/lib/modules") == nil {
 				fmt.Fprintln(progress, "clean: removed the empty /lib/modules Docker made")

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -48,7 +49,14 @@ const conntrackStat = `entries  clashres found new invalid ignore delete chainle
 type script struct {
 	fail   string
 	panics string
+	// restarts names a node whose init starts anew before every counters
+	// read: its container restarted.
+	restarts string
 }
+
+// initStat is /proc/1/stat of a node whose init started 1734 ticks after
+// boot.
+const initStat = "1 (systemd) S 0 1 1 0 -1 4194560 29453 1418764 90 1201 52 91 3067 2164 20 0 1 0 1734 23330816 3062"
 
 // fakeCluster is a cluster of a control plane and two workers whose API
 // server is a fake clientset. Pods succeed as soon as they are created
@@ -83,6 +91,7 @@ func fakeCluster(name string, ev *events, sc script, hook func()) *cluster.Clust
 			State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 0}}}}
 		return false, nil, nil
 	})
+	var restarts atomic.Int64
 	run := cluster.RunnerFunc(func(_ context.Context, node string, _ io.Reader, argv ...string) ([]byte, error) {
 		cmd := strings.Join(argv, " ")
 		what := argv[0]
@@ -100,8 +109,11 @@ func fakeCluster(name string, ev *events, sc script, hook func()) *cluster.Clust
 			panic("scripted panic in " + what)
 		case sc.fail != "" && what == sc.fail:
 			return nil, fmt.Errorf("on node %s: %s: scripted failure", node, what)
+		case what == "counters" && sc.restarts != "" && strings.HasSuffix(node, sc.restarts):
+			restarts.Add(1)
+			return []byte(strings.Replace(initStat, " 1734 ", fmt.Sprintf(" %d ", 1734+restarts.Load()), 1) + "\n" + conntrackStat), nil
 		case what == "counters":
-			return []byte(conntrackStat), nil
+			return []byte(initStat + "\n" + conntrackStat), nil
 		case what == "capture stop":
 			return []byte("no capture in this test"), nil
 		}
@@ -256,6 +268,12 @@ func TestRunCellTearsDownInReverse(t *testing.T) {
 			undone: []string{"exec capture stop", "api delete namespaces"},
 		},
 		{
+			name:   "a node restarts during the cell",
+			sc:     script{restarts: "worker2"},
+			reason: []string{"node labrun-fake-worker2 restarted during the cell", "--resume runs it again"},
+			undone: []string{"exec capture stop", "api delete namespaces"},
+		},
+		{
 			name:   "capture stop fails",
 			sc:     script{fail: "capture stop"},
 			reason: []string{"teardown capture", "scripted failure"},
@@ -338,7 +356,7 @@ func TestRunShapeDeletesTheClusterAfterAFailedCell(t *testing.T) {
 			cells := []scenario.Cell{bareCell(t)}
 			o := RunOptions{Provider: p, bringUp: bringUpWith(p), Progress: io.Discard, ClusterPrefix: cluster.NamePrefix}
 			env := results.Env{Extra: map[string]string{}}
-			reached := map[string]bool{}
+			reached := map[string]results.Status{}
 			ps := scenario.PlanShape{Shape: cells[0].Shape, Cells: cells}
 			if err := runShape(ctx, o, run, &env, ps, &ETA{}, nil, 0, reached); err != nil {
 				t.Fatalf("runShape: %v", err)
@@ -355,8 +373,8 @@ func TestRunShapeDeletesTheClusterAfterAFailedCell(t *testing.T) {
 			if err != nil || !ok {
 				t.Fatalf("status of %s: %v %v", cells[0].ID, ok, err)
 			}
-			if st.State != tc.state || st.Reason == "" || !reached[cells[0].ID] {
-				t.Errorf("status %+v (reached %v), want %s with a reason", st, reached[cells[0].ID], tc.state)
+			if st.State != tc.state || st.Reason == "" || reached[cells[0].ID] != st {
+				t.Errorf("status %+v (reached %+v), want %s with a reason", st, reached[cells[0].ID], tc.state)
 			}
 			t.Logf("status: %s: %s", st.State, st.Reason)
 		})

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -70,6 +71,11 @@ type RunResult struct {
 // ErrInterrupted is returned (wrapped) when ctx ended before every cell ran;
 // what was measured is written and the report built.
 var ErrInterrupted = errors.New("interrupted")
+
+// ErrCellsIncomplete is returned (wrapped, with the result) when every cell
+// was reached but some did not complete: the report is built, and the run
+// failed (exit 1; docs/exit-codes.md).
+var ErrCellsIncomplete = errors.New("cells incomplete")
 
 // Run runs a scenario: one cluster per shape, reused by all its cells, each
 // cell measured and torn down, then the analysis and the report. Cells that
@@ -138,7 +144,7 @@ func Run(ctx context.Context, o RunOptions) (*RunResult, error) {
 		run.Name(), part, len(cells), len(todo), len(shapes), eta.Remaining(todo, len(shapes), false), run.Dir)
 
 	var failures []string
-	reached := map[string]bool{}
+	reached := map[string]results.Status{}
 	for i, ps := range shapes {
 		if ctx.Err() != nil {
 			break
@@ -151,8 +157,12 @@ func Run(ctx context.Context, o RunOptions) (*RunResult, error) {
 		}
 	}
 	interrupted := ctx.Err() != nil
+	var incomplete []string
 	for _, c := range todo {
-		if reached[c.ID] {
+		if st, ok := reached[c.ID]; ok {
+			if st.State != results.Complete {
+				incomplete = append(incomplete, c.ID)
+			}
 			continue
 		}
 		reason := "not reached: " + strings.Join(failures, "; ")
@@ -179,6 +189,10 @@ func Run(ctx context.Context, o RunOptions) (*RunResult, error) {
 		return res, fmt.Errorf("run %s: %w (%w); what was measured is in %s", run.Name(), ErrInterrupted, ctx.Err(), run.Dir)
 	case len(failures) > 0:
 		return res, fmt.Errorf("run %s: %s", run.Name(), strings.Join(failures, "; "))
+	case len(incomplete) > 0:
+		return res, fmt.Errorf("run %s: %w: %d of %d (%s; %s says why); --resume %s runs them again",
+			run.Name(), ErrCellsIncomplete, len(incomplete), len(todo), strings.Join(incomplete, ", "),
+			filepath.Dir(run.StatusPath(incomplete[0])), run.Dir)
 	}
 	return res, nil
 }
@@ -386,7 +400,7 @@ func ClusterName(prefix, shapeID string) string {
 // runShape brings one shape's cluster up, runs its cells, and deletes the
 // cluster (unless Retain), even on an interrupt.
 func runShape(ctx context.Context, o RunOptions, run results.RunDir, env *results.Env, ps scenario.PlanShape,
-	eta *ETA, later []scenario.Cell, clustersLater int, reached map[string]bool) error {
+	eta *ETA, later []scenario.Cell, clustersLater int, reached map[string]results.Status) error {
 	name := ClusterName(o.ClusterPrefix, ps.Shape.ID)
 	if existing, err := o.Provider.List(ctx); err == nil && slices.Contains(existing, name) {
 		fmt.Fprintf(o.Progress, "cluster %s: left by an earlier run, deleting it first\n", name)
@@ -432,7 +446,7 @@ func runShape(ctx context.Context, o RunOptions, run results.RunDir, env *result
 			eta.Remaining(append([]scenario.Cell{c}, left...), clustersLater, true))
 		start := time.Now()
 		res := cr.runCell(ctx, c)
-		reached[c.ID] = true
+		reached[c.ID] = res.Status
 		if err := run.WriteStatus(res.Status); err != nil {
 			return err
 		}

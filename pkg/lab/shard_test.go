@@ -2,6 +2,7 @@ package lab
 
 import (
 	"context"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -94,9 +95,10 @@ func TestRunShard(t *testing.T) {
 		p := &fakeProvider{ev: ev, clusters: map[string]*cluster.Cluster{}}
 		o := fakeRunOptions(p, dir, file)
 		o.Shard = &results.Shard{Index: i, Count: 2}
+		// The fake probes leave no summary: every cell is incomplete.
 		res, err := Run(context.Background(), o)
-		if err != nil {
-			t.Fatalf("shard %d/2: %v", i, err)
+		if !errors.Is(err, ErrCellsIncomplete) {
+			t.Fatalf("shard %d/2: err = %v, want one wrapping ErrCellsIncomplete", i, err)
 		}
 		run := res.Run
 		runs[i] = run
@@ -123,8 +125,8 @@ func TestRunShard(t *testing.T) {
 	p := &fakeProvider{ev: ev, clusters: map[string]*cluster.Cluster{}}
 	o := fakeRunOptions(p, dir, "")
 	o.Resume = runs[2].Dir
-	if _, err := Run(context.Background(), o); err != nil {
-		t.Fatalf("resume of shard 2/2: %v", err)
+	if _, err := Run(context.Background(), o); !errors.Is(err, ErrCellsIncomplete) {
+		t.Fatalf("resume of shard 2/2: err = %v, want one wrapping ErrCellsIncomplete", err)
 	}
 	checkStatuses(t, runs[2], split[1].IDs())
 	if got, want := created(ev), split[1].Shapes; !slices.Equal(got, want) {

@@ -468,3 +468,27 @@ func (f nft) remove(ctx context.Context, drop func(bridge string) bool) (Removed
 	}
 	return Removed{Rules: 2}, nil // nft lists no counters unless asked: not kept
 }
+
+// RemoveNetwork removes kind's network once no container of any kind cluster
+// is left (kind itself keeps it after its last cluster; the lab made it, in
+// Ensure). removed is false when it is absent or still in use.
+func (h Host) RemoveNetwork(ctx context.Context) (removed bool, err error) {
+	out, err := h.run(ctx, "docker", "ps", "-aq", "--filter", "label=io.x-k8s.kind.cluster")
+	if err != nil {
+		return false, fmt.Errorf("list kind containers: %w", err)
+	}
+	if len(strings.Fields(string(out))) > 0 {
+		return false, nil
+	}
+	n, err := h.inspect(ctx)
+	if err != nil || n == nil {
+		return false, err
+	}
+	if _, err := h.run(ctx, "docker", "network", "rm", h.network()); err != nil {
+		if strings.Contains(err.Error(), "not found") {
+			return false, nil
+		}
+		return false, fmt.Errorf("remove docker network %s: %w", h.network(), err)
+	}
+	return true, nil
+}

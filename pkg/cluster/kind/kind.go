@@ -260,7 +260,8 @@ func nodeRunner(name string, byName map[string]nodes.Node) cluster.RunnerFunc {
 }
 
 // Delete removes a cluster and its kubeconfig; when no lab cluster is left it
-// also restores the host sysctls kubelet changed and removes the egress guard.
+// also restores the host sysctls kubelet changed and removes the egress guard
+// and, when no kind cluster at all is left, kind's Docker network.
 func (k *Provider) Delete(ctx context.Context, name string) error {
 	start := time.Now()
 	if err := k.provider.Delete(name, cluster.KubeconfigPath(name)); err != nil {
@@ -276,6 +277,11 @@ func (k *Provider) Delete(ctx context.Context, name string) error {
 			fmt.Fprintf(k.progress, "%v\n", err)
 		} else if r.Rules > 0 {
 			fmt.Fprintf(k.progress, "egress guard removed (%s): no lab cluster is left\n", r)
+		}
+		if gone, err := (egress.Host{}).RemoveNetwork(ctx); err != nil {
+			fmt.Fprintf(k.progress, "%v\n", err)
+		} else if gone {
+			fmt.Fprintf(k.progress, "docker network %s removed: no kind cluster is left\n", egress.Network)
 		}
 	}
 	fmt.Fprintf(k.progress, "cluster %s: deleted in %s\n", name, time.Since(start).Round(100*time.Millisecond))
