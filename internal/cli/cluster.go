@@ -52,12 +52,30 @@ CoreDNS is Ready. Ctrl-C deletes the half-made cluster. Prints the kubeconfig pa
 }
 
 func newCleanCommand(s Streams) *cobra.Command {
-	return &cobra.Command{
+	var prefix string
+	c := &cobra.Command{
 		Use:   "clean",
 		Short: "Delete every cluster, container and network the lab made (found by name and label)",
-		Args:  cobra.NoArgs,
+		Long: `Delete every cluster, container and network the lab made, found by name and
+label with no state file (a run killed with SIGKILL left them): lab clusters,
+image build containers, the egress guard, kind's Docker network once no kind
+cluster uses it, and the host sysctls kubelet changed are restored.
+
+--cluster-prefix NAME deletes only the clusters of runs started with the same
+--cluster-prefix (labrun-NAME-…); the egress guard and kind's network go only
+when no other lab cluster is left.`,
+		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			return lab.Clean(c.Context(), kind.New(s.Err), s.Err)
+			full := ""
+			if prefix != "" {
+				if !clusterPrefixRE.MatchString(prefix) {
+					return UsageError{fmt.Errorf("--cluster-prefix %q: want lowercase letters, digits and inner hyphens", prefix)}
+				}
+				full = cluster.NamePrefix + "-" + prefix
+			}
+			return lab.Clean(c.Context(), kind.New(s.Err), full, s.Err)
 		},
 	}
+	c.Flags().StringVar(&prefix, "cluster-prefix", "", "only the clusters of runs started with this --cluster-prefix")
+	return c
 }

@@ -100,3 +100,7 @@ func RestoreHostSysctls(progress io.Writer) error {
 	}
 	return os.Remove(sysctlFile())
 }
+
+// HostSysctlKeys are the host sysctls (under /proc/sys) the lab records
+// before its first cluster and restores after its last.
+func HostSysctlKeys() []string { return slices.Clone(hostSysctls) }

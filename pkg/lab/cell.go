@@ -122,6 +122,9 @@ func (cr *clusterRun) runCell(ctx context.Context, cell scenario.Cell) (res cell
 			}
 		}
 		teardownStart := time.Now()
+		if cr.progress != nil && len(undo.steps) > 0 {
+			fmt.Fprintf(cr.progress, "cell %s: tearing down (%d steps)\n", cell.ID, len(undo.steps))
+		}
 		problems = append(problems, undo.run(ctx)...)
 		res.Status.Finished = time.Now().UTC()
 		if !probesEnd.IsZero() {
@@ -189,6 +192,9 @@ func (cr *clusterRun) runCell(ctx context.Context, cell scenario.Cell) (res cell
 			problem(fmt.Errorf("create probe pod %s: %w", p.Name, err))
 			return res
 		}
+	}
+	if cr.progress != nil {
+		fmt.Fprintf(cr.progress, "cell %s: probes running (%d pods)\n", cell.ID, len(pods))
 	}
 	logs, podProblems := collect.Probes(ctx, cs, cr.run, cell, ns.Name, pods)
 	problems = append(problems, podProblems...)

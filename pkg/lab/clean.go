@@ -15,16 +15,32 @@ import (
 // Clean deletes everything the lab made on this machine, found by name and
 // label, with no state file: lab clusters, build containers, and
 // the docker network and empty /lib/modules folder kind leaves behind.
-func Clean(ctx context.Context, provider cluster.Provider, progress io.Writer) error {
+// With a prefix ("" for all) it deletes only the clusters a run with
+// --cluster-prefix made (prefix-…), and what the host holds for every lab
+// cluster (the egress guard, kind's network) only once none is left.
+func Clean(ctx context.Context, provider cluster.Provider, prefix string, progress io.Writer) error {
 	var errs []string
-	names, err := provider.List(ctx)
+	all, err := provider.List(ctx)
 	if err != nil {
 		return err
+	}
+	var names []string
+	for _, n := range all {
+		if prefix == "" || strings.HasPrefix(n, prefix+"-") {
+			names = append(names, n)
+		}
 	}
 	for _, n := range names {
 		if err := provider.Delete(ctx, n); err != nil {
 			errs = append(errs, err.Error())
 		}
+	}
+	if others := len(all) - len(names); others > 0 {
+		if len(errs) > 0 {
+			return fmt.Errorf("clean: %s", strings.Join(errs, "; "))
+		}
+		fmt.Fprintf(progress, "clean: %d lab clusters %s-… deleted; %d other lab clusters keep the egress guard and kind's network\n", len(names), prefix, others)
+		return nil
 	}
 	if r, err := (egress.Host{}).Remove(ctx); err != nil {
 		errs = append(errs, err.Error())
