@@ -400,7 +400,7 @@ func ClusterName(prefix, shapeID string) string {
 // runShape brings one shape's cluster up, runs its cells, and deletes the
 // cluster (unless Retain), even on an interrupt.
 func runShape(ctx context.Context, o RunOptions, run results.RunDir, env *results.Env, ps scenario.PlanShape,
-	eta *ETA, later []scenario.Cell, clustersLater int, reached map[string]results.Status) error {
+	eta *ETA, later []scenario.Cell, clustersLater int, reached map[string]results.Status) (err error) {
 	name := ClusterName(o.ClusterPrefix, ps.Shape.ID)
 	if existing, err := o.Provider.List(ctx); err == nil && slices.Contains(existing, name) {
 		fmt.Fprintf(o.Progress, "cluster %s: left by an earlier run, deleting it first\n", name)
@@ -428,6 +428,13 @@ func runShape(ctx context.Context, o RunOptions, run results.RunDir, env *result
 	if err != nil {
 		return err
 	}
+	defer func() {
+		settle, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+		defer cancel()
+		if serr := cr.settle(settle); serr != nil {
+			err = errors.Join(err, fmt.Errorf("cluster %s: cell namespaces left: %w", name, serr))
+		}
+	}()
 	// A fact that cannot be read is recorded as such; it does not stop the
 	// measurement.
 	if err := collect.AddClusterEnv(ctx, env, l.Cluster, l.Images, addonSteps(l), l.Facts); err != nil {
