@@ -29,7 +29,7 @@ type NodeLocal struct {
 	// cache, untracked (NOTRACK), and never go through the DNAT.
 	InterceptsVIP bool `json:"interceptsVIP"`
 	// ForceTCP lists forward targets it reaches over TCP only.
-	ForceTCP []string `json:"forceTCP,omitempty"`
+	ForceTCP []string  `json:"forceTCP,omitempty"`
 	Corefile *Corefile `json:"corefile,omitempty"`
 	Ready    string    `json:"ready"` // "ready/desired" pods
 	Source   string    `json:"source"`
