@@ -29,11 +29,20 @@ type Node struct {
 	Ready   bool        `json:"ready"`
 	OSImage string      `json:"osImage"`
 	Kernel  KernelFixes `json:"kernel"`
+	// ControlPlane nodes are probed only when there is no other node.
+	ControlPlane bool `json:"controlPlane,omitempty"`
+	// Images are the image names the node holds (NodeStatus.Images): a lab
+	// cluster's preloaded probe images are found there.
+	Images []string `json:"-"`
 }
 
 // NodeFacts reads a node's kernel (NodeInfo.KernelVersion) and readiness.
 func NodeFacts(n corev1.Node) Node {
 	out := Node{Name: n.Name, OSImage: n.Status.NodeInfo.OSImage, Kernel: PredictKernel(n.Status.NodeInfo.KernelVersion)}
+	_, out.ControlPlane = n.Labels["node-role.kubernetes.io/control-plane"]
+	for _, img := range n.Status.Images {
+		out.Images = append(out.Images, img.Names...)
+	}
 	for _, c := range n.Status.Conditions {
 		if c.Type == corev1.NodeReady {
 			out.Ready = c.Status == corev1.ConditionTrue
