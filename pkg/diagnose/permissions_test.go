@@ -106,4 +106,3 @@ func TestCheckAccessReviewFails(t *testing.T) {
 		t.Errorf("got %v", err)
 	}
 }
-
