@@ -1,0 +1,109 @@
+package diagnose
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+
+	"labrun.dev/labrun/pkg/sample"
+)
+
+// Burst is what one probe pod measured.
+type Burst struct {
+	Probe
+	Lookups  uint64  `json:"lookups"`
+	Delayed  uint64  `json:"delayedOver1s"` // lookups of 1 s or more
+	At5s     uint64  `json:"at5sMultiples"` // lookups of at least 4.5 s: a lost query retried after the 5 s timeout
+	Timeouts uint64  `json:"timeouts"`
+	Errors   uint64  `json:"errors"`
+	P50MS    float64 `json:"p50ms"`
+	P99MS    float64 `json:"p99ms"`
+	MaxMS    float64 `json:"maxms"`
+	// FirstNS and LastNS bound the lookups on the node's clock (the counter
+	// pod on the same node reads the same clock).
+	FirstNS int64 `json:"-"`
+	LastNS  int64 `json:"-"`
+	// Complete: the probe wrote its summary line and it matches the samples.
+	Complete bool `json:"complete"`
+	// Problem says why the burst is incomplete or empty.
+	Problem string `json:"problem,omitempty"`
+}
+
+// ParseProbeLog reads a probe pod's log (samples, a summary line, and
+// whatever the probe wrote to stderr interleaved) into p's burst.
+func ParseProbeLog(p Probe, r io.Reader) Burst {
+	b := Burst{Probe: p}
+	var durations []int64
+	var noise []string
+	var summary *sample.Summary
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	for sc.Scan() {
+		line := bytes.TrimSpace(sc.Bytes())
+		if len(line) == 0 {
+			continue
+		}
+		if line[0] != '{' {
+			noise = append(noise, string(line))
+			continue
+		}
+		s, sum, err := sample.NewDecoder(bytes.NewReader(line)).Next()
+		if err != nil && !errors.Is(err, io.EOF) {
+			noise = append(noise, err.Error())
+			continue
+		}
+		if sum != nil {
+			summary = sum
+			continue
+		}
+		if s == nil {
+			continue
+		}
+		b.Lookups++
+		durations = append(durations, s.DurationUS)
+		if s.DurationUS >= 1_000_000 {
+			b.Delayed++
+		}
+		if s.DurationUS >= sample.SlowUS {
+			b.At5s++
+		}
+		switch s.Result {
+		case sample.Timeout:
+			b.Timeouts++
+		case sample.Error:
+			b.Errors++
+		}
+		end := s.StartNS + s.DurationUS*1000
+		if b.FirstNS == 0 || s.StartNS < b.FirstNS {
+			b.FirstNS = s.StartNS
+		}
+		b.LastNS = max(b.LastNS, end)
+	}
+	if err := sc.Err(); err != nil {
+		noise = append(noise, "read the log: "+err.Error())
+	}
+	slices.Sort(durations)
+	if n := len(durations); n > 0 {
+		b.P50MS = float64(durations[n/2]) / 1000
+		b.P99MS = float64(durations[min(n-1, n*99/100)]) / 1000
+		b.MaxMS = float64(durations[n-1]) / 1000
+	}
+	switch {
+	case summary == nil:
+		b.Problem = "no summary line: the probe did not finish"
+	case summary.Lookups != b.Lookups:
+		b.Problem = fmt.Sprintf("the summary says %d lookups, the log has %d", summary.Lookups, b.Lookups)
+	case !summary.Complete:
+		b.Problem = "the probe was stopped early"
+	default:
+		b.Complete = true
+	}
+	if b.Problem != "" && len(noise) > 0 {
+		b.Problem += ": " + strings.Join(noise[max(0, len(noise)-3):], " | ")
+	}
+	return b
+}

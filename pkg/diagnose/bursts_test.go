@@ -1,0 +1,65 @@
+package diagnose
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func openTestdata(t *testing.T, name string) *os.File {
+	t.Helper()
+	f, err := os.Open(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f
+}
+
+func TestParseProbeLog(t *testing.T) {
+	p := Probe{Pod: "probe-n0-v0-t0", Node: "w1", Variant: Variants[0], Target: Target{Name: TargetVIP, IP: "10.96.0.10"}}
+	b := ParseProbeLog(p, openTestdata(t, "measure/probe-delayed.log"))
+	if b.Lookups != 5 || b.Delayed != 3 || b.At5s != 2 || b.Timeouts != 1 || !b.Complete || b.Problem != "" {
+		t.Errorf("got %+v", b)
+	}
+	if b.P50MS != 1500 || b.MaxMS != 10003 || b.FirstNS != 1764979200000000000 || b.LastNS != 1764979200300000000+10003000*1000 {
+		t.Errorf("times: p50 %v max %v first %d last %d", b.P50MS, b.MaxMS, b.FirstNS, b.LastNS)
+	}
+	b = ParseProbeLog(p, openTestdata(t, "measure/probe-cut.log"))
+	if b.Complete || b.Lookups != 1 || !strings.Contains(b.Problem, "no summary line") || !strings.Contains(b.Problem, "signal: terminated") {
+		t.Errorf("cut log: %+v", b)
+	}
+}
+
+func TestCounters(t *testing.T) {
+	snaps, err := ParseCounterLog(openTestdata(t, "measure/counters-5.4.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(snaps) != 3 { // the last one is cut: skipped
+		t.Fatalf("%d snapshots", len(snaps))
+	}
+	// The window starts after the second snapshot and ends before the third.
+	nc := AroundWindow("w1", snaps, 1764979200100000000, 1764979220000000000)
+	if nc.Clashres || nc.Delta["insert_failed"] != (0x15+0x1a)-(1+2) || nc.Delta["entries"] != 0x50-0x41 {
+		t.Errorf("5.4: %+v", nc)
+	}
+	if s := nc.Summary(); !strings.Contains(s, "insert_failed +44") || !strings.Contains(s, "no clashres column") {
+		t.Errorf("5.4 summary: %s", s)
+	}
+	snaps, err = ParseCounterLog(openTestdata(t, "measure/counters-6.18.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc = AroundWindow("w2", snaps, 1764979200000000000, 1764979220000000000)
+	if !nc.Clashres || nc.Delta["clashres"] != 0x2a-3 || nc.Delta["insert_failed"] != 0 {
+		t.Errorf("6.18: %+v", nc)
+	}
+	if s := nc.Summary(); !strings.Contains(s, "clashres +39") {
+		t.Errorf("6.18 summary: %s", s)
+	}
+	if nc := AroundWindow("w3", snaps, 1764979100000000000, 1764979220000000000); nc.Delta != nil || !strings.Contains(nc.Note, "no snapshot before and after") {
+		t.Errorf("window before the first snapshot: %+v", nc)
+	}
+}
