@@ -1,0 +1,284 @@
+package diagnose
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"labrun.dev/labrun/pkg/workload"
+)
+
+// MeasureOptions are a measurement's bounds and images.
+type MeasureOptions struct {
+	ID            string
+	Load          Load
+	Images        Images
+	Counters      bool // run the hostNetwork counter pods (--allow-privileged)
+	ClusterDomain string
+	Progress      io.Writer
+	// StartTimeout bounds the wait for a pod's container to start.
+	StartTimeout time.Duration
+	// Settle is how long the counter pods run before and after the
+	// probes, so a snapshot exists on each side of the window.
+	Settle time.Duration
+}
+
+// Measurement is what the probe pods and counter pods measured.
+type Measurement struct {
+	Namespace string         `json:"namespace"`
+	Load      Load           `json:"load"`
+	Bursts    []Burst        `json:"bursts"`
+	Counters  []NodeCounters `json:"counters,omitempty"`
+	// CountersNote says why counters were not read, when they were not.
+	CountersNote string `json:"countersNote,omitempty"`
+	// Refused is set when admission refused a probe pod's dry run: nothing
+	// but the empty namespace was made, and it is deleted.
+	Refused string `json:"refused,omitempty"`
+	// Cleanup is the final check that nothing is left.
+	Cleanup string `json:"cleanup"`
+}
+
+// Measure runs the probes (and, with o.Counters, the counter pods) in a
+// namespace of their own, reads their logs and deletes the namespace on
+// every way out, Ctrl-C included; the final check is in m.Cleanup. Every
+// pod is dry-run in the namespace before any is created, so admission
+// (PodSecurity, policy engines) refuses before a pod exists.
+func Measure(ctx context.Context, cs kubernetes.Interface, f Facts, o MeasureOptions) (m *Measurement, err error) {
+	m = &Measurement{Namespace: NamespacePrefix + o.ID, Load: o.Load}
+	say := func(format string, a ...any) {
+		if o.Progress != nil {
+			fmt.Fprintf(o.Progress, "diagnose: "+format+"\n", a...)
+		}
+	}
+	if o.StartTimeout == 0 {
+		o.StartTimeout = 90 * time.Second
+	}
+	nodes := ProbeNodes(f.Nodes, o.Load.Nodes)
+	if len(nodes) == 0 {
+		return m, errors.New("measure: no ready node to probe (or nodes not readable)")
+	}
+	if f.DNS.VIP == "" {
+		return m, errors.New("measure: the cluster DNS VIP is unknown")
+	}
+	probes := PlanProbes(f, nodes)
+	var probePods []*corev1.Pod
+	for _, p := range probes {
+		pod, err := ProbePod(o.ID, p, o.Images, o.Load, o.ClusterDomain)
+		if err != nil {
+			return m, fmt.Errorf("measure: %w", err)
+		}
+		probePods = append(probePods, pod)
+	}
+	counterNodes := counterNodes(f, nodes)
+	var counterPods []*corev1.Pod
+	if o.Counters {
+		for i, n := range counterNodes {
+			pod, err := CounterPod(o.ID, n, i, o.Images, o.Load)
+			if err != nil {
+				return m, fmt.Errorf("measure: %w", err)
+			}
+			counterPods = append(counterPods, pod)
+		}
+	} else {
+		m.CountersNote = "not read: needs --allow-privileged (a hostNetwork pod per node)"
+	}
+
+	ns := NamespaceObject(o.ID)
+	if _, err := cs.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil {
+		return m, fmt.Errorf("measure: create namespace %s: %w", ns.Name, err)
+	}
+	say("namespace %s created", ns.Name)
+	defer func() {
+		// Whatever happened (an error, Ctrl-C), the namespace goes, and the
+		// check that nothing is left runs on a context of its own.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Minute)
+		defer cancel()
+		m.Cleanup = Cleanup(cctx, cs, o.ID)
+		say("%s", m.Cleanup)
+	}()
+
+	for _, p := range probePods {
+		if err := dryRun(ctx, cs, p); err != nil {
+			m.Refused = fmt.Sprintf("probe pod %s: %v", p.Name, err)
+			say("admission refused the probe pods' dry run: no probe runs")
+			return m, nil
+		}
+	}
+	if len(counterPods) > 0 {
+		if err := dryRun(ctx, cs, counterPods[0]); err != nil {
+			m.CountersNote = fmt.Sprintf("not read: admission refused the hostNetwork counter pod: %v", err)
+			counterPods = nil
+		}
+	}
+
+	// Counter pods first: a snapshot must exist before the first lookup.
+	if err := createAll(ctx, cs, counterPods); err != nil {
+		return m, err
+	}
+	if err := waitStarted(ctx, cs, counterPods, o.StartTimeout); err != nil {
+		m.CountersNote = "not read: " + err.Error()
+		counterPods = nil
+	}
+	if len(counterPods) > 0 {
+		if err := sleep(ctx, o.Settle); err != nil {
+			return m, err
+		}
+	}
+	say("%d probe pods on %d node(s) for %s at %g lookups/s each", len(probePods), len(nodes), o.Load.Duration, o.Load.Rate)
+	if err := createAll(ctx, cs, probePods); err != nil {
+		return m, err
+	}
+	finished := waitFinished(ctx, cs, probePods, o.StartTimeout+o.Load.Duration+60*time.Second)
+	if ctx.Err() != nil {
+		return m, ctx.Err()
+	}
+	for i, p := range probes {
+		raw, err := podLog(ctx, cs, m.Namespace, p.Pod, workload.ProbeContainer)
+		b := ParseProbeLog(p, bytes.NewReader(raw))
+		if err != nil {
+			b.Problem = joinProblems(b.Problem, err.Error())
+		}
+		if finished[i] != "" {
+			b.Problem = joinProblems(finished[i], b.Problem)
+		}
+		m.Bursts = append(m.Bursts, b)
+	}
+	if len(counterPods) > 0 {
+		if err := sleep(ctx, o.Settle); err != nil {
+			return m, err
+		}
+		m.Counters = readCounters(ctx, cs, m.Namespace, counterPods, m.Bursts)
+	}
+	return m, nil
+}
+
+// counterNodes are the probed nodes and the nodes of the DNS pods: a DNAT
+// clash is counted where the DNAT happens, on the client's node; the DNS
+// pods' nodes show the replies' side.
+func counterNodes(f Facts, probed []string) []string {
+	out := slices.Clone(probed)
+	for _, e := range f.DNS.Endpoints {
+		if e.Ready && e.Node != "" && !slices.Contains(out, e.Node) {
+			out = append(out, e.Node)
+		}
+	}
+	return out
+}
+
+func dryRun(ctx context.Context, cs kubernetes.Interface, p *corev1.Pod) error {
+	_, err := cs.CoreV1().Pods(p.Namespace).Create(ctx, p, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+	return err
+}
+
+func createAll(ctx context.Context, cs kubernetes.Interface, pods []*corev1.Pod) error {
+	for _, p := range pods {
+		if _, err := cs.CoreV1().Pods(p.Namespace).Create(ctx, p, metav1.CreateOptions{}); err != nil {
+			return fmt.Errorf("measure: create pod %s/%s: %w", p.Namespace, p.Name, err)
+		}
+	}
+	return nil
+}
+
+func waitStarted(ctx context.Context, cs kubernetes.Interface, pods []*corev1.Pod, timeout time.Duration) error {
+	for _, p := range pods {
+		if err := workload.WaitContainerStarted(ctx, cs, p.Namespace, p.Name, timeout); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// waitFinished waits for every pod at once and says, per pod, how it ended
+// when not well ("" for a pod that succeeded).
+func waitFinished(ctx context.Context, cs kubernetes.Interface, pods []*corev1.Pod, timeout time.Duration) []string {
+	out := make([]string, len(pods))
+	var wg sync.WaitGroup
+	for i, p := range pods {
+		wg.Go(func() {
+			end, err := workload.WaitPodFinished(ctx, cs, p.Namespace, p.Name, timeout)
+			if err != nil {
+				end = err.Error()
+			}
+			out[i] = end
+		})
+	}
+	wg.Wait()
+	return out
+}
+
+func podLog(ctx context.Context, cs kubernetes.Interface, ns, pod, container string) ([]byte, error) {
+	raw, err := cs.CoreV1().Pods(ns).GetLogs(pod, &corev1.PodLogOptions{Container: container}).DoRaw(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("log of %s: %w", pod, err)
+	}
+	return raw, nil
+}
+
+// readCounters pairs each counter pod's snapshots around the window of the
+// probes on its node (the same clock), or of every probe for a node that
+// ran none (a DNS pod's node).
+func readCounters(ctx context.Context, cs kubernetes.Interface, ns string, pods []*corev1.Pod, bursts []Burst) []NodeCounters {
+	window := func(node string) (int64, int64) {
+		var first, last int64
+		for _, b := range bursts {
+			if (node != "" && b.Node != node) || b.FirstNS == 0 {
+				continue
+			}
+			if first == 0 || b.FirstNS < first {
+				first = b.FirstNS
+			}
+			last = max(last, b.LastNS)
+		}
+		return first, last
+	}
+	var out []NodeCounters
+	for _, p := range pods {
+		node := p.Spec.NodeName
+		raw, err := podLog(ctx, cs, ns, p.Name, "counters")
+		if err != nil {
+			out = append(out, NodeCounters{Node: node, Note: "not read: " + err.Error()})
+			continue
+		}
+		snaps, err := ParseCounterLog(bytes.NewReader(raw))
+		if err != nil {
+			out = append(out, NodeCounters{Node: node, Note: "not read: " + err.Error()})
+			continue
+		}
+		first, last := window(node)
+		if first == 0 {
+			first, last = window("")
+		}
+		out = append(out, AroundWindow(node, snaps, first, last))
+	}
+	return out
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+func joinProblems(a, b string) string {
+	switch {
+	case a == "":
+		return b
+	case b == "":
+		return a
+	}
+	return a + "; " + b
+}

@@ -1,0 +1,180 @@
+package diagnose
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
+)
+
+// apiServer makes the fake clientset behave as the API server does where
+// Measure depends on it: dry runs store nothing, deleting a namespace
+// deletes its pods, and pods finish at once (the kubelet's part). It counts
+// the pods really created.
+type apiServer struct {
+	cs      *fake.Clientset
+	created atomic.Int32
+	// refuse, when set, refuses dry runs of pods it matches, as admission.
+	refuse func(*corev1.Pod) error
+}
+
+func newAPIServer(t *testing.T) *apiServer {
+	s := &apiServer{cs: fakeCluster(t, "cluster/kind-lab.yaml")}
+	s.cs.PrependReactor("create", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		ca := a.(k8stesting.CreateActionImpl)
+		pod := ca.GetObject().(*corev1.Pod)
+		if slices.Contains(ca.CreateOptions.DryRun, metav1.DryRunAll) {
+			if s.refuse != nil {
+				if err := s.refuse(pod); err != nil {
+					return true, nil, err
+				}
+			}
+			return true, pod, nil
+		}
+		s.created.Add(1)
+		pod = pod.DeepCopy()
+		pod.Status.Phase = corev1.PodSucceeded
+		return true, nil, s.cs.Tracker().Create(corev1.SchemeGroupVersion.WithResource("pods"), pod, pod.Namespace)
+	})
+	s.cs.PrependReactor("delete", "namespaces", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		ns := a.(k8stesting.DeleteAction).GetName()
+		pods, _ := s.cs.Tracker().List(corev1.SchemeGroupVersion.WithResource("pods"), corev1.SchemeGroupVersion.WithKind("Pod"), ns)
+		for _, p := range pods.(*corev1.PodList).Items {
+			_ = s.cs.Tracker().Delete(corev1.SchemeGroupVersion.WithResource("pods"), ns, p.Name)
+		}
+		return false, nil, nil
+	})
+	return s
+}
+
+func measureFacts(t *testing.T, cs *fake.Clientset) Facts {
+	f, err := Gather(context.Background(), cs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+var testImages = Images{Glibc: "labrun/probe-glibc:t", Musl: "labrun/probe-musl:t", PullPolicy: corev1.PullNever}
+
+func TestMeasureLeavesNothing(t *testing.T) {
+	s := newAPIServer(t)
+	f := measureFacts(t, s.cs)
+	m, err := Measure(context.Background(), s.cs, f, MeasureOptions{ID: "t1", Load: DefaultLoad, Images: testImages, ClusterDomain: "cluster.local"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// kind-lab: 2 ready nodes (worker2 is not ready: 1 probed) … ready ones
+	// are labrun-control-plane and labrun-worker; workers first.
+	want := len(PlanProbes(f, ProbeNodes(f.Nodes, 2)))
+	if len(m.Bursts) != want || int(s.created.Load()) != want {
+		t.Errorf("%d bursts, %d pods created, want %d", len(m.Bursts), s.created.Load(), want)
+	}
+	// The fake's logs are not a probe's: every burst says so, none is
+	// taken as measured.
+	for _, b := range m.Bursts {
+		if b.Complete || !strings.Contains(b.Problem, "no summary line") {
+			t.Errorf("burst %s: %+v", b.Pod, b)
+		}
+	}
+	if !strings.Contains(m.CountersNote, "needs --allow-privileged") || m.Counters != nil {
+		t.Errorf("counters without the flag: %q %v", m.CountersNote, m.Counters)
+	}
+	if !strings.HasPrefix(m.Cleanup, "cleanup: nothing left") {
+		t.Errorf("cleanup: %s", m.Cleanup)
+	}
+	if left, _ := Leftovers(context.Background(), s.cs, "t1"); len(left) != 0 {
+		t.Errorf("left: %v", left)
+	}
+}
+
+func TestMeasureRefusedByAdmission(t *testing.T) {
+	s := newAPIServer(t)
+	s.refuse = func(p *corev1.Pod) error {
+		return apierrors.NewForbidden(schema.GroupResource{Resource: "pods"}, p.Name,
+			errors.New(`violates PodSecurity "restricted:latest": seccompProfile`))
+	}
+	m, err := Measure(context.Background(), s.cs, measureFacts(t, s.cs), MeasureOptions{ID: "t2", Load: DefaultLoad, Images: testImages, Counters: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.created.Load() != 0 || !strings.Contains(m.Refused, "PodSecurity") || len(m.Bursts) != 0 {
+		t.Errorf("created %d, refused %q, bursts %d", s.created.Load(), m.Refused, len(m.Bursts))
+	}
+	if !strings.HasPrefix(m.Cleanup, "cleanup: nothing left") {
+		t.Errorf("cleanup: %s", m.Cleanup)
+	}
+}
+
+// Counter pods refused (hostNetwork under baseline) while probe pods pass:
+// the probes run, the counters say why they were not read.
+func TestMeasureCountersRefused(t *testing.T) {
+	s := newAPIServer(t)
+	s.refuse = func(p *corev1.Pod) error {
+		if p.Spec.HostNetwork {
+			return apierrors.NewForbidden(schema.GroupResource{Resource: "pods"}, p.Name, errors.New(`violates PodSecurity "baseline:latest": host namespaces (hostNetwork=true)`))
+		}
+		return nil
+	}
+	m, err := Measure(context.Background(), s.cs, measureFacts(t, s.cs), MeasureOptions{ID: "t3", Load: DefaultLoad, Images: testImages, Counters: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Bursts) == 0 || !strings.Contains(m.CountersNote, "hostNetwork=true") {
+		t.Errorf("bursts %d, counters note %q", len(m.Bursts), m.CountersNote)
+	}
+}
+
+// Ctrl-C while the probes run: Measure returns the interruption and still
+// deletes everything.
+func TestMeasureInterrupted(t *testing.T) {
+	s := newAPIServer(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	// Pods never finish; the context is cancelled once they exist.
+	s.cs.PrependReactor("get", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		if s.created.Load() > 0 {
+			cancel()
+		}
+		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: a.(k8stesting.GetAction).GetName()}, Status: corev1.PodStatus{Phase: corev1.PodRunning}}
+		return true, p, nil
+	})
+	done := make(chan struct{})
+	var m *Measurement
+	var err error
+	go func() {
+		m, err = Measure(ctx, s.cs, measureFacts(t, s.cs), MeasureOptions{ID: "t4", Load: DefaultLoad, Images: testImages})
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("Measure did not return after the interrupt")
+	}
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("err %v, want the interruption", err)
+	}
+	if !strings.HasPrefix(m.Cleanup, "cleanup: nothing left") {
+		t.Errorf("cleanup after Ctrl-C: %s", m.Cleanup)
+	}
+}
+
+func TestMeasureNeedsANode(t *testing.T) {
+	cs := fake.NewClientset()
+	if _, err := Measure(context.Background(), cs, Facts{DNS: dns(2)}, MeasureOptions{ID: "t5", Load: DefaultLoad, Images: testImages}); err == nil || !strings.Contains(err.Error(), "no ready node") {
+		t.Errorf("got %v", err)
+	}
+	if list, _ := cs.CoreV1().Namespaces().List(context.Background(), metav1.ListOptions{}); len(list.Items) != 0 {
+		t.Errorf("a namespace was made: %v", list.Items)
+	}
+}
