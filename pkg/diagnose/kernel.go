@@ -31,9 +31,9 @@ type KernelFixes struct {
 
 // Drop classes, as the race emulator's profiles name them.
 const (
-	DropsEvery             = "every clash (like emulator profile pre-5.0)"
-	DropsDifferentBackends = "clashes whose packets got different DNS backends (like emulator profile 5.0-5.5)"
-	DropsNone              = "none: clashes are resolved"
+	DropsEvery             = "every clash drops a packet (like emulator profile pre-5.0)"
+	DropsDifferentBackends = "clashes whose packets got different DNS backends drop a packet (like emulator profile 5.0-5.5)"
+	DropsNone              = "no clash drops a packet: clashes are resolved"
 	DropsUnknown           = "unknown: the release did not parse"
 )
 
@@ -78,5 +78,5 @@ func (k KernelFixes) Summary() string {
 	if k.Clashres {
 		col = "clashres column"
 	}
-	return fmt.Sprintf("kernel %d.%d: predicted drops: %s; %s (predicted from the version: distributions backport fixes)", k.Major, k.Minor, k.Drops, col)
+	return fmt.Sprintf("kernel %d.%d: predicted: %s; %s (from the version alone: distributions backport fixes)", k.Major, k.Minor, k.Drops, col)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -25,6 +26,8 @@ import (
 type apiServer struct {
 	cs      *fake.Clientset
 	created atomic.Int32
+	mu      sync.Mutex
+	ran     []string // the images of the pods created
 	// refuse, when set, refuses dry runs of pods it matches, as admission.
 	refuse func(*corev1.Pod) error
 }
@@ -43,9 +46,19 @@ func newAPIServer(t *testing.T) *apiServer {
 			return true, pod, nil
 		}
 		s.created.Add(1)
+		s.mu.Lock()
+		s.ran = append(s.ran, pod.Spec.Containers[0].Image)
+		s.mu.Unlock()
 		pod = pod.DeepCopy()
 		pod.Status.Phase = corev1.PodSucceeded
 		return true, nil, s.cs.Tracker().Create(corev1.SchemeGroupVersion.WithResource("pods"), pod, pod.Namespace)
+	})
+	s.cs.PrependReactor("create", "namespaces", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		ca := a.(k8stesting.CreateActionImpl)
+		if slices.Contains(ca.CreateOptions.DryRun, metav1.DryRunAll) {
+			return true, ca.GetObject(), nil
+		}
+		return false, nil, nil
 	})
 	s.cs.PrependReactor("delete", "namespaces", func(a k8stesting.Action) (bool, runtime.Object, error) {
 		ns := a.(k8stesting.DeleteAction).GetName()
@@ -56,6 +69,12 @@ func newAPIServer(t *testing.T) *apiServer {
 		return false, nil, nil
 	})
 	return s
+}
+
+func (s *apiServer) images() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.ran)
 }
 
 func measureFacts(t *testing.T, cs *fake.Clientset) Facts {

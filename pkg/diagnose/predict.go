@@ -90,7 +90,7 @@ func Predict(f Facts) Prediction {
 	}
 	for _, d := range []string{DropsEvery, DropsDifferentBackends, DropsNone, DropsUnknown} {
 		if nodes := byDrops[d]; len(nodes) > 0 {
-			add("kernel predicts drops of %s on %d node(s): %s", d, len(nodes), strings.Join(nodes, ", "))
+			add("kernel on %d node(s) (%s): %s", len(nodes), strings.Join(nodes, ", "), d)
 		}
 	}
 	dnatKnown := f.KubeProxy.Mode != ""
