@@ -113,3 +113,21 @@ func TestGatherUnreachable(t *testing.T) {
 		t.Errorf("got %v", err)
 	}
 }
+
+// The seeds' EKS: every fact from the recorded objects, and the prediction
+// names both nodes (4.14 drops every clash, 5.4 those with different
+// backends, and there are two).
+func TestGatherPredictEKS(t *testing.T) {
+	f, err := Gather(context.Background(), fakeCluster(t, "cluster/eks-old.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.KubeProxy.Mode != "iptables" || !strings.Contains(f.KubeProxy.Source, "kube-proxy-config") || f.DNS.Ready != 2 || f.Kubelet != nil ||
+		len(f.CNIs) != 1 || f.CNIs[0].Name != "aws-vpc-cni" || len(f.NotRead) != 0 {
+		t.Fatalf("facts: %+v", f)
+	}
+	p := Predict(f)
+	if p.Verdict != PredictAffected || len(p.AffectedNodes) != 2 {
+		t.Errorf("prediction: %+v", p)
+	}
+}

@@ -14,6 +14,10 @@ import (
 // upstream manifest's and kubespray's / some managed offerings'.
 var nodeLocalNames = []string{"node-local-dns", "nodelocaldns"}
 
+// clusterDNSPlaceholder is the upstream manifest's stand-in for the cluster
+// DNS address in node-cache's Corefile.
+const clusterDNSPlaceholder = "__PILLAR__CLUSTER__DNS__"
+
 // NodeLocal is NodeLocal DNSCache as its DaemonSet and Corefile show it.
 type NodeLocal struct {
 	DaemonSet string `json:"daemonSet"` // namespace/name
@@ -50,11 +54,14 @@ func FindNodeLocal(daemonSets []appsv1.DaemonSet, cms map[string]*corev1.ConfigM
 	}
 	spec := ds.Spec.Template.Spec
 	var sources []string
+	upstreamSvc := ""
 	for _, c := range spec.Containers {
-		if v, ok := flagValue(slices.Concat(c.Command, c.Args), "-localip"); ok {
+		argv := slices.Concat(c.Command, c.Args)
+		if v, ok := flagValue(argv, "-localip"); ok {
 			n.Image = c.Image
 			n.LocalIPs = splitIPs(v)
 			sources = append(sources, fmt.Sprintf("-localip of container %s", c.Name))
+			upstreamSvc, _ = flagValue(argv, "-upstreamsvc")
 			break
 		}
 	}
@@ -65,6 +72,13 @@ func FindNodeLocal(daemonSets []appsv1.DaemonSet, cms map[string]*corev1.ConfigM
 		c := ParseCorefile(cm.Data[key])
 		n.Corefile = &c
 		n.ForceTCP = c.ForceTCP()
+		for i, t := range n.ForceTCP {
+			// node-cache fills the placeholder at start with the ClusterIP of
+			// its -upstreamsvc Service: name that, not the placeholder.
+			if t == clusterDNSPlaceholder && upstreamSvc != "" {
+				n.ForceTCP[i] = "service " + upstreamSvc + " (" + clusterDNSPlaceholder + ")"
+			}
+		}
 		sources = append(sources, fmt.Sprintf("Corefile of ConfigMap %s/%s key %s", cm.Namespace, cm.Name, key))
 		if len(n.LocalIPs) == 0 {
 			for _, s := range c.Servers {

@@ -17,7 +17,7 @@ func TestFindNodeLocal(t *testing.T) {
 		ready     string
 	}{
 		{"nodelocal/upstream.yaml", "10.96.0.10", "kube-system/node-local-dns", []string{"169.254.20.10", "10.96.0.10"}, "169.254.20.10", true,
-			[]string{"__PILLAR__CLUSTER__DNS__"}, "3/3"},
+			[]string{"service kube-dns-upstream (__PILLAR__CLUSTER__DNS__)"}, "3/3"},
 		{"nodelocal/kubespray-ipvs.yaml", "10.233.0.3", "kube-system/nodelocaldns", []string{"169.254.25.10"}, "169.254.25.10", false,
 			[]string{"10.233.0.3"}, "3/4"},
 		{"nodelocal/lab-standin.yaml", "10.96.0.10", "kube-system/node-local-dns", []string{"169.254.20.10", "10.96.0.10"}, "169.254.20.10", true,
