@@ -20,7 +20,7 @@ func openTestdata(t *testing.T, name string) *os.File {
 func TestParseProbeLog(t *testing.T) {
 	p := Probe{Pod: "probe-n0-v0-t0", Node: "w1", Variant: Variants[0], Target: Target{Name: TargetVIP, IP: "10.96.0.10"}}
 	b := ParseProbeLog(p, openTestdata(t, "measure/probe-delayed.log"))
-	if b.Lookups != 5 || b.Delayed != 3 || b.At5s != 2 || b.Timeouts != 1 || !b.Complete || b.Problem != "" {
+	if b.Lookups != 5 || b.Delayed != 3 || b.Retried != 2 || b.Timeouts != 1 || !b.Complete || b.Problem != "" {
 		t.Errorf("got %+v", b)
 	}
 	if b.P50MS != 1500 || b.MaxMS != 10003 || b.FirstNS != 1764979200000000000 || b.LastNS != 1764979200300000000+10003000*1000 {
@@ -61,5 +61,18 @@ func TestCounters(t *testing.T) {
 	}
 	if nc := AroundWindow("w3", snaps, 1764979100000000000, 1764979220000000000); nc.Delta != nil || !strings.Contains(nc.Note, "no snapshot before and after") {
 		t.Errorf("window before the first snapshot: %+v", nc)
+	}
+}
+
+// musl resends a lost query after timeout/attempts (2.5 s by default): a
+// 2.5 s lookup waited for a retry under musl, not under glibc.
+func TestRetryThreshold(t *testing.T) {
+	log := `{"type":"sample","start_ns":1,"duration_us":2504000,"resolver":"musl","name":"kubernetes.default","name_kind":"short","result":"ok","answers":1,"seq":0}
+{"type":"summary","resolver":"musl","lookups":1,"by_result":{"ok":1},"complete":true}
+`
+	musl := ParseProbeLog(Probe{Variant: Variants[3]}, strings.NewReader(log))
+	glibc := ParseProbeLog(Probe{Variant: Variants[0]}, strings.NewReader(log))
+	if musl.Retried != 1 || glibc.Retried != 0 || musl.Delayed != 1 || glibc.Delayed != 1 {
+		t.Errorf("musl %+v, glibc %+v", musl, glibc)
 	}
 }

@@ -27,9 +27,9 @@ type Tally struct {
 	Target   string   `json:"target"`
 	Lookups  uint64   `json:"lookups"`
 	Delayed  uint64   `json:"delayedOver1s"`
-	At5s     uint64   `json:"at5sMultiples"`
+	Retried  uint64   `json:"retried"`
 	Timeouts uint64   `json:"timeouts"`
-	Nodes    []string `json:"nodes"` // nodes with lookups at 5 s multiples
+	Nodes    []string `json:"nodes"` // nodes with retried lookups
 }
 
 // Tallies sums the complete parts of the bursts by variant and target kind,
@@ -49,9 +49,9 @@ func Tallies(bursts []Burst) []Tally {
 		t := find(b.Variant.Name, b.Target.Name)
 		t.Lookups += b.Lookups
 		t.Delayed += b.Delayed
-		t.At5s += b.At5s
+		t.Retried += b.Retried
 		t.Timeouts += b.Timeouts
-		if b.At5s > 0 && !slices.Contains(t.Nodes, b.Node) {
+		if b.Retried > 0 && !slices.Contains(t.Nodes, b.Node) {
 			t.Nodes = append(t.Nodes, b.Node)
 		}
 	}
@@ -68,7 +68,7 @@ func tally(ts []Tally, variant, target string) Tally {
 }
 
 func (t Tally) String() string {
-	s := fmt.Sprintf("%s → %s: %d of %d lookups ≥ 4.5 s", t.Variant, t.Target, t.At5s, t.Lookups)
+	s := fmt.Sprintf("%s → %s: %d of %d lookups waited for a retry", t.Variant, t.Target, t.Retried, t.Lookups)
 	if len(t.Nodes) > 0 {
 		s += " (on " + strings.Join(t.Nodes, ", ") + ")"
 	}
@@ -115,48 +115,48 @@ func Judge(f Facts, p Prediction, m *Measurement) Verdict {
 	}
 	counters := counterEvidence(m)
 	v.Evidence = append(v.Evidence, counters...)
-	anyAt5s := slices.ContainsFunc(ts, func(t Tally) bool { return t.At5s > 0 })
+	anyRetried := slices.ContainsFunc(ts, func(t Tally) bool { return t.Retried > 0 })
 	switch {
-	case !anyAt5s:
+	case !anyRetried:
 		v.Verdict = VerdictNotAffected
 		if p.Verdict == PredictAffected {
 			ev("the prediction said affected, but no lookup was delayed at this bounded rate: the race needs concurrent lookups on one node; a longer --duration, or the lab on this shape (labrun run), can tell more")
 		}
 		return v
-	case direct.At5s > 0 && direct.Lookups > 0 && rate(direct) >= rate(vip)/2:
+	case direct.Retried > 0 && direct.Lookups > 0 && rate(direct) >= rate(vip)/2:
 		v.Verdict = VerdictOtherCause
 		ev("glibc straight to the DNS pods (no DNAT) is delayed too (%.2f%% vs %.2f%% through the VIP): the DNS servers, packet loss or the network, not only the race", 100*rate(direct), 100*rate(vip))
-	case vip.At5s > 0 || musl.At5s > 0:
+	case vip.Retried > 0 || musl.Retried > 0:
 		v.Verdict = VerdictAffected
 		if direct.Lookups > 0 {
-			ev("the delays are on the VIP path: %d of %d lookups straight to the DNS pods were delayed", direct.At5s, direct.Lookups)
+			ev("the delays are on the VIP path: %d of %d lookups straight to the DNS pods were delayed", direct.Retried, direct.Lookups)
 		}
 	default:
 		v.Verdict = VerdictAffected
 		ev("delays only in a mitigated variant: see the table; more data (a longer --duration) would tell whether it is chance")
 	}
-	if vip.At5s > 0 && reopen.Lookups > 0 && reopen.At5s == 0 {
+	if vip.Retried > 0 && reopen.Lookups > 0 && reopen.Retried == 0 {
 		ev("single-request-reopen removed them for glibc: %s", reopen)
 	}
-	if vip.At5s > 0 && usevc.Lookups > 0 && usevc.At5s == 0 {
+	if vip.Retried > 0 && usevc.Lookups > 0 && usevc.Retried == 0 {
 		ev("use-vc removed them for glibc: %s", usevc)
 	}
-	if musl.At5s > 0 {
+	if musl.Retried > 0 {
 		ev("musl is delayed: it ignores single-request-reopen and use-vc (%s)", musl)
 	}
-	if local.Lookups > 0 && local.At5s == 0 {
+	if local.Lookups > 0 && local.Retried == 0 {
 		ev("through NodeLocal DNSCache (%s): none delayed", f.NodeLocal.ListenIP)
 	}
-	v.Recommendations = recommend(f, vip.At5s > 0 && (reopen.Lookups == 0 || reopen.At5s == 0), musl.At5s > 0 || musl.Lookups == 0)
+	v.Recommendations = recommend(f, vip.Retried > 0 && (reopen.Lookups == 0 || reopen.Retried == 0), musl.Retried > 0 || musl.Lookups == 0)
 	return v
 }
 
-// rate is the share of a tally's lookups at 5 s multiples.
+// rate is the share of a tally's lookups that waited for a retry.
 func rate(t Tally) float64 {
 	if t.Lookups == 0 {
 		return 0
 	}
-	return float64(t.At5s) / float64(t.Lookups)
+	return float64(t.Retried) / float64(t.Lookups)
 }
 
 // counterEvidence states the counters' deltas, kernel-aware.

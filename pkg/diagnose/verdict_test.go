@@ -7,7 +7,7 @@ import (
 
 func burst(node string, variant int, target string, lookups, at5s uint64) Burst {
 	return Burst{Probe: Probe{Pod: "p", Node: node, Variant: Variants[variant], Target: Target{Name: target}},
-		Lookups: lookups, At5s: at5s, Delayed: at5s, Complete: true}
+		Lookups: lookups, Retried: at5s, Delayed: at5s, Complete: true}
 }
 
 func TestJudge(t *testing.T) {
@@ -27,7 +27,7 @@ func TestJudge(t *testing.T) {
 			burst("a", 2, TargetVIP, 400, 0), burst("a", 3, TargetVIP, 400, 7),
 		}, Counters: []NodeCounters{{Node: "a", Delta: map[string]int64{"insert_failed": 11, "drop": 11}}}},
 			VerdictAffected,
-			[]string{"glibc → vip: 9 of 400 lookups ≥ 4.5 s (on a)", "the delays are on the VIP path", "single-request-reopen removed them", "use-vc removed them", "musl is delayed", "insert_failed +11"},
+			[]string{"glibc → vip: 9 of 400 lookups waited for a retry (on a)", "the delays are on the VIP path", "single-request-reopen removed them", "use-vc removed them", "musl is delayed", "insert_failed +11"},
 			[]string{"single-request-reopen", "deploy NodeLocal DNSCache", "nodes a: a kernel ≥ 5.6"}, ""},
 		{"delays on the pod IPs too", old, &Measurement{Bursts: []Burst{
 			burst("a", 0, TargetVIP, 400, 8), burst("a", 0, TargetDNSPod, 400, 6),
