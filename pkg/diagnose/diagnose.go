@@ -1,6 +1,7 @@
 package diagnose
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -24,6 +25,9 @@ type Options struct {
 	// images the nodes hold (a lab cluster preloads them).
 	Images   Images
 	Progress io.Writer
+	// Settle is how long counter pods read before and after the probes
+	// (0: counterSettle); tests shorten it.
+	Settle time.Duration
 }
 
 // Report is everything a diagnosis found, for the text and the JSON.
@@ -80,7 +84,7 @@ func Run(ctx context.Context, cs kubernetes.Interface, o Options) (*Report, erro
 		} else {
 			m, err := Measure(ctx, cs, f, MeasureOptions{
 				ID: o.ID, Load: o.Load, Images: img, Counters: r.Access.Tier >= TierCounters,
-				ClusterDomain: clusterDomain(f), Progress: o.Progress, Settle: counterSettle,
+				ClusterDomain: clusterDomain(f), Progress: o.Progress, Settle: cmp.Or(o.Settle, counterSettle),
 			})
 			r.Measurement = m
 			if err != nil {

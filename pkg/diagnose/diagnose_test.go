@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestRunFactsOnly(t *testing.T) {
@@ -90,5 +91,32 @@ func TestResolveImages(t *testing.T) {
 	img = resolveImages(Images{Glibc: "reg.example/probe-glibc:v1", PullPolicy: "Always"}, nil)
 	if img.Glibc != "reg.example/probe-glibc:v1" || img.Musl != "" || img.PullPolicy != "Always" {
 		t.Errorf("given images: %+v", img)
+	}
+}
+
+// A --json report decodes back into a Report (the e2e suite and other tools
+// read it).
+func TestReportJSONRoundTrip(t *testing.T) {
+	s := newAPIServer(t)
+	rbac(s.cs)
+	r, err := Run(context.Background(), s.cs, Options{ID: "j1", Wanted: TierCounters, Load: DefaultLoad, Settle: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back Report
+	if err := json.Unmarshal(js, &back); err != nil {
+		t.Fatalf("%v\n%s", err, js)
+	}
+	if back.Access.Tier != r.Access.Tier || back.Access.Wanted != TierCounters || len(back.Measurement.Bursts) != len(r.Measurement.Bursts) ||
+		back.Facts.KubeProxy != r.Facts.KubeProxy || back.Verdict.Verdict != r.Verdict.Verdict {
+		t.Errorf("round trip lost data:\n%+v\n%+v", back, r)
+	}
+	var tier Tier
+	if err := tier.UnmarshalText([]byte("root")); err == nil {
+		t.Error("an unknown tier name must not decode")
 	}
 }

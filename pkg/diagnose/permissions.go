@@ -30,6 +30,17 @@ func (t Tier) String() string {
 // MarshalText makes a Tier its name in JSON.
 func (t Tier) MarshalText() ([]byte, error) { return []byte(t.String()), nil }
 
+// UnmarshalText reads a Tier's name back, so a --json report decodes.
+func (t *Tier) UnmarshalText(b []byte) error {
+	for _, c := range []Tier{TierFacts, TierProbes, TierCounters} {
+		if c.String() == string(b) {
+			*t = c
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown tier %q", b)
+}
+
 // Permission is one thing diagnose would do, and whether the caller may.
 type Permission struct {
 	Tier        Tier   `json:"tier"`
