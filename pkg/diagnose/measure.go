@@ -30,6 +30,9 @@ type MeasureOptions struct {
 	// Settle is how long the counter pods run before and after the
 	// probes, so a snapshot exists on each side of the window.
 	Settle time.Duration
+	// Logs reads a container's log; nil reads it from the API server
+	// (tests give recorded logs: client-go's fake serves none).
+	Logs func(ctx context.Context, namespace, pod, container string) ([]byte, error)
 }
 
 // Measurement is what the probe pods and counter pods measured.
@@ -61,6 +64,11 @@ func Measure(ctx context.Context, cs kubernetes.Interface, f Facts, o MeasureOpt
 	}
 	if o.StartTimeout == 0 {
 		o.StartTimeout = 90 * time.Second
+	}
+	if o.Logs == nil {
+		o.Logs = func(ctx context.Context, ns, pod, container string) ([]byte, error) {
+			return podLog(ctx, cs, ns, pod, container)
+		}
 	}
 	nodes := ProbeNodes(f.Nodes, o.Load.Nodes)
 	if len(nodes) == 0 {
@@ -142,7 +150,7 @@ func Measure(ctx context.Context, cs kubernetes.Interface, f Facts, o MeasureOpt
 		return m, ctx.Err()
 	}
 	for i, p := range probes {
-		raw, err := podLog(ctx, cs, m.Namespace, p.Pod, workload.ProbeContainer)
+		raw, err := o.Logs(ctx, m.Namespace, p.Pod, workload.ProbeContainer)
 		b := ParseProbeLog(p, bytes.NewReader(raw))
 		if err != nil {
 			b.Problem = joinProblems(b.Problem, err.Error())
@@ -156,7 +164,7 @@ func Measure(ctx context.Context, cs kubernetes.Interface, f Facts, o MeasureOpt
 		if err := sleep(ctx, o.Settle); err != nil {
 			return m, err
 		}
-		m.Counters = readCounters(ctx, cs, m.Namespace, counterPods, m.Bursts)
+		m.Counters = readCounters(ctx, o.Logs, m.Namespace, counterPods, m.Bursts)
 	}
 	return m, nil
 }
@@ -226,7 +234,7 @@ func podLog(ctx context.Context, cs kubernetes.Interface, ns, pod, container str
 // readCounters pairs each counter pod's snapshots around the window of the
 // probes on its node (the same clock), or of every probe for a node that
 // ran none (a DNS pod's node).
-func readCounters(ctx context.Context, cs kubernetes.Interface, ns string, pods []*corev1.Pod, bursts []Burst) []NodeCounters {
+func readCounters(ctx context.Context, logs func(context.Context, string, string, string) ([]byte, error), ns string, pods []*corev1.Pod, bursts []Burst) []NodeCounters {
 	window := func(node string) (int64, int64) {
 		var first, last int64
 		for _, b := range bursts {
@@ -243,7 +251,7 @@ func readCounters(ctx context.Context, cs kubernetes.Interface, ns string, pods 
 	var out []NodeCounters
 	for _, p := range pods {
 		node := p.Spec.NodeName
-		raw, err := podLog(ctx, cs, ns, p.Name, "counters")
+		raw, err := logs(ctx, ns, p.Name, "counters")
 		if err != nil {
 			out = append(out, NodeCounters{Node: node, Note: "not read: " + err.Error()})
 			continue

@@ -110,7 +110,7 @@ func (r *Report) writeMeasurement(w io.Writer) error {
 	}
 	fmt.Fprintf(w, "MEASUREMENT  %s per probe pod at %g lookups/s (concurrency %d) of %s, in namespace %s\n",
 		m.Load.Duration, m.Load.Rate, m.Load.Concurrency, ProbeNames, m.Namespace)
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NODE\tVARIANT\tTARGET\tLOOKUPS\t≥1s\tRETRIED\tTIMEOUTS\tP50 ms\tP99 ms\tMAX ms\t")
 	for _, b := range m.Bursts {
 		fmt.Fprintf(tw, "%s\t%s\t%s %s\t%d\t%d\t%d\t%d\t%.1f\t%.1f\t%.1f\t\n",
