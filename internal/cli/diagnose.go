@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -31,6 +32,7 @@ type diagnoseFlags struct {
 	glibcImage          string
 	muslImage           string
 	pullPolicy          string
+	exportScenario      string
 }
 
 // newDiagnoseCommand is `diagnose`: whether a cluster, given only its
@@ -55,7 +57,8 @@ func newDiagnoseCommand(s Streams) *cobra.Command {
               /proc/net/stat/nf_conntrack around the probes
   verdict     with its evidence and a recommendation, then a check that nothing is left
 
---duration 0 reads facts only. The probe images are the lab's (found on a lab
+--duration 0 reads facts only. --export-scenario FILE writes a lab scenario of the
+detected shape (its fixes side by side, the nodes' kernels imitated by the race emulator). The probe images are the lab's (found on a lab
 cluster's nodes); elsewhere pass --probe-image and --probe-image-musl.
 Exit 0 whatever the verdict; 1 when the cluster cannot be reached or the measurement failed;
 2 for bad flags or a kubeconfig that does not load; 130 on Ctrl-C (after the cleanup).`,
@@ -87,6 +90,12 @@ Exit 0 whatever the verdict; 1 when the cluster cannot be reached or the measure
 				if err := writeDiagnosis(s, r, f.asJSON); err != nil {
 					return err
 				}
+				if f.exportScenario != "" {
+					if err := os.WriteFile(f.exportScenario, diagnose.ExportScenario(id, r.Facts), 0o644); err != nil {
+						return fmt.Errorf("diagnose: --export-scenario: %w", err)
+					}
+					fmt.Fprintf(s.Err, "diagnose: scenario of this shape written to %s (labrun plan %s lists its cells)\n", f.exportScenario, f.exportScenario)
+				}
 			}
 			if runErr != nil {
 				return fmt.Errorf("diagnose: %w", runErr)
@@ -104,6 +113,7 @@ Exit 0 whatever the verdict; 1 when the cluster cannot be reached or the measure
 	fl.IntVar(&f.load.Nodes, "nodes", f.load.Nodes, fmt.Sprintf("how many nodes to probe (ready workers first; at most %d)", maxDiagnoseNodes))
 	fl.StringVar(&f.glibcImage, "probe-image", "", "the glibc probe image (default: the lab's "+diagnose.LabProbeGlibc+" found on the nodes)")
 	fl.StringVar(&f.muslImage, "probe-image-musl", "", "the musl probe image (default: the lab's "+diagnose.LabProbeMusl+" found on the nodes)")
+	fl.StringVar(&f.exportScenario, "export-scenario", "", "also write a lab scenario of the detected shape to this file (kind shares the host's kernel: the file says so)")
 	fl.StringVar(&f.pullPolicy, "pull-policy", string(corev1.PullIfNotPresent), "the probe pods' imagePullPolicy: IfNotPresent, Always or Never")
 	return c
 }
