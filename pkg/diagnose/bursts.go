@@ -7,7 +7,10 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
+
+	corev1 "k8s.io/api/core/v1"
 
 	"labrun.dev/labrun/pkg/mitigation"
 	"labrun.dev/labrun/pkg/sample"
@@ -37,22 +40,44 @@ type Burst struct {
 }
 
 // RetryThresholdUS is the least a lookup takes when one of its queries was
-// lost and resent, with the lab's tolerance: glibc resends after the
-// timeout (5 s by default, sample.SlowUS); musl resends every
-// timeout/attempts (retry_interval in res_msend.c: 2.5 s with the defaults
-// 5 and 2), so its lost query costs 2.5 s, not 5. The probes keep the
-// default timeout and attempts (diagnose sets neither).
-func RetryThresholdUS(backend string) int64 {
-	if backend == mitigation.Musl {
-		return sample.RetryTimeoutUS/2 - sample.RetryToleranceUS
+// lost and resent, from the resolv.conf options the pod was admitted with
+// (a mutating webhook may have set timeout or attempts): glibc resends
+// after timeout (5 s by default); musl resends every timeout/attempts
+// (retry_interval in res_msend.c: 2.5 s with the defaults 5 and 2), so its
+// lost query costs 2.5 s, not 5. Less the lab's tolerance (0.5 s, at most
+// a fifth of the interval).
+func RetryThresholdUS(backend string, options []corev1.PodDNSConfigOption) int64 {
+	timeout, attempts := int64(5), int64(2)
+	for _, o := range options {
+		if o.Value == nil {
+			continue
+		}
+		n, err := strconv.ParseInt(*o.Value, 10, 64)
+		if err != nil || n < 1 {
+			continue
+		}
+		switch o.Name {
+		case "timeout":
+			timeout = min(n, 30) // both libcs cap it at 30 s
+		case "attempts":
+			attempts = min(n, 5) // both libcs cap it at 5
+		}
 	}
-	return sample.SlowUS
+	interval := timeout * 1_000_000
+	if backend == mitigation.Musl {
+		interval /= attempts
+	}
+	return interval - min(int64(sample.RetryToleranceUS), interval/5)
 }
 
 // ParseProbeLog reads a probe pod's log (samples, a summary line, and
 // whatever the probe wrote to stderr interleaved) into p's burst.
 func ParseProbeLog(p Probe, r io.Reader) Burst {
 	b := Burst{Probe: p}
+	threshold := p.RetryUS
+	if threshold == 0 {
+		threshold = RetryThresholdUS(p.Variant.Backend, nil)
+	}
 	var durations []int64
 	var noise []string
 	var summary *sample.Summary
@@ -84,7 +109,7 @@ func ParseProbeLog(p Probe, r io.Reader) Burst {
 		if s.DurationUS >= 1_000_000 {
 			b.Delayed++
 		}
-		if s.DurationUS >= RetryThresholdUS(p.Variant.Backend) {
+		if s.DurationUS >= threshold {
 			b.Retried++
 		}
 		switch s.Result {

@@ -5,6 +5,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/utils/ptr"
 )
 
 func openTestdata(t *testing.T, name string) *os.File {
@@ -74,5 +77,35 @@ func TestRetryThreshold(t *testing.T) {
 	glibc := ParseProbeLog(Probe{Variant: Variants[0]}, strings.NewReader(log))
 	if musl.Retried != 1 || glibc.Retried != 0 || musl.Delayed != 1 || glibc.Delayed != 1 {
 		t.Errorf("musl %+v, glibc %+v", musl, glibc)
+	}
+	// A pod admitted with timeout:2: glibc's 2.5 s lookup waited for a retry.
+	two := Probe{Variant: Variants[0], RetryUS: RetryThresholdUS("glibc", []corev1.PodDNSConfigOption{{Name: "timeout", Value: ptr.To("2")}})}
+	if b := ParseProbeLog(two, strings.NewReader(log)); b.Retried != 1 {
+		t.Errorf("glibc with timeout:2: %+v", b)
+	}
+}
+
+func TestRetryThresholdUS(t *testing.T) {
+	opt := func(kv ...string) []corev1.PodDNSConfigOption {
+		var out []corev1.PodDNSConfigOption
+		for i := 0; i < len(kv); i += 2 {
+			out = append(out, corev1.PodDNSConfigOption{Name: kv[i], Value: ptr.To(kv[i+1])})
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		backend string
+		opts    []corev1.PodDNSConfigOption
+		want    int64
+	}{
+		{"glibc", nil, 4_500_000},
+		{"musl", nil, 2_000_000},
+		{"musl", opt("timeout", "3", "attempts", "3"), 800_000}, // 1 s interval, a fifth of it as tolerance
+		{"glibc", opt("timeout", "60"), 29_500_000},             // capped at 30 s
+		{"glibc", append(opt("timeout", "x"), corev1.PodDNSConfigOption{Name: "ndots", Value: ptr.To("5")}), 4_500_000},
+	} {
+		if got := RetryThresholdUS(tc.backend, tc.opts); got != tc.want {
+			t.Errorf("%s %v: %d, want %d", tc.backend, tc.opts, got, tc.want)
+		}
 	}
 }

@@ -129,7 +129,7 @@ func Measure(ctx context.Context, cs kubernetes.Interface, f Facts, o MeasureOpt
 	}
 
 	// Counter pods first: a snapshot must exist before the first lookup.
-	if err := createAll(ctx, cs, counterPods); err != nil {
+	if _, err := createAll(ctx, cs, counterPods); err != nil {
 		return m, err
 	}
 	if err := waitStarted(ctx, cs, counterPods, o.StartTimeout); err != nil {
@@ -142,8 +142,18 @@ func Measure(ctx context.Context, cs kubernetes.Interface, f Facts, o MeasureOpt
 		}
 	}
 	say("%d probe pods on %d node(s) for %s at %g lookups/s each", len(probePods), len(nodes), o.Load.Duration, o.Load.Rate)
-	if err := createAll(ctx, cs, probePods); err != nil {
+	admitted, err := createAll(ctx, cs, probePods)
+	if err != nil {
 		return m, err
+	}
+	for i, p := range admitted {
+		// The pod as admitted: a mutating webhook may have changed its
+		// resolv.conf options, and with them the retry interval.
+		var opts []corev1.PodDNSConfigOption
+		if p.Spec.DNSConfig != nil {
+			opts = p.Spec.DNSConfig.Options
+		}
+		probes[i].RetryUS = RetryThresholdUS(probes[i].Variant.Backend, opts)
 	}
 	finished := waitFinished(ctx, cs, probePods, o.StartTimeout+o.Load.Duration+60*time.Second)
 	if ctx.Err() != nil {
@@ -187,13 +197,21 @@ func dryRun(ctx context.Context, cs kubernetes.Interface, p *corev1.Pod) error {
 	return err
 }
 
-func createAll(ctx context.Context, cs kubernetes.Interface, pods []*corev1.Pod) error {
+// createAll creates the pods and returns them as admitted (the object the
+// API server answered, or the pod itself when it answered none).
+func createAll(ctx context.Context, cs kubernetes.Interface, pods []*corev1.Pod) ([]*corev1.Pod, error) {
+	var out []*corev1.Pod
 	for _, p := range pods {
-		if _, err := cs.CoreV1().Pods(p.Namespace).Create(ctx, p, metav1.CreateOptions{}); err != nil {
-			return fmt.Errorf("measure: create pod %s/%s: %w", p.Namespace, p.Name, err)
+		created, err := cs.CoreV1().Pods(p.Namespace).Create(ctx, p, metav1.CreateOptions{})
+		if err != nil {
+			return out, fmt.Errorf("measure: create pod %s/%s: %w", p.Namespace, p.Name, err)
 		}
+		if created == nil || created.Name == "" {
+			created = p
+		}
+		out = append(out, created)
 	}
-	return nil
+	return out, nil
 }
 
 func waitStarted(ctx context.Context, cs kubernetes.Interface, pods []*corev1.Pod, timeout time.Duration) error {

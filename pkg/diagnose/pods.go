@@ -74,6 +74,9 @@ type Probe struct {
 	Node    string  `json:"node"`
 	Variant Variant `json:"variant"`
 	Target  Target  `json:"target"`
+	// RetryUS is how long a lookup with a resent query takes at least, from
+	// the options the pod was admitted with (RetryThresholdUS); 0 until then.
+	RetryUS int64 `json:"retryThresholdUS,omitempty"`
 }
 
 // Load bounds a measurement: it must never be a load test of a user's
