@@ -10,6 +10,9 @@ import (
 // and its mitigations.
 type Corefile struct {
 	Servers []CoreServer `json:"servers"`
+	// Imports are the import directives outside any server block (AKS's
+	// "import custom/*.server").
+	Imports []string `json:"imports,omitempty"`
 	// Problems are lines that did not parse; what parsed is still used.
 	Problems []string `json:"problems,omitempty"`
 }
@@ -26,6 +29,12 @@ type CoreServer struct {
 	CacheTTL string    `json:"cacheTTL,omitempty"`
 	Forward  []Forward `json:"forward,omitempty"`
 	Bind     []string  `json:"bind,omitempty"`
+	// Imports are the block's import directives (AKS's
+	// "import custom/*.override").
+	Imports []string `json:"imports,omitempty"`
+	// From names where the block came from when not from the Corefile
+	// itself (an imported ConfigMap key).
+	From string `json:"from,omitempty"`
 }
 
 // Forward is one forward plugin: what it forwards, to where, over what.
@@ -53,7 +62,11 @@ func ParseCorefile(text string) Corefile {
 	c.Problems = problems
 	for _, d := range top {
 		if d.block == nil {
-			if len(d.words) > 0 && d.words[0] != "import" {
+			if len(d.words) > 1 && d.words[0] == "import" {
+				c.Imports = append(c.Imports, d.words[1:]...)
+				continue
+			}
+			if len(d.words) > 0 {
 				c.Problems = append(c.Problems, fmt.Sprintf("line %d: %q outside a server block", d.line, strings.Join(d.words, " ")))
 			}
 			continue
@@ -86,6 +99,8 @@ func serverFacts(d directive) CoreServer {
 			}
 		case "bind":
 			s.Bind = append(s.Bind, args...)
+		case "import":
+			s.Imports = append(s.Imports, args...)
 		case "forward":
 			f := Forward{}
 			if len(args) > 0 {

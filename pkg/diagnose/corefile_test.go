@@ -28,7 +28,7 @@ func TestParseCorefile(t *testing.T) {
 		{"autopath.Corefile", []CoreServer{{Zones: []string{".:53"}, Autopath: "@kubernetes", PodsMode: "verified", Cache: true, CacheTTL: "30",
 			Forward: []Forward{{From: ".", To: []string{"10.96.53.53"}}}}}, 0},
 		{"aks.Corefile", []CoreServer{{Zones: []string{".:53"}, PodsMode: "insecure", Cache: true, CacheTTL: "30",
-			Forward: []Forward{{From: ".", To: []string{"/etc/resolv.conf"}}}}}, 0},
+			Forward: []Forward{{From: ".", To: []string{"/etc/resolv.conf"}}}, Imports: []string{"custom/*.override"}}}, 0},
 		{"nodelocal.Corefile", []CoreServer{
 			{Zones: []string{"cluster.local:53"}, Cache: true, Bind: []string{"169.254.20.10", "10.96.0.10"},
 				Forward: []Forward{{From: ".", To: []string{"10.96.133.7"}, ForceTCP: true}}},

@@ -53,12 +53,12 @@ func Gather(ctx context.Context, cs kubernetes.Interface) (Facts, error) {
 	f.Kubernetes = v.GitVersion
 	g := &gatherer{ctx: ctx, cs: cs, f: &f}
 	g.nodes()
-	cms := g.configMaps("kube-proxy", "kube-proxy-config", "coredns", "cilium-config", "kubelet-config")
+	cms := g.configMaps("kube-proxy", "kube-proxy-config", "coredns", CustomCorefileMap, "cilium-config", "kubelet-config")
 	proxyDS, proxyPods := g.kubeProxy()
 	f.KubeProxy = KubeProxyMode(cms, kubeProxySpec(proxyDS, proxyPods))
 	f.DNS = g.dns()
 	if cm := cms["coredns"]; cm != nil {
-		c := ParseCorefile(cm.Data["Corefile"])
+		c := WithCustom(ParseCorefile(cm.Data["Corefile"]), cms[CustomCorefileMap])
 		f.CoreDNS = &c
 	}
 	f.Cilium = CiliumConfig(cms["cilium-config"])
@@ -100,6 +100,7 @@ var configMapCost = map[string]string{
 	"kube-proxy":        "kube-proxy's mode unknown (kubeadm, kind)",
 	"kube-proxy-config": "kube-proxy's mode unknown (EKS)",
 	"coredns":           "no Corefile facts (autopath, cache, forward)",
+	CustomCorefileMap:   "the Corefile's imported parts (AKS) not seen",
 	"cilium-config":     "Cilium's kube-proxy replacement unknown",
 	"kubelet-config":    "the kubelet's clusterDNS unknown",
 }
