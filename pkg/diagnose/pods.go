@@ -243,7 +243,9 @@ func ProbePod(id string, p Probe, img Images, l Load, clusterDomain string) (*co
 			EnableServiceLinks:            ptr.To(false),
 			DNSPolicy:                     policy,
 			DNSConfig:                     dnsConfig,
-			Tolerations:                   []corev1.Toleration{{Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule}},
+			// nodeName skips the scheduler, so NoSchedule taints do not
+			// matter; a NoExecute taint would evict the probe mid-burst.
+			Tolerations: []corev1.Toleration{{Operator: corev1.TolerationOpExists}},
 			Containers: []corev1.Container{{
 				Name:            workload.ProbeContainer,
 				Image:           image,
