@@ -147,6 +147,9 @@ func (f diagnoseFlags) clientset() (kubernetes.Interface, error) {
 	if err != nil {
 		return nil, UsageError{fmt.Errorf("kubeconfig: %w", err)}
 	}
+	// client-go's default (5/s, bursts of 10) would throttle the waits for a
+	// dozen probe pods into seconds of delay; kubectl allows 50/s too.
+	cfg.QPS, cfg.Burst = 50, 100
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return nil, UsageError{fmt.Errorf("kubeconfig: %w", err)}
