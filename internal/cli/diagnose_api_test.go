@@ -158,6 +158,14 @@ func (s *fakeAPIServer) workload(w http.ResponseWriter, r *http.Request) bool {
 			return false // the 404 below
 		}
 		write(http.StatusOK, ns)
+	case len(parts) == 3 && parts[2] == "pods" && r.Method == http.MethodGet:
+		l := corev1.PodList{TypeMeta: metav1.TypeMeta{Kind: "PodList", APIVersion: "v1"}}
+		for k, p := range s.pods {
+			if strings.HasPrefix(k, parts[1]+"/") {
+				l.Items = append(l.Items, *p)
+			}
+		}
+		write(http.StatusOK, l)
 	case len(parts) == 3 && parts[2] == "pods" && r.Method == http.MethodPost:
 		pod := decodeBody(r).(*corev1.Pod)
 		if dry {

@@ -7,11 +7,12 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"sync"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 
 	"labrun.dev/labrun/pkg/workload"
@@ -122,6 +123,7 @@ func Measure(ctx context.Context, cs kubernetes.Interface, f Facts, o MeasureOpt
 		}
 	}
 	if len(counterPods) > 0 {
+		// One stands for all: the counter pods differ only in their node.
 		if err := dryRun(ctx, cs, counterPods[0]); err != nil {
 			m.CountersNote = fmt.Sprintf("not read: admission refused the hostNetwork counter pod: %v", err)
 			counterPods = nil
@@ -223,22 +225,84 @@ func waitStarted(ctx context.Context, cs kubernetes.Interface, pods []*corev1.Po
 	return nil
 }
 
-// waitFinished waits for every pod at once and says, per pod, how it ended
-// when not well ("" for a pod that succeeded).
+// cannotStart are the waiting reasons of a container that will not start
+// by waiting longer: a probe image the nodes cannot get, a bad spec.
+var cannotStart = map[string]bool{
+	"ErrImagePull": true, "ImagePullBackOff": true, "ErrImageNeverPull": true, "InvalidImageName": true,
+	"CreateContainerConfigError": true, "CreateContainerError": true,
+}
+
+// waitFinished waits until every pod has ended, with one List per poll
+// (not one Get per pod: a user's API server is not ours to load), and says
+// per pod how it ended when not well ("" for a pod that succeeded). A pod
+// that cannot start ends its wait at once, with the kubelet's reason.
 func waitFinished(ctx context.Context, cs kubernetes.Interface, pods []*corev1.Pod, timeout time.Duration) []string {
 	out := make([]string, len(pods))
-	var wg sync.WaitGroup
-	for i, p := range pods {
-		wg.Go(func() {
-			end, err := workload.WaitPodFinished(ctx, cs, p.Namespace, p.Name, timeout)
-			if err != nil {
-				end = err.Error()
-			}
-			out[i] = end
-		})
+	done := make([]bool, len(pods))
+	if len(pods) == 0 {
+		return out
 	}
-	wg.Wait()
+	ns := pods[0].Namespace
+	sel := LabelID + "=" + pods[0].Labels[LabelID] + "," + LabelRole + "=" + pods[0].Labels[LabelRole]
+	err := wait.PollUntilContextTimeout(ctx, time.Second, timeout, true, func(ctx context.Context) (bool, error) {
+		list, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: sel})
+		if err != nil {
+			return false, nil // a transient error: poll again
+		}
+		byName := map[string]*corev1.Pod{}
+		for i := range list.Items {
+			byName[list.Items[i].Name] = &list.Items[i]
+		}
+		all := true
+		for i, want := range pods {
+			if done[i] {
+				continue
+			}
+			p, ok := byName[want.Name]
+			switch {
+			case !ok:
+				out[i], done[i] = "pod deleted before it finished", true
+			case p.Status.Phase == corev1.PodSucceeded:
+				done[i] = true
+			case p.Status.Phase == corev1.PodFailed:
+				out[i], done[i] = failure(p), true
+			default:
+				if why := stuck(p); why != "" {
+					out[i], done[i] = why, true
+				}
+			}
+			all = all && done[i]
+		}
+		return all, nil
+	})
+	if err != nil {
+		for i := range pods {
+			if !done[i] {
+				out[i] = fmt.Sprintf("did not finish within %s: %v", timeout, err)
+			}
+		}
+	}
 	return out
+}
+
+// failure says how a failed pod's container ended.
+func failure(p *corev1.Pod) string {
+	for _, st := range p.Status.ContainerStatuses {
+		if t := st.State.Terminated; t != nil {
+			return fmt.Sprintf("probe exited with code %d (%s)", t.ExitCode, t.Reason)
+		}
+	}
+	return strings.TrimSpace("pod failed: " + p.Status.Reason + " " + p.Status.Message)
+}
+
+// stuck says why a pod's container cannot start, or "".
+func stuck(p *corev1.Pod) string {
+	for _, st := range p.Status.ContainerStatuses {
+		if w := st.State.Waiting; w != nil && cannotStart[w.Reason] {
+			return fmt.Sprintf("cannot start: %s: %s", w.Reason, w.Message)
+		}
+	}
+	return ""
 }
 
 func podLog(ctx context.Context, cs kubernetes.Interface, ns, pod, container string) ([]byte, error) {

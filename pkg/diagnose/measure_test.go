@@ -33,6 +33,8 @@ type apiServer struct {
 	ran     []string // the images of the pods created
 	// refuse, when set, refuses dry runs of pods it matches, as admission.
 	refuse func(*corev1.Pod) error
+	// status, when set, is a created pod's status (default: succeeded).
+	status func(*corev1.Pod) corev1.PodStatus
 }
 
 func newAPIServer(t *testing.T) *apiServer {
@@ -54,6 +56,9 @@ func newAPIServer(t *testing.T) *apiServer {
 		s.mu.Unlock()
 		pod = pod.DeepCopy()
 		pod.Status.Phase = corev1.PodSucceeded
+		if s.status != nil {
+			pod.Status = s.status(pod)
+		}
 		return true, nil, s.cs.Tracker().Create(corev1.SchemeGroupVersion.WithResource("pods"), pod, pod.Namespace)
 	})
 	s.cs.PrependReactor("create", "namespaces", func(a k8stesting.Action) (bool, runtime.Object, error) {
@@ -164,12 +169,11 @@ func TestMeasureInterrupted(t *testing.T) {
 	s := newAPIServer(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	// Pods never finish; the context is cancelled once they exist.
-	s.cs.PrependReactor("get", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
+	s.cs.PrependReactor("list", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
 		if s.created.Load() > 0 {
 			cancel()
 		}
-		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: a.(k8stesting.GetAction).GetName()}, Status: corev1.PodStatus{Phase: corev1.PodRunning}}
-		return true, p, nil
+		return true, &corev1.PodList{}, nil // running, as far as anyone can tell
 	})
 	done := make(chan struct{})
 	var m *Measurement
@@ -267,5 +271,32 @@ func TestMeasureJudgeRecorded(t *testing.T) {
 		if !strings.Contains(text.String(), want) {
 			t.Errorf("text lacks %q:\n%s", want, text.String())
 		}
+	}
+}
+
+// A probe image the nodes cannot pull ends the wait at once with the
+// kubelet's reason, and the verdict says so instead of waiting minutes.
+func TestMeasureImageCannotBePulled(t *testing.T) {
+	s := newAPIServer(t)
+	s.status = func(p *corev1.Pod) corev1.PodStatus {
+		return corev1.PodStatus{Phase: corev1.PodPending, ContainerStatuses: []corev1.ContainerStatus{{
+			State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ImagePullBackOff", Message: `Back-off pulling image "reg.example/probe:v1"`}},
+		}}}
+	}
+	f := measureFacts(t, s.cs)
+	start := time.Now()
+	m, err := Measure(context.Background(), s.cs, f, MeasureOptions{ID: "p1", Load: DefaultLoad, Images: testImages, Settle: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > 10*time.Second {
+		t.Errorf("took %s: the wait must end at the first poll", took)
+	}
+	v := Judge(f, Predict(f), m)
+	if v.Verdict != VerdictInconclusive || !strings.Contains(strings.Join(v.Evidence, " "), "cannot start: ImagePullBackOff") {
+		t.Errorf("verdict %q: %q", v.Verdict, v.Evidence)
+	}
+	if !strings.HasPrefix(m.Cleanup, "cleanup: nothing left") {
+		t.Errorf("cleanup: %s", m.Cleanup)
 	}
 }
