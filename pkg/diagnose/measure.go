@@ -216,10 +216,25 @@ func createAll(ctx context.Context, cs kubernetes.Interface, pods []*corev1.Pod)
 	return out, nil
 }
 
+// waitStarted waits until every counter pod's container runs; the first
+// that cannot start, or the timeout, is the error.
 func waitStarted(ctx context.Context, cs kubernetes.Interface, pods []*corev1.Pod, timeout time.Duration) error {
-	for _, p := range pods {
-		if err := workload.WaitContainerStarted(ctx, cs, p.Namespace, p.Name, timeout); err != nil {
-			return err
+	ends := waitPods(ctx, cs, pods, timeout, func(p *corev1.Pod) (bool, string) {
+		// A container that has run, even one that ended, has written
+		// snapshots to its log: that is what is read.
+		if p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
+			return true, ""
+		}
+		for _, st := range p.Status.ContainerStatuses {
+			if st.State.Running != nil || st.State.Terminated != nil {
+				return true, ""
+			}
+		}
+		return false, ""
+	})
+	for i, e := range ends {
+		if e != "" {
+			return fmt.Errorf("pod %s: %s", pods[i].Name, e)
 		}
 	}
 	return nil
@@ -232,13 +247,27 @@ var cannotStart = map[string]bool{
 	"CreateContainerConfigError": true, "CreateContainerError": true,
 }
 
-// waitFinished waits until every pod has ended, with one List per poll
-// (not one Get per pod: a user's API server is not ours to load), and says
-// per pod how it ended when not well ("" for a pod that succeeded). A pod
-// that cannot start ends its wait at once, with the kubelet's reason.
+// waitFinished waits until every probe pod has ended and says per pod how
+// it ended when not well ("" for a pod that succeeded).
 func waitFinished(ctx context.Context, cs kubernetes.Interface, pods []*corev1.Pod, timeout time.Duration) []string {
+	return waitPods(ctx, cs, pods, timeout, func(p *corev1.Pod) (bool, string) {
+		switch p.Status.Phase {
+		case corev1.PodSucceeded:
+			return true, ""
+		case corev1.PodFailed:
+			return true, failure(p)
+		}
+		return false, ""
+	})
+}
+
+// waitPods polls pods with one List per second (not one Get per pod: a
+// user's API server is not ours to load) until done says each is done, and
+// returns per pod its problem ("" for none). A pod that cannot start, or
+// is gone, is done at once with the reason; the timeout ends the rest.
+func waitPods(ctx context.Context, cs kubernetes.Interface, pods []*corev1.Pod, timeout time.Duration, done func(*corev1.Pod) (bool, string)) []string {
 	out := make([]string, len(pods))
-	done := make([]bool, len(pods))
+	finished := make([]bool, len(pods))
 	if len(pods) == 0 {
 		return out
 	}
@@ -255,30 +284,28 @@ func waitFinished(ctx context.Context, cs kubernetes.Interface, pods []*corev1.P
 		}
 		all := true
 		for i, want := range pods {
-			if done[i] {
+			if finished[i] {
 				continue
 			}
 			p, ok := byName[want.Name]
 			switch {
 			case !ok:
-				out[i], done[i] = "pod deleted before it finished", true
-			case p.Status.Phase == corev1.PodSucceeded:
-				done[i] = true
-			case p.Status.Phase == corev1.PodFailed:
-				out[i], done[i] = failure(p), true
+				out[i], finished[i] = "pod deleted", true
 			default:
-				if why := stuck(p); why != "" {
-					out[i], done[i] = why, true
+				if d, problem := done(p); d {
+					out[i], finished[i] = problem, true
+				} else if why := stuck(p); why != "" {
+					out[i], finished[i] = why, true
 				}
 			}
-			all = all && done[i]
+			all = all && finished[i]
 		}
 		return all, nil
 	})
 	if err != nil {
 		for i := range pods {
-			if !done[i] {
-				out[i] = fmt.Sprintf("did not finish within %s: %v", timeout, err)
+			if !finished[i] {
+				out[i] = fmt.Sprintf("not done within %s: %v", timeout, err)
 			}
 		}
 	}

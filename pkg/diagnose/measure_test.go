@@ -300,3 +300,24 @@ func TestMeasureImageCannotBePulled(t *testing.T) {
 		t.Errorf("cleanup: %s", m.Cleanup)
 	}
 }
+
+// A counter pod that cannot start costs the counters, said with the
+// kubelet's reason, and the probes still run.
+func TestMeasureCounterPodStuck(t *testing.T) {
+	s := newAPIServer(t)
+	s.status = func(p *corev1.Pod) corev1.PodStatus {
+		if !p.Spec.HostNetwork {
+			return corev1.PodStatus{Phase: corev1.PodSucceeded}
+		}
+		return corev1.PodStatus{Phase: corev1.PodPending, ContainerStatuses: []corev1.ContainerStatus{{
+			State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CreateContainerConfigError", Message: "hostNetwork denied by the runtime"}},
+		}}}
+	}
+	m, err := Measure(context.Background(), s.cs, measureFacts(t, s.cs), MeasureOptions{ID: "c1", Load: DefaultLoad, Images: testImages, Counters: true, Settle: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Bursts) == 0 || m.Counters != nil || !strings.Contains(m.CountersNote, "cannot start: CreateContainerConfigError") {
+		t.Errorf("bursts %d, counters %v, note %q", len(m.Bursts), m.Counters, m.CountersNote)
+	}
+}
