@@ -78,6 +78,14 @@ func Run(ctx context.Context, cs kubernetes.Interface, o Options) (*Report, erro
 		r.Skipped = "not allowed: " + strings.Join(r.Access.Missing, "; ")
 	}
 	if r.Skipped == "" {
+		switch {
+		case len(ProbeNodes(f.Nodes, o.Load.Nodes)) == 0:
+			r.Skipped = "no ready node to probe (or the nodes could not be listed)"
+		case f.DNS.VIP == "":
+			r.Skipped = "the cluster DNS VIP is unknown (Service kube-system/kube-dns not read)"
+		}
+	}
+	if r.Skipped == "" {
 		img := resolveImages(o.Images, f.Nodes)
 		if img.Glibc == "" || img.Musl == "" {
 			r.Skipped = fmt.Sprintf("no probe image: none of the nodes holds %s / %s (a lab cluster preloads them); pass --probe-image and --probe-image-musl with images the nodes can pull", LabProbeGlibc, LabProbeMusl)

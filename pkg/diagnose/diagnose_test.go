@@ -120,3 +120,18 @@ func TestReportJSONRoundTrip(t *testing.T) {
 		t.Error("an unknown tier name must not decode")
 	}
 }
+
+// A role that may make pods but not list nodes gets facts and a prediction,
+// and the measurement is skipped with the reason, not an error.
+func TestRunNoNodesReadable(t *testing.T) {
+	s := newAPIServer(t)
+	rbac(s.cs)
+	forbid(s.cs, "list", "nodes", "")
+	r, err := Run(context.Background(), s.cs, Options{ID: "n1", Wanted: TierProbes, Load: DefaultLoad})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Measurement != nil || !strings.Contains(r.Skipped, "no ready node to probe") || s.created.Load() != 0 {
+		t.Errorf("skipped %q, created %d", r.Skipped, s.created.Load())
+	}
+}
