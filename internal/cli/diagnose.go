@@ -58,10 +58,14 @@ func newDiagnoseCommand(s Streams) *cobra.Command {
   verdict     with its evidence and a recommendation, then a check that nothing is left
 
 --duration 0 reads facts only. --export-scenario FILE writes a lab scenario of the
-detected shape (its fixes side by side, the nodes' kernels imitated by the race emulator). The probe images are the lab's (found on a lab
-cluster's nodes); elsewhere pass --probe-image and --probe-image-musl.
-Exit 0 whatever the verdict; 1 when the cluster cannot be reached or the measurement failed;
-2 for bad flags or a kubeconfig that does not load; 130 on Ctrl-C (after the cleanup).`,
+detected shape (its fixes side by side, the nodes' kernels imitated by the race
+emulator). The probe images are the lab's (found on a lab cluster's nodes);
+elsewhere pass --probe-image and --probe-image-musl. docs/diagnose.md has the
+permissions of each tier, with an RBAC manifest for each.
+
+Exit 0 whatever the verdict; 1 when the cluster cannot be reached or the
+measurement failed; 2 for bad flags or a kubeconfig that does not load; 130 on
+Ctrl-C (after the cleanup).`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			if err := f.validate(); err != nil {
