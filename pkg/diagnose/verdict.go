@@ -135,6 +135,9 @@ func Judge(f Facts, p Prediction, m *Measurement) Verdict {
 		v.Verdict = VerdictAffected
 		ev("delays only in a mitigated variant: see the table; more data (a longer --duration) would tell whether it is chance")
 	}
+	if p.Verdict == PredictNotAffected {
+		ev("the facts predicted not affected, the measurement disagrees: the prediction is by kernel version and set-up only (a node's kernel may lack the fix its version implies, or the delays have another cause)")
+	}
 	if vip.Retried > 0 && reopen.Lookups > 0 && reopen.Retried == 0 {
 		ev("single-request-reopen removed them for glibc: %s", reopen)
 	}

@@ -10,6 +10,15 @@ func burst(node string, variant int, target string, lookups, at5s uint64) Burst 
 		Lookups: lookups, Retried: at5s, Delayed: at5s, Complete: true}
 }
 
+// A measurement that contradicts the prediction says so.
+func TestJudgeAgainstPrediction(t *testing.T) {
+	m := &Measurement{Bursts: []Burst{burst("a", 0, TargetVIP, 400, 9), burst("a", 0, TargetDNSPod, 400, 0)}}
+	v := Judge(Facts{Nodes: nodes("6.1.0"), DNS: dns(2)}, Prediction{Verdict: PredictNotAffected}, m)
+	if v.Verdict != VerdictAffected || !strings.Contains(strings.Join(v.Evidence, "\n"), "the facts predicted not affected, the measurement disagrees") {
+		t.Errorf("%q: %q", v.Verdict, v.Evidence)
+	}
+}
+
 func TestJudge(t *testing.T) {
 	old := Facts{Nodes: nodes("4.19.0", "6.1.0"), DNS: dns(2)}
 	affected := Prediction{Verdict: PredictAffected}
