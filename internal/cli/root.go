@@ -94,4 +94,5 @@ var subcommands = []func(Streams) *cobra.Command{
 	newSiteCommand,
 	newRunCommand,
 	newHostcheckCommand,
+	newDiagnoseCommand,
 }
