@@ -68,29 +68,17 @@ func (s *fakeAPIServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	case p == "/api/v1/nodes":
 		l := &corev1.NodeList{TypeMeta: metav1.TypeMeta{Kind: "NodeList", APIVersion: "v1"}}
-		for _, o := range s.objs {
-			if n, ok := o.(*corev1.Node); ok {
-				l.Items = append(l.Items, *n)
-			}
-		}
+		l.Items = objectsOf[corev1.Node](s.objs)
 		write(l)
 		return
 	case p == "/apis/apps/v1/daemonsets":
 		l := &appsv1.DaemonSetList{TypeMeta: metav1.TypeMeta{Kind: "DaemonSetList", APIVersion: "apps/v1"}}
-		for _, o := range s.objs {
-			if d, ok := o.(*appsv1.DaemonSet); ok {
-				l.Items = append(l.Items, *d)
-			}
-		}
+		l.Items = objectsOf[appsv1.DaemonSet](s.objs)
 		write(l)
 		return
 	case p == "/apis/discovery.k8s.io/v1/namespaces/kube-system/endpointslices":
 		l := &discoveryv1.EndpointSliceList{TypeMeta: metav1.TypeMeta{Kind: "EndpointSliceList", APIVersion: "discovery.k8s.io/v1"}}
-		for _, o := range s.objs {
-			if e, ok := o.(*discoveryv1.EndpointSlice); ok {
-				l.Items = append(l.Items, *e)
-			}
-		}
+		l.Items = objectsOf[discoveryv1.EndpointSlice](s.objs)
 		write(l)
 		return
 	default:
@@ -330,4 +318,15 @@ func TestDiagnoseOverHTTP(t *testing.T) {
 	if b, err := os.ReadFile(scenarioFile); err != nil || !strings.Contains(string(b), "kind: Scenario") {
 		t.Errorf("--export-scenario: %v\n%s", err, b)
 	}
+}
+
+// objectsOf are the objects of type T among objs, as a list's items.
+func objectsOf[T any](objs []runtime.Object) []T {
+	var out []T
+	for _, o := range objs {
+		if t, ok := any(o).(*T); ok {
+			out = append(out, *t)
+		}
+	}
+	return out
 }
