@@ -21,6 +21,11 @@ func main() {
 	switch code {
 	case cli.ExitOK:
 	case cli.ExitInterrupted:
+		if err == nil {
+			// The signal came as the command finished (a run's report).
+			fmt.Fprintln(os.Stderr, "labrun: interrupted as it finished; its work is complete")
+			break
+		}
 		fmt.Fprintln(os.Stderr, "labrun: interrupted; what it had made is removed:", err)
 	default:
 		fmt.Fprintln(os.Stderr, "labrun:", err)

@@ -28,14 +28,16 @@ var ErrExpectation = errors.New("expectation broken")
 
 // ExitCode maps a command's error to the process exit code. ctx is the
 // command's context: a cancelled one means the user interrupted it, whatever
-// error the interruption surfaced as.
+// error the interruption surfaced as, and even when the command finished
+// its work in the meantime (a Ctrl-C while the report is written): every
+// interrupt exits 130.
 func ExitCode(ctx context.Context, err error) int {
 	var u UsageError
 	switch {
-	case err == nil:
-		return ExitOK
 	case ctx.Err() != nil || errors.Is(err, context.Canceled):
 		return ExitInterrupted
+	case err == nil:
+		return ExitOK
 	case errors.As(err, &u):
 		return ExitUsage
 	case onlyExpectation(err):

@@ -35,6 +35,9 @@ func TestExitCodes(t *testing.T) {
 		{"site of no run", context.Background(), []string{"site", "-o", results + "/site", "absent"}, ExitUsage},
 		{"report of no run", context.Background(), []string{"report", "absent"}, ExitUsage},
 		{"run interrupted", cancelled, []string{"run", "--results", results, "../../scenarios/baseline.yaml"}, ExitInterrupted},
+		// Interrupted after its work was done (Ctrl-C while the report is
+		// written): still 130.
+		{"interrupted, finished anyway", cancelled, []string{"version"}, ExitInterrupted},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

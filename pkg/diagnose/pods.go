@@ -44,12 +44,16 @@ type Variant struct {
 }
 
 // Variants are what diagnose measures: glibc bare and with the two options
-// that the lab shows fix it under the race, and musl, which ignores them.
+// that the lab shows fix it under the race, musl, which ignores them, and
+// Go's resolver.
 var Variants = []Variant{
 	{Name: "glibc", Backend: mitigation.Glibc},
 	{Name: "glibc+single-request-reopen", Backend: mitigation.Glibc, Options: []string{"single-request-reopen"}},
 	{Name: "glibc+use-vc", Backend: mitigation.Glibc, Options: []string{"use-vc"}},
 	{Name: "musl", Backend: mitigation.Musl},
+	// Go's own resolver sends A and AAAA from separate sockets (two
+	// 5-tuples): a control that the race should spare.
+	{Name: "go", Backend: mitigation.GoResolver},
 }
 
 // Target is where a probe's queries go.

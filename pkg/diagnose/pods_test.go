@@ -23,8 +23,8 @@ func TestPlanProbes(t *testing.T) {
 	f := Facts{DNS: dns(2), NodeLocal: &NodeLocal{ListenIP: "169.254.20.10"}}
 	f.DNS.Endpoints = append(f.DNS.Endpoints, DNSEndpoint{IP: "10.244.9.9", Ready: false})
 	ps := PlanProbes(f, []string{"w1", "w2"})
-	// Per node: glibc × (VIP, 2 ready DNS pods, NodeLocal) + 3 variants × VIP.
-	if len(ps) != 2*(4+3) {
+	// Per node: glibc × (VIP, 2 ready DNS pods, NodeLocal) + 4 variants × VIP.
+	if len(ps) != 2*(4+4) {
 		t.Fatalf("%d probes: %+v", len(ps), ps)
 	}
 	names := map[string]bool{}
