@@ -7,7 +7,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
+
+	"labrun.dev/labrun/pkg/lab"
 )
 
 // TestExitCodes checks the one exit-code table on every kind of outcome, as
@@ -34,6 +37,9 @@ func TestExitCodes(t *testing.T) {
 		{"export of no run", context.Background(), []string{"export", "--format", "csv", "absent"}, ExitUsage},
 		{"site of no run", context.Background(), []string{"site", "-o", results + "/site", "absent"}, ExitUsage},
 		{"report of no run", context.Background(), []string{"report", "absent"}, ExitUsage},
+		{"run --parallel 0", context.Background(), []string{"run", "--results", results, "--parallel", "0", "../../scenarios/baseline.yaml"}, ExitUsage},
+		{"run --parallel -2", context.Background(), []string{"run", "--results", results, "--parallel=-2", "../../scenarios/baseline.yaml"}, ExitUsage},
+		{"run --parallel many", context.Background(), []string{"run", "--results", results, "--parallel", "many", "../../scenarios/baseline.yaml"}, ExitUsage},
 		{"run interrupted", cancelled, []string{"run", "--results", results, "../../scenarios/baseline.yaml"}, ExitInterrupted},
 		// Interrupted after its work was done (Ctrl-C while the report is
 		// written): still 130.
@@ -102,3 +108,16 @@ func TestMainExitCodes(t *testing.T) {
 type discard struct{}
 
 func (*discard) Write(p []byte) (int, error) { return len(p), nil }
+
+func TestParseParallel(t *testing.T) {
+	for v, want := range map[string]int{"1": 1, "4": 4, "auto": lab.ParallelAuto} {
+		if got, err := parseParallel(v); err != nil || got != want {
+			t.Errorf("parseParallel(%q) = %d, %v; want %d", v, got, err, want)
+		}
+	}
+	for _, v := range []string{"0", "-1", "", "two", "2.5", "Auto"} {
+		if _, err := parseParallel(v); err == nil || !strings.Contains(err.Error(), "want a number of clusters ≥ 1, or auto") {
+			t.Errorf("parseParallel(%q): err = %v", v, err)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strconv"
 
 	"github.com/spf13/cobra"
 
@@ -15,9 +16,10 @@ import (
 
 func newRunCommand(s Streams) *cobra.Command {
 	var (
-		o      lab.RunOptions
-		shard  string
-		prefix string
+		o        lab.RunOptions
+		shard    string
+		prefix   string
+		parallel string
 	)
 	c := &cobra.Command{
 		Use:   "run FILE",
@@ -40,7 +42,13 @@ results/<scenario>-<time>-shard-i-of-N with a shard.json naming the shard's
 cells; other shards' cells get no status file, and shard 1 also records the
 cells that will not run. --resume of a shard run keeps to its shard. A shard
 does not judge the expect: block (its other cells are elsewhere): labrun
-merge does, on the joined run.`,
+merge does, on the joined run.
+
+--parallel N runs up to N cluster shapes at once, each on its own cluster
+(the cells of one shape still run one after another on it); auto picks the
+smallest of the shapes to run, the clusters memory holds (600 MiB a kind
+node, against MemAvailable) and the CPUs. More clusters than memory holds is
+refused before anything runs (exit 2); more than CPUs is a warning.`,
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) > 1 || (len(args) == 0 && o.Resume == "") {
 				return UsageError{errors.New("run: want one scenario FILE (optional with --resume)")}
@@ -55,6 +63,13 @@ merge does, on the joined run.`,
 				}
 				o.Shard = &results.Shard{Index: i, Count: n}
 			}
+			if c.Flags().Changed("parallel") {
+				n, err := parseParallel(parallel)
+				if err != nil {
+					return UsageError{err}
+				}
+				o.Parallel = n
+			}
 			if len(args) == 1 {
 				o.Scenario = args[0]
 			}
@@ -66,6 +81,9 @@ merge does, on the joined run.`,
 			}
 			o.Progress = s.Err
 			res, err := lab.Run(c.Context(), o)
+			if errors.Is(err, lab.ErrTooParallel) {
+				return UsageError{err}
+			}
 			if res == nil {
 				return err
 			}
@@ -87,7 +105,20 @@ merge does, on the joined run.`,
 	c.Flags().StringVar(&o.ResultsDir, "results", "results", "where the run's directory is made")
 	c.Flags().StringVar(&prefix, "cluster-prefix", "", "name the clusters labrun-PREFIX-<shape> instead of labrun-<shape>, apart from other runs' clusters on a shared host")
 	c.Flags().StringVar(&shard, "shard", "", "run only shard i of N (i/N, 1 ≤ i ≤ N): the cells labrun plan FILE --shards N gives it")
+	c.Flags().StringVar(&parallel, "parallel", "1", "run up to `N` cluster shapes at once, each on its own cluster (N ≥ 1, or auto: as many as shapes, memory and CPUs allow)")
 	return c
+}
+
+// parseParallel reads --parallel: a number of clusters ≥ 1, or auto.
+func parseParallel(v string) (int, error) {
+	if v == "auto" {
+		return lab.ParallelAuto, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		return 0, fmt.Errorf("--parallel %q: want a number of clusters ≥ 1, or auto", v)
+	}
+	return n, nil
 }
 
 // clusterPrefixRE is what --cluster-prefix accepts: a part of a kind cluster

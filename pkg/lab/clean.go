@@ -2,6 +2,7 @@ package lab
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -35,9 +36,27 @@ func Clean(ctx context.Context, provider cluster.Provider, prefix string, progre
 			errs = append(errs, err.Error())
 		}
 	}
-	if others := len(all) - len(names); others > 0 {
+	// What every lab cluster shares goes only when none is left, decided
+	// under the host lock: a cluster another run is creating holds it until
+	// its nodes exist, so the list below counts it, or it has not ensured
+	// the guard yet and will after this (pkg/cluster/kind's Create).
+	unlock, err := cluster.LockHost(ctx, progress, "clean")
+	if err != nil {
+		return errors.Join(err, joined(errs))
+	}
+	defer unlock()
+	left, err := provider.List(ctx)
+	if err != nil {
+		return errors.Join(err, joined(errs))
+	}
+	if others := len(left); others > 0 {
 		if len(errs) > 0 {
-			return fmt.Errorf("clean: %s", strings.Join(errs, "; "))
+			return joined(errs)
+		}
+		if prefix == "" {
+			// Made by another run since the list above.
+			fmt.Fprintf(progress, "clean: %d lab clusters deleted; %d lab clusters made meanwhile keep the egress guard and kind's network\n", len(names), others)
+			return nil
 		}
 		fmt.Fprintf(progress, "clean: %d lab clusters %s-… deleted; %d other lab clusters keep the egress guard and kind's network\n", len(names), prefix, others)
 		return nil
@@ -77,4 +96,12 @@ func Clean(ctx context.Context, provider cluster.Provider, prefix string, progre
 	}
 	fmt.Fprintf(progress, "clean: %d lab clusters deleted; nothing of the lab is left\n", len(names))
 	return nil
+}
+
+// joined is the problems of clean as one error, nil for none.
+func joined(errs []string) error {
+	if len(errs) == 0 {
+		return nil
+	}
+	return fmt.Errorf("clean: %s", strings.Join(errs, "; "))
 }

@@ -358,7 +358,8 @@ func TestRunShapeDeletesTheClusterAfterAFailedCell(t *testing.T) {
 			env := results.Env{Extra: map[string]string{}}
 			reached := map[string]results.Status{}
 			ps := scenario.PlanShape{Shape: cells[0].Shape, Cells: cells}
-			if err := runShape(ctx, o, run, &env, ps, &ETA{}, nil, 0, reached); err != nil {
+			sh := &runShared{run: run, env: &env, eta: &ETA{}, shapes: []scenario.PlanShape{ps}, parallel: 1}
+			if err := runShape(ctx, o, sh, 0, reached); err != nil {
 				t.Fatalf("runShape: %v", err)
 			}
 			got := ev.list()

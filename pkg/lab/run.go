@@ -6,10 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"maps"
+	"os"
 	"path/filepath"
 	"regexp"
+	"runtime/debug"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"labrun.dev/labrun/pkg/analyze"
@@ -39,6 +44,12 @@ type RunOptions struct {
 	// Provider makes the clusters (default: kind).
 	Provider cluster.Provider
 	Progress io.Writer
+	// Parallel is how many shapes (each its own cluster) run at once: 0 or
+	// 1 one after another, ParallelAuto as many as the shapes, memory
+	// (NodeMemory a node) and CPUs allow. More clusters than memory holds
+	// is an error wrapping ErrTooParallel. A shape's cells always run one
+	// after another on its cluster.
+	Parallel int
 	// Shard, when set, runs only shard Index of Count: the cells that
 	// plan.Split gives it on this host (labrun plan --shards N shows the
 	// same split). Run fills Cells in and records shard.json; the cells of
@@ -55,6 +66,8 @@ type RunOptions struct {
 	// give fixed ones.
 	probe   func(context.Context) hostFacts
 	hostEnv func(context.Context, []scenario.Cell) results.Env
+	// machine reads memory and CPUs for Parallel (default readMachine).
+	machine func() machine
 }
 
 // RunResult is where a run's results are.
@@ -87,7 +100,8 @@ func Run(ctx context.Context, o RunOptions) (*RunResult, error) {
 	if o.Progress == nil {
 		o.Progress = io.Discard
 	}
-	if o.Provider == nil {
+	ownKind := o.Provider == nil
+	if ownKind {
 		o.Provider = kind.New(o.Progress)
 	}
 	if o.bringUp == nil {
@@ -98,6 +112,12 @@ func Run(ctx context.Context, o RunOptions) (*RunResult, error) {
 	}
 	if o.hostEnv == nil {
 		o.hostEnv = collect.HostEnv
+	}
+	if o.machine == nil {
+		o.machine = readMachine
+	}
+	if o.Parallel < 0 && o.Parallel != ParallelAuto {
+		return nil, fmt.Errorf("--parallel %d: want a number of clusters ≥ 1, or auto", o.Parallel)
 	}
 	if o.Shard != nil {
 		if err := plan.CheckShard(o.Shard.Index, o.Shard.Count); err != nil {
@@ -110,7 +130,7 @@ func Run(ctx context.Context, o RunOptions) (*RunResult, error) {
 	if !strings.HasPrefix(o.ClusterPrefix, cluster.NamePrefix) {
 		return nil, fmt.Errorf("cluster prefix %q must start with %q", o.ClusterPrefix, cluster.NamePrefix)
 	}
-	sc, run, err := openRun(o)
+	sc, run, made, err := openRun(o)
 	if err != nil {
 		return nil, err
 	}
@@ -130,31 +150,101 @@ func Run(ctx context.Context, o RunOptions) (*RunResult, error) {
 	if err != nil {
 		return nil, err
 	}
+	shapes := scenario.Plan(todo)
+	parallel, notes, err := parallelism(o.Parallel, shapeNodes(shapes), o.machine())
+	if err != nil {
+		if made {
+			// Nothing ran: the run directory made for it goes too.
+			os.RemoveAll(run.Dir)
+		}
+		return nil, err
+	}
 	env, err := startEnv(ctx, o.hostEnv, run, inShard(cells, shard), host)
 	if err != nil {
 		return nil, err
 	}
-	shapes := scenario.Plan(todo)
-	var eta ETA
-	part := ""
+	shared := &runShared{run: run, env: &env, eta: &ETA{}, shapes: shapes, parallel: parallel}
+	part, atOnce := "", ""
 	if shard != nil {
 		part = fmt.Sprintf("shard %s: %d of the ", shard, len(shard.Cells))
 	}
-	fmt.Fprintf(o.Progress, "run %s: %s%d cells, %d to run on %d cluster(s); estimated %s; results in %s\n",
-		run.Name(), part, len(cells), len(todo), len(shapes), eta.Remaining(todo, len(shapes), false), run.Dir)
+	estimate := shared.eta.Remaining(todo, len(shapes), false)
+	if parallel > 1 {
+		shared.eta.Plan(parallel, restOf(shapes))
+		estimate = shared.eta.RunRemaining()
+		atOnce = fmt.Sprintf(", %d at once", parallel)
+		// Whole lines only, from every shape: see shapeWriter.
+		o.Progress = &lineSink{w: o.Progress}
+	}
+	fmt.Fprintf(o.Progress, "run %s: %s%d cells, %d to run on %d cluster(s)%s; estimated %s; results in %s\n",
+		run.Name(), part, len(cells), len(todo), len(shapes), atOnce, estimate, run.Dir)
+	for _, n := range notes {
+		fmt.Fprintln(o.Progress, n)
+	}
 
-	var failures []string
-	reached := map[string]results.Status{}
+	// Up to parallel shapes at once, started in plan order. A shape that
+	// fails does not stop the others; an interrupt (ctx) stops them all,
+	// and each deletes its cluster on the way out.
+	errs := make([]error, len(shapes))
+	reachedBy := make([]map[string]results.Status, len(shapes))
+	slots := make(chan struct{}, parallel)
+	var wg sync.WaitGroup
 	for i, ps := range shapes {
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+		}
 		if ctx.Err() != nil {
 			break
 		}
-		rest := slices.Concat(restOf(shapes[i+1:])...)
-		err := runShape(ctx, o, run, &env, ps, &eta, rest, len(shapes)-i-1, reached)
-		if err != nil {
-			failures = append(failures, err.Error())
-			fmt.Fprintf(o.Progress, "cluster for shape %s: %v\n", ps.Shape.ID, err)
+		reachedBy[i] = map[string]results.Status{}
+		so := o
+		var w *shapeWriter
+		if parallel > 1 {
+			w = &shapeWriter{sink: o.Progress, name: ClusterName(o.ClusterPrefix, ps.Shape.ID), cells: cellIDs(ps.Cells)}
+			so.Progress = w
+			if ownKind {
+				// kind's own lines ("kind: ✓ Preparing nodes") name no
+				// cluster: each shape's provider writes them through its
+				// writer.
+				so.Provider = kind.New(w)
+			}
 		}
+		wg.Add(1)
+		go func() {
+			defer func() {
+				<-slots
+				wg.Done()
+			}()
+			if parallel > 1 {
+				// A panic would end the process with the other shapes'
+				// clusters up: it fails this shape only (its cluster is
+				// deleted on the way out, as after an error).
+				defer func() {
+					if r := recover(); r != nil {
+						errs[i] = fmt.Errorf("shape %s: panic: %v", ps.Shape.ID, r)
+						fmt.Fprintf(so.Progress, "cluster for shape %s: panic: %v\n%s", ps.Shape.ID, r, debug.Stack())
+						w.Flush()
+					}
+				}()
+			}
+			errs[i] = runShape(ctx, so, shared, i, reachedBy[i])
+			if errs[i] != nil {
+				fmt.Fprintf(so.Progress, "cluster for shape %s: %v\n", ps.Shape.ID, errs[i])
+			}
+			if w != nil {
+				w.Flush()
+			}
+		}()
+	}
+	wg.Wait()
+	var failures []string
+	reached := map[string]results.Status{}
+	for i := range shapes {
+		if errs[i] != nil {
+			failures = append(failures, errs[i].Error())
+		}
+		maps.Copy(reached, reachedBy[i])
 	}
 	interrupted := ctx.Err() != nil
 	var incomplete []string
@@ -198,34 +288,35 @@ func Run(ctx context.Context, o RunOptions) (*RunResult, error) {
 }
 
 // openRun makes a new run directory with the scenario as resolved, or opens
-// the one to resume with its recorded scenario.
-func openRun(o RunOptions) (*scenario.Scenario, results.RunDir, error) {
+// the one to resume with its recorded scenario; made says that it made the
+// directory (it did not exist).
+func openRun(o RunOptions) (_ *scenario.Scenario, _ results.RunDir, made bool, _ error) {
 	if o.Resume != "" {
 		run, err := results.Open(o.Resume)
 		if err != nil {
-			return nil, results.RunDir{}, err
+			return nil, results.RunDir{}, false, err
 		}
 		sc, err := run.ReadScenario()
 		if err != nil {
-			return nil, results.RunDir{}, fmt.Errorf("resume %s: %w", o.Resume, err)
+			return nil, results.RunDir{}, false, fmt.Errorf("resume %s: %w", o.Resume, err)
 		}
 		if o.Scenario != "" {
 			given, err := scenario.LoadFile(o.Scenario)
 			if err != nil {
-				return nil, results.RunDir{}, err
+				return nil, results.RunDir{}, false, err
 			}
 			if !slices.Equal(cellIDs(given.Expand()), cellIDs(sc.Expand())) {
-				return nil, results.RunDir{}, fmt.Errorf("resume %s: %s does not have the cells of the recorded scenario %s", o.Resume, o.Scenario, run.ScenarioPath())
+				return nil, results.RunDir{}, false, fmt.Errorf("resume %s: %s does not have the cells of the recorded scenario %s", o.Resume, o.Scenario, run.ScenarioPath())
 			}
 		}
-		return sc, run, nil
+		return sc, run, false, nil
 	}
 	if o.Scenario == "" {
-		return nil, results.RunDir{}, errors.New("run: a scenario file is required")
+		return nil, results.RunDir{}, false, errors.New("run: a scenario file is required")
 	}
 	sc, err := scenario.LoadFile(o.Scenario)
 	if err != nil {
-		return nil, results.RunDir{}, err
+		return nil, results.RunDir{}, false, err
 	}
 	root := o.ResultsDir
 	if root == "" {
@@ -237,14 +328,15 @@ func openRun(o RunOptions) (*scenario.Scenario, results.RunDir, error) {
 		// machines are uploaded side by side: their names must differ.
 		name += fmt.Sprintf("-shard-%d-of-%d", o.Shard.Index, o.Shard.Count)
 	}
+	_, statErr := os.Stat(filepath.Join(root, name))
 	run, err := results.Create(root, name)
 	if err != nil {
-		return nil, results.RunDir{}, err
+		return nil, results.RunDir{}, false, err
 	}
 	if err := run.WriteScenario(sc); err != nil {
-		return nil, results.RunDir{}, err
+		return nil, results.RunDir{}, false, err
 	}
-	return sc, run, nil
+	return sc, run, errors.Is(statErr, fs.ErrNotExist), nil
 }
 
 func cellIDs(cells []scenario.Cell) []string {
@@ -397,10 +489,46 @@ func ClusterName(prefix, shapeID string) string {
 	return name
 }
 
-// runShape brings one shape's cluster up, runs its cells, and deletes the
-// cluster (unless Retain), even on an interrupt.
-func runShape(ctx context.Context, o RunOptions, run results.RunDir, env *results.Env, ps scenario.PlanShape,
-	eta *ETA, later []scenario.Cell, clustersLater int, reached map[string]results.Status) (err error) {
+// runShared is what the shapes of a run share, safe for those run side by
+// side: the run directory (each cell writes files of its own), env.json
+// (each shape adds its cluster's facts and writes the merged whole, under
+// envMu), the ETA (safe itself), and the plan.
+type runShared struct {
+	run      results.RunDir
+	envMu    sync.Mutex
+	env      *results.Env
+	eta      *ETA
+	shapes   []scenario.PlanShape
+	parallel int // shapes at once
+}
+
+// addClusterEnv adds a cluster's facts to env.json and writes it.
+func (s *runShared) addClusterEnv(ctx context.Context, l *Testbed, progress io.Writer) error {
+	s.envMu.Lock()
+	defer s.envMu.Unlock()
+	// A fact that cannot be read is recorded as such; it does not stop the
+	// measurement.
+	if err := collect.AddClusterEnv(ctx, s.env, l.Cluster, l.Images, addonSteps(l), l.Facts); err != nil {
+		fmt.Fprintf(progress, "env.json: %v\n", err)
+		s.env.Extra["error_"+l.Cluster.Name] = err.Error()
+	}
+	return s.run.WriteEnv(*s.env)
+}
+
+// runShape brings shape si's cluster up, runs its cells, and deletes the
+// cluster (unless Retain), even on an interrupt. Each cell's status goes in
+// reached.
+func runShape(ctx context.Context, o RunOptions, sh *runShared, si int, reached map[string]results.Status) (err error) {
+	ps, run, eta := sh.shapes[si], sh.run, sh.eta
+	// The ETA: with shapes side by side, of the whole run (RunRemaining);
+	// one after another, of this shape and the shapes to come.
+	later := slices.Concat(restOf(sh.shapes[si+1:])...)
+	clustersLater := len(sh.shapes) - si - 1
+	side := sh.parallel > 1
+	if side {
+		eta.Start(si)
+		defer eta.Done(si)
+	}
 	name := ClusterName(o.ClusterPrefix, ps.Shape.ID)
 	if existing, err := o.Provider.List(ctx); err == nil && slices.Contains(existing, name) {
 		fmt.Fprintf(o.Progress, "cluster %s: left by an earlier run, deleting it first\n", name)
@@ -435,13 +563,7 @@ func runShape(ctx context.Context, o RunOptions, run results.RunDir, env *result
 			err = errors.Join(err, fmt.Errorf("cluster %s: cell namespaces left: %w", name, serr))
 		}
 	}()
-	// A fact that cannot be read is recorded as such; it does not stop the
-	// measurement.
-	if err := collect.AddClusterEnv(ctx, env, l.Cluster, l.Images, addonSteps(l), l.Facts); err != nil {
-		fmt.Fprintf(o.Progress, "env.json: %v\n", err)
-		env.Extra["error_"+l.Cluster.Name] = err.Error()
-	}
-	if err := run.WriteEnv(*env); err != nil {
+	if err := sh.addClusterEnv(ctx, l, o.Progress); err != nil {
 		return err
 	}
 	for i, c := range ps.Cells {
@@ -449,8 +571,14 @@ func runShape(ctx context.Context, o RunOptions, run results.RunDir, env *result
 			return nil // the caller marks the cells not reached
 		}
 		left := append(slices.Clone(ps.Cells[i+1:]), later...)
-		fmt.Fprintf(o.Progress, "cell %d/%d %s: %s; ETA %s\n", i+1, len(ps.Cells), c.ID, cellPlanLine(c, len(cr.workers)),
-			eta.Remaining(append([]scenario.Cell{c}, left...), clustersLater, true))
+		var startETA time.Duration
+		if side {
+			eta.Left(si, ps.Cells[i:])
+			startETA = eta.RunRemaining()
+		} else {
+			startETA = eta.Remaining(append([]scenario.Cell{c}, left...), clustersLater, true)
+		}
+		fmt.Fprintf(o.Progress, "cell %d/%d %s: %s; ETA %s\n", i+1, len(ps.Cells), c.ID, cellPlanLine(c, len(cr.workers)), startETA)
 		start := time.Now()
 		res := cr.runCell(ctx, c)
 		reached[c.ID] = res.Status
@@ -458,8 +586,15 @@ func runShape(ctx context.Context, o RunOptions, run results.RunDir, env *result
 			return err
 		}
 		eta.Observe(time.Since(start), c)
+		var endETA time.Duration
+		if side {
+			eta.Left(si, ps.Cells[i+1:])
+			endETA = eta.RunRemaining()
+		} else {
+			endETA = eta.Remaining(ps.Cells[i+1:], clustersLater, true)
+		}
 		fmt.Fprintf(o.Progress, "cell %d/%d %s: %s in %s; ETA %s\n", i+1, len(ps.Cells), c.ID, resultLine(res),
-			time.Since(start).Round(time.Second), eta.Remaining(ps.Cells[i+1:], clustersLater, true))
+			time.Since(start).Round(time.Second), endETA)
 	}
 	return nil
 }

@@ -111,9 +111,12 @@ func TestCellsToRun(t *testing.T) {
 
 func TestOpenRunResumeChecksTheScenario(t *testing.T) {
 	dir := t.TempDir()
-	sc, run, err := openRun(RunOptions{Scenario: "testdata/two-shapes.yaml", ResultsDir: dir})
+	sc, run, made, err := openRun(RunOptions{Scenario: "testdata/two-shapes.yaml", ResultsDir: dir})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if !made {
+		t.Error("a new run's directory is not said to be made")
 	}
 	if !strings.HasPrefix(run.Name(), sc.Metadata.Name+"-") {
 		t.Errorf("run name %s", run.Name())
@@ -121,10 +124,10 @@ func TestOpenRunResumeChecksTheScenario(t *testing.T) {
 	if _, err := os.Stat(run.ScenarioPath()); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := openRun(RunOptions{Resume: run.Dir}); err != nil {
-		t.Errorf("resume from the recorded scenario: %v", err)
+	if _, _, made, err := openRun(RunOptions{Resume: run.Dir}); err != nil || made {
+		t.Errorf("resume from the recorded scenario: %v (made %v)", err, made)
 	}
-	if _, _, err := openRun(RunOptions{Resume: run.Dir, Scenario: "../../scenarios/grpc.yaml"}); err == nil || !strings.Contains(err.Error(), "does not have the cells") {
+	if _, _, _, err := openRun(RunOptions{Resume: run.Dir, Scenario: "../../scenarios/grpc.yaml"}); err == nil || !strings.Contains(err.Error(), "does not have the cells") {
 		t.Errorf("resume with another scenario: err = %v", err)
 	}
 }

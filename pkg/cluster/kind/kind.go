@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -96,6 +97,31 @@ func (k *Provider) Create(ctx context.Context, s cluster.Spec) (c *cluster.Clust
 	if err := checkImage(ctx, s.NodeImage); err != nil {
 		return nil, err
 	}
+	// The host lock, from the sysctls' record until kind's node containers
+	// exist. A Delete takes it around its "was that the last lab cluster?"
+	// check (List, which sees a cluster once its first node container
+	// exists) and what it removes when the answer is yes: the sysctls'
+	// record, the egress guard, kind's network. Held across our whole
+	// window it closes these races with another cluster's last Delete (in
+	// this process, or another labrun):
+	//   - the Delete lists no cluster (ours has no container yet) and
+	//     removes the guard after we ensured it: our nodes would start
+	//     unguarded;
+	//   - it removes kind's network between our Ensure and kind's
+	//     Provision, which then makes a network of its own, unguarded;
+	//   - it restores and forgets the sysctls' record we are relying on,
+	//     so nothing restores what our kubelets change.
+	// Once our containers exist, List counts us and a Delete leaves all of
+	// that in place, so the lock is released then rather than after the
+	// whole bring-up (minutes), and clusters still come up side by side.
+	// A marker file of "creation in progress" would do the same without
+	// holding a lock during kind's provisioning, but a kill -9 leaves it
+	// behind, and the flock goes with the process.
+	unlock, err := cluster.LockHost(ctx, k.progress, "cluster "+s.Name)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	if err := cluster.SaveHostSysctls(); err != nil {
 		return nil, err
 	}
@@ -112,6 +138,7 @@ func (k *Provider) Create(ctx context.Context, s cluster.Spec) (c *cluster.Clust
 		return nil, err
 	}
 	defer func() {
+		unlock() // before the Delete below, which takes the lock itself
 		if err != nil && s.Retain && ctx.Err() == nil {
 			fmt.Fprintf(k.progress, "cluster %s: kept after a failure (--retain): %v\n", s.Name, err)
 		} else if err != nil {
@@ -131,18 +158,22 @@ func (k *Provider) Create(ctx context.Context, s cluster.Spec) (c *cluster.Clust
 			kindcluster.CreateWithDisplayUsage(false),
 			kindcluster.CreateWithDisplaySalutation(false))
 	}()
-	select {
-	case err = <-done:
-		if err != nil {
-			return nil, fmt.Errorf("create cluster %s: %w", s.Name, kindError(err))
+	finished, err := k.awaitNodes(ctx, s.Name, done)
+	unlock()
+	if !finished {
+		select {
+		case err = <-done:
+		case <-ctx.Done():
+			// kind's Create takes no context: remove its nodes under it, which
+			// makes it fail fast, then wait for it before the final delete.
+			fmt.Fprintf(k.progress, "cluster %s: interrupted, removing its nodes\n", s.Name)
+			_ = k.provider.Delete(s.Name, kubeconfig)
+			<-done
+			return nil, ctx.Err()
 		}
-	case <-ctx.Done():
-		// kind's Create takes no context: remove its nodes under it, which
-		// makes it fail fast, then wait for it before the final delete.
-		fmt.Fprintf(k.progress, "cluster %s: interrupted, removing its nodes\n", s.Name)
-		_ = k.provider.Delete(s.Name, kubeconfig)
-		<-done
-		return nil, ctx.Err()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("create cluster %s: %w", s.Name, kindError(err))
 	}
 	if c, err = k.Get(ctx, s.Name); err != nil {
 		return nil, err
@@ -159,6 +190,30 @@ func (k *Provider) Create(ctx context.Context, s cluster.Spec) (c *cluster.Clust
 		return nil, err
 	}
 	return c, nil
+}
+
+// nodesPoll is how often Create looks for its first node container while
+// it holds the host lock.
+const nodesPoll = 250 * time.Millisecond
+
+// awaitNodes waits, while kind's Create runs, until the cluster is in List
+// (its first node container exists), kind's Create returned (finished, with
+// its error), or ctx ended.
+func (k *Provider) awaitNodes(ctx context.Context, name string, done <-chan error) (finished bool, err error) {
+	tick := time.NewTicker(nodesPoll)
+	defer tick.Stop()
+	for {
+		select {
+		case err := <-done:
+			return true, err
+		case <-ctx.Done():
+			return false, nil
+		case <-tick.C:
+			if all, err := k.provider.List(); err == nil && slices.Contains(all, name) {
+				return false, nil
+			}
+		}
+	}
 }
 
 // kindError adds the output of a failed command to kind's error.
@@ -268,6 +323,23 @@ func (k *Provider) Delete(ctx context.Context, name string) error {
 		return fmt.Errorf("delete cluster %s: %w", name, err)
 	}
 	os.Remove(cluster.KubeconfigPath(name))
+	// Under the host lock: a cluster being created holds it until its node
+	// containers exist (see Create), so List either counts it or it has not
+	// yet recorded the sysctls nor ensured the guard, and will after this.
+	if unlock, err := cluster.LockHost(ctx, k.progress, "cluster "+name); err != nil {
+		fmt.Fprintf(k.progress, "cluster %s: the host's sysctls, egress guard and kind's network are left as they are (%v); `labrun clean` removes them once no lab cluster is left\n", name, err)
+	} else {
+		k.lastCluster(ctx)
+		unlock()
+	}
+	fmt.Fprintf(k.progress, "cluster %s: deleted in %s\n", name, time.Since(start).Round(100*time.Millisecond))
+	return nil
+}
+
+// lastCluster, under the host lock, restores the host sysctls and removes
+// the egress guard when no lab cluster is left, and kind's network when no
+// kind cluster at all is left.
+func (k *Provider) lastCluster(ctx context.Context) {
 	left, err := k.List(ctx)
 	if err == nil && len(left) == 0 {
 		if err := cluster.RestoreHostSysctls(k.progress); err != nil {
@@ -284,8 +356,6 @@ func (k *Provider) Delete(ctx context.Context, name string) error {
 			fmt.Fprintf(k.progress, "docker network %s removed: no kind cluster is left\n", egress.Network)
 		}
 	}
-	fmt.Fprintf(k.progress, "cluster %s: deleted in %s\n", name, time.Since(start).Round(100*time.Millisecond))
-	return nil
 }
 
 // List returns the lab's clusters (kind clusters named NamePrefix…).
