@@ -114,10 +114,13 @@ const counterSettle = 2500 * time.Millisecond
 
 // resolveImages fills the images not given from those the nodes hold.
 func resolveImages(img Images, nodes []Node) Images {
+	// The kubelet reports the names containerd holds, normalised
+	// ("docker.io/labrun/probe-glibc:<key>", and the same @sha256:…): a
+	// tagged name of the repository, under any registry.
 	find := func(repo string) string {
 		for _, n := range nodes {
 			for _, name := range n.Images {
-				if strings.HasPrefix(name, repo+":") {
+				if strings.HasPrefix(name, repo+":") || strings.Contains(name, "/"+repo+":") {
 					return name
 				}
 			}

@@ -88,6 +88,11 @@ func TestResolveImages(t *testing.T) {
 	if img.Glibc != "labrun/probe-glibc:4f1c" || img.Musl != "labrun/probe-musl:9a8b" || img.PullPolicy != "IfNotPresent" {
 		t.Errorf("got %+v", img)
 	}
+	// As a kind node's kubelet reports them (NodeStatus.Images).
+	kind := []Node{{Images: []string{"docker.io/labrun/probe-glibc@sha256:0123", "docker.io/labrun/probe-glibc:4f1c", "docker.io/labrun/probe-musl:9a8b"}}}
+	if img := resolveImages(Images{}, kind); img.Glibc != "docker.io/labrun/probe-glibc:4f1c" || img.Musl != "docker.io/labrun/probe-musl:9a8b" {
+		t.Errorf("kind's names: got %+v", img)
+	}
 	img = resolveImages(Images{Glibc: "reg.example/probe-glibc:v1", PullPolicy: "Always"}, nil)
 	if img.Glibc != "reg.example/probe-glibc:v1" || img.Musl != "" || img.PullPolicy != "Always" {
 		t.Errorf("given images: %+v", img)
