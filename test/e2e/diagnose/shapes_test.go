@@ -76,6 +76,9 @@ func TestE2EDiagnoseShapes(t *testing.T) {
 			if code != cli.ExitOK {
 				t.Fatalf("exit %d", code)
 			}
+			var text strings.Builder
+			r.WriteText(&text) // what a user reads (docs/diagnose.md shows one)
+			t.Logf("the report as text:\n%s", text.String())
 			if r.Verdict.Verdict != diagnose.VerdictAffected {
 				t.Errorf("verdict %q, want %q; evidence:\n%s", r.Verdict.Verdict, diagnose.VerdictAffected, strings.Join(r.Verdict.Evidence, "\n"))
 			}
