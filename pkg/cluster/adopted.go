@@ -110,9 +110,16 @@ type NodeAccessError struct{ Reason string }
 func (e *NodeAccessError) Error() string { return "not read: " + e.Reason }
 
 // IsNodeAccess reports whether err is (or wraps) a NodeAccessError.
-func IsNodeAccess(err error) bool {
+func IsNodeAccess(err error) bool { return NotRead(err) != "" }
+
+// NotRead is the sentence of the NodeAccessError err wraps ("not read:
+// needs --allow-privileged …"), "" if it wraps none.
+func NotRead(err error) string {
 	var e *NodeAccessError
-	return errors.As(err, &e)
+	if errors.As(err, &e) {
+		return e.Error()
+	}
+	return ""
 }
 
 // DeniedRunner is the Runner of a cluster whose nodes the lab may not reach:

@@ -110,18 +110,23 @@ func Run(ctx context.Context, o RunOptions) (*RunResult, error) {
 	if !strings.HasPrefix(o.ClusterPrefix, cluster.NamePrefix) {
 		return nil, fmt.Errorf("cluster prefix %q must start with %q", o.ClusterPrefix, cluster.NamePrefix)
 	}
+	adopted, err := adopt(ctx, &o) // nil unless the cluster exists already
+	if err != nil {
+		return nil, err
+	}
 	sc, run, err := openRun(o)
 	if err != nil {
 		return nil, err
 	}
 	cells := sc.Expand()
-	if mirror := cmp.Or(o.Mirror, sc.Images.Mirror); mirror != "" {
+	if mirror := cmp.Or(o.Mirror, sc.Images.Mirror); mirror != "" && adopted == nil {
 		if err := pullThroughMirror(ctx, mirror, cells, o.Progress); err != nil {
 			fmt.Fprintf(o.Progress, "images: %v\n", err)
 		}
 	}
 	host := o.probe(ctx)
 	markHostLimits(cells, host)
+	adopted.mark(cells)
 	shard, err := shardOf(run, o, cells)
 	if err != nil {
 		return nil, err
@@ -409,7 +414,7 @@ func runShape(ctx context.Context, o RunOptions, run results.RunDir, env *result
 		}
 	}
 	l, err := o.bringUp(ctx, UpOptions{Name: name, Scenario: run.ScenarioPath(), Shape: ps.Shape.Cluster.Name,
-		ClusterMitigations: ps.Shape.ClusterMitigations, Retain: o.Retain, Provider: o.Provider, Progress: o.Progress})
+		ClusterMitigations: ps.Shape.ClusterMitigations, Retain: o.Retain, Provider: o.Provider, Run: run.Name(), Progress: o.Progress})
 	if err != nil {
 		return fmt.Errorf("bring cluster %s up: %w", name, err)
 	}
@@ -437,7 +442,7 @@ func runShape(ctx context.Context, o RunOptions, run results.RunDir, env *result
 	}()
 	// A fact that cannot be read is recorded as such; it does not stop the
 	// measurement.
-	if err := collect.AddClusterEnv(ctx, env, l.Cluster, l.Images, addonSteps(l), l.Facts); err != nil {
+	if err := addClusterEnv(ctx, env, l); err != nil {
 		fmt.Fprintf(o.Progress, "env.json: %v\n", err)
 		env.Extra["error_"+l.Cluster.Name] = err.Error()
 	}

@@ -196,3 +196,15 @@ func ProbePods(cell scenario.Cell, nodes []string, run, namespace, image string)
 	}
 	return pods, nil
 }
+
+// DeleteCellPods deletes a cell's pods (by its cell-hash label) from a
+// namespace the cell shares with others (an existing cluster's labrun-<run>)
+// and waits until they are gone.
+func DeleteCellPods(ctx context.Context, cs kubernetes.Interface, namespace, cellID string) error {
+	sel := LabelCell + "=" + CellHash(cellID)
+	err := cs.CoreV1().Pods(namespace).DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{LabelSelector: sel})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("delete pods %s in %s: %w", sel, namespace, err)
+	}
+	return WaitNoPods(ctx, cs, namespace, sel, namespaceTimeout)
+}
