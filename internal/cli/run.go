@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"labrun.dev/labrun/pkg/cluster"
+	"labrun.dev/labrun/pkg/cluster/existing"
 	"labrun.dev/labrun/pkg/lab"
 	"labrun.dev/labrun/pkg/plan"
 	"labrun.dev/labrun/pkg/results"
@@ -18,6 +19,7 @@ func newRunCommand(s Streams) *cobra.Command {
 		o      lab.RunOptions
 		shard  string
 		prefix string
+		ex     existing.Options
 	)
 	c := &cobra.Command{
 		Use:   "run FILE",
@@ -40,7 +42,19 @@ results/<scenario>-<time>-shard-i-of-N with a shard.json naming the shard's
 cells; other shards' cells get no status file, and shard 1 also records the
 cells that will not run. --resume of a shard run keeps to its shard. A shard
 does not judge the expect: block (its other cells are elsewhere): labrun
-merge does, on the joined run.`,
+merge does, on the joined run.
+
+--kubeconfig K [--context C] runs the cells on that existing cluster instead
+(no docker or kind call; docs/existing-cluster.md): its shape is read and
+recorded in env.json, cells of a shape it does not match are not run (with the
+reason), nor those that would change the cluster (cluster-level mitigations,
+names of the lab upstream). Everything the lab deploys is in one namespace
+labrun-<run>, deleted at the end, on failure and on Ctrl-C (labrun clean
+--kubeconfig K sweeps what a killed run left). Node counters need
+--allow-privileged (a privileged hostNetwork pod per probed node); without it
+they are "not read". The race emulator (and delay-aaaa) drops or holds DNS
+packets on the nodes: only with --allow-race-emulator too. Lab images come
+from the nodes (a lab cluster preloads them) or --image-registry.`,
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) > 1 || (len(args) == 0 && o.Resume == "") {
 				return UsageError{errors.New("run: want one scenario FILE (optional with --resume)")}
@@ -65,6 +79,22 @@ merge does, on the joined run.`,
 				o.ClusterPrefix = cluster.NamePrefix + "-" + prefix
 			}
 			o.Progress = s.Err
+			onExisting := c.Flags().Changed("kubeconfig") || c.Flags().Changed("context")
+			switch {
+			case !onExisting && (ex.AllowPrivileged || ex.AllowRaceEmulator || ex.ImageRegistry != ""):
+				return UsageError{errors.New("run: --allow-privileged, --allow-race-emulator and --image-registry are for an existing cluster (--kubeconfig)")}
+			case ex.AllowRaceEmulator && !ex.AllowPrivileged:
+				return UsageError{errors.New("run: --allow-race-emulator needs --allow-privileged (labagent is a privileged pod on each probed node)")}
+			case onExisting && (o.Mirror != "" || prefix != ""):
+				return UsageError{errors.New("run: --mirror and --cluster-prefix are for kind clusters, not an existing cluster (--kubeconfig)")}
+			case onExisting:
+				ex.Progress = s.Err
+				p, err := existing.New(ex)
+				if err != nil {
+					return UsageError{err}
+				}
+				o.Provider = p
+			}
 			res, err := lab.Run(c.Context(), o)
 			if res == nil {
 				return err
@@ -87,6 +117,12 @@ merge does, on the joined run.`,
 	c.Flags().StringVar(&o.ResultsDir, "results", "results", "where the run's directory is made")
 	c.Flags().StringVar(&prefix, "cluster-prefix", "", "name the clusters labrun-PREFIX-<shape> instead of labrun-<shape>, apart from other runs' clusters on a shared host")
 	c.Flags().StringVar(&shard, "shard", "", "run only shard i of N (i/N, 1 ≤ i ≤ N): the cells labrun plan FILE --shards N gives it")
+	c.Flags().StringVar(&ex.Kubeconfig, "kubeconfig", "", "run on this existing cluster instead of kind clusters (docs/existing-cluster.md)")
+	c.Flags().StringVar(&ex.Context, "context", "", "with --kubeconfig: its context (default: the current one)")
+	c.Flags().BoolVar(&ex.AllowPrivileged, "allow-privileged", false, "existing cluster: a privileged hostNetwork pod per probed node, for node counters and DNS captures")
+	c.Flags().BoolVar(&ex.AllowRaceEmulator, "allow-race-emulator", false, "existing cluster: run the race emulator (drops DNS packets on the nodes) and delay-aaaa; needs --allow-privileged")
+	c.Flags().StringVar(&ex.ImageRegistry, "image-registry", "", "existing cluster: a registry serving the lab images as REGISTRY/labrun/NAME:TAG to nodes that do not hold them")
+	c.Flags().StringVar(&ex.ImageTag, "image-tag", "latest", "with --image-registry: the lab images' tag")
 	return c
 }
 
