@@ -259,7 +259,10 @@ func (p *Provider) Delete(ctx context.Context, name string) error {
 		return nil
 	}
 	ns := Namespace(run)
-	delErr := workload.DeleteNamespace(ctx, p.cs, ns)
+	// The pods first, by label (the namespace's deletion would take them
+	// too): the final check looks for pods anywhere.
+	podErr := workload.DeletePods(ctx, p.cs, ns, workload.LabelRun+"="+run)
+	delErr := errors.Join(podErr, workload.DeleteNamespace(ctx, p.cs, ns))
 	line, err := finalCheck(ctx, p.cs, workload.LabelRun+"="+run, "namespace "+ns+" deleted")
 	fmt.Fprintf(p.o.Progress, "cluster %s: %s\n", name, line)
 	if err == nil {
