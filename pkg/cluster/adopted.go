@@ -29,6 +29,9 @@ type Adopted struct {
 	PullPolicy corev1.PullPolicy
 	// Shape is what the cluster is, as read from its API objects.
 	Shape Shape
+	// NoNodeAccess says why the Runner cannot run commands on the nodes
+	// ("" when it can): no counters, no DNS captures.
+	NoNodeAccess string
 	// RaceEmulator: the user allowed labagent, which drops DNS packets on
 	// their nodes (--allow-race-emulator, with --allow-privileged).
 	RaceEmulator bool

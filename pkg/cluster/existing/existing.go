@@ -201,7 +201,7 @@ func (p *Provider) Create(ctx context.Context, spec cluster.Spec) (c *cluster.Cl
 	if _, err := p.cs.CoreV1().Services(ns).Create(ctx, labService(ns, spec.Run), metav1.CreateOptions{}); err != nil {
 		return nil, fmt.Errorf("existing cluster: create service %s/%s: %w", ns, LabService, err)
 	}
-	runner := cluster.DeniedRunner(NeedsPrivileged)
+	runner, noAccess := cluster.DeniedRunner(NeedsPrivileged), "not read: "+NeedsPrivileged
 	if p.o.AllowPrivileged {
 		if imgs["probe-glibc"] == "" {
 			return nil, fmt.Errorf("existing cluster: the node pods need the lab image labrun/probe-glibc: no node holds it; pass --image-registry")
@@ -210,13 +210,13 @@ func (p *Provider) Create(ctx context.Context, spec cluster.Spec) (c *cluster.Cl
 		if err != nil {
 			return nil, err
 		}
-		runner = podRunner{ns: ns, pods: pods, tools: imgs["labagent"] != "", exec: p.exec}
+		runner, noAccess = podRunner{ns: ns, pods: pods, tools: imgs["labagent"] != "", exec: p.exec}, ""
 	}
 	c = &cluster.Cluster{
 		Name: spec.Name, Kubeconfig: p.o.Kubeconfig, Rest: p.rest, Client: p.cs, Nodes: nodes.list, Runner: runner,
 		Adopted: &cluster.Adopted{
 			Namespace: ns, Run: spec.Run, Images: imgs, PullPolicy: corev1.PullIfNotPresent, Shape: shape,
-			RaceEmulator: p.o.AllowPrivileged && p.o.AllowRaceEmulator, LabService: LabService,
+			RaceEmulator: p.o.AllowPrivileged && p.o.AllowRaceEmulator, LabService: LabService, NoNodeAccess: noAccess,
 		},
 	}
 	p.mu.Lock()
