@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"labrun.dev/labrun/pkg/cluster"
+	"labrun.dev/labrun/pkg/cluster/existing"
 	"labrun.dev/labrun/pkg/cluster/kind"
 	"labrun.dev/labrun/pkg/lab"
 )
@@ -52,7 +53,7 @@ CoreDNS is Ready. Ctrl-C deletes the half-made cluster. Prints the kubeconfig pa
 }
 
 func newCleanCommand(s Streams) *cobra.Command {
-	var prefix string
+	var prefix, kubeconfig, kubeContext string
 	c := &cobra.Command{
 		Use:   "clean",
 		Short: "Delete every cluster, container and network the lab made (found by name and label)",
@@ -63,9 +64,24 @@ cluster uses it, and the host sysctls kubelet changed are restored.
 
 --cluster-prefix NAME deletes only the clusters of runs started with the same
 --cluster-prefix (labrun-NAME-…); the egress guard and kind's network go only
-when no other lab cluster is left.`,
+when no other lab cluster is left.
+
+--kubeconfig K [--context C] cleans an existing cluster instead (no docker or
+kind call): every namespace labrun run --kubeconfig made there (labelled
+labrun.dev/existing=true) is deleted, then a final check says that nothing
+labelled so is left.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
+			if c.Flags().Changed("kubeconfig") || c.Flags().Changed("context") {
+				if prefix != "" {
+					return UsageError{fmt.Errorf("--cluster-prefix names kind clusters; --kubeconfig cleans an existing cluster: give one of them")}
+				}
+				p, err := existing.New(existing.Options{Kubeconfig: kubeconfig, Context: kubeContext, Progress: s.Err})
+				if err != nil {
+					return UsageError{err}
+				}
+				return existing.Sweep(c.Context(), p.Client(), s.Err)
+			}
 			full := ""
 			if prefix != "" {
 				if !clusterPrefixRE.MatchString(prefix) {
@@ -77,5 +93,7 @@ when no other lab cluster is left.`,
 		},
 	}
 	c.Flags().StringVar(&prefix, "cluster-prefix", "", "only the clusters of runs started with this --cluster-prefix")
+	c.Flags().StringVar(&kubeconfig, "kubeconfig", "", "clean an existing cluster (what labrun run --kubeconfig left there) instead of kind clusters")
+	c.Flags().StringVar(&kubeContext, "context", "", "with --kubeconfig: its context (default: the current one)")
 	return c
 }

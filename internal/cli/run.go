@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"labrun.dev/labrun/pkg/cluster"
+	"labrun.dev/labrun/pkg/cluster/existing"
 	"labrun.dev/labrun/pkg/lab"
 	"labrun.dev/labrun/pkg/plan"
 	"labrun.dev/labrun/pkg/results"
@@ -20,6 +21,7 @@ func newRunCommand(s Streams) *cobra.Command {
 		shard    string
 		prefix   string
 		parallel string
+		ex       existing.Options
 	)
 	c := &cobra.Command{
 		Use:   "run FILE",
@@ -48,7 +50,19 @@ merge does, on the joined run.
 (the cells of one shape still run one after another on it); auto picks the
 smallest of the shapes to run, the clusters memory holds (600 MiB a kind
 node, against MemAvailable) and the CPUs. More clusters than memory holds is
-refused before anything runs (exit 2); more than CPUs is a warning.`,
+refused before anything runs (exit 2); more than CPUs is a warning.
+
+--kubeconfig K [--context C] runs the cells on that existing cluster instead
+(no docker or kind call; docs/existing-cluster.md): its shape is read and
+recorded in env.json, cells of a shape it does not match are not run (with the
+reason), nor those that would change the cluster (cluster-level mitigations,
+names of the lab upstream). Everything the lab deploys is in one namespace
+labrun-<run>, deleted at the end, on failure and on Ctrl-C (labrun clean
+--kubeconfig K sweeps what a killed run left). Node counters need
+--allow-privileged (a privileged hostNetwork pod per probed node); without it
+they are "not read". The race emulator (and delay-aaaa) drops or holds DNS
+packets on the nodes: only with --allow-race-emulator too. Lab images come
+from the nodes (a lab cluster preloads them) or --image-registry.`,
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) > 1 || (len(args) == 0 && o.Resume == "") {
 				return UsageError{errors.New("run: want one scenario FILE (optional with --resume)")}
@@ -80,6 +94,22 @@ refused before anything runs (exit 2); more than CPUs is a warning.`,
 				o.ClusterPrefix = cluster.NamePrefix + "-" + prefix
 			}
 			o.Progress = s.Err
+			onExisting := c.Flags().Changed("kubeconfig") || c.Flags().Changed("context")
+			switch {
+			case !onExisting && (ex.AllowPrivileged || ex.AllowRaceEmulator || ex.ImageRegistry != ""):
+				return UsageError{errors.New("run: --allow-privileged, --allow-race-emulator and --image-registry are for an existing cluster (--kubeconfig)")}
+			case ex.AllowRaceEmulator && !ex.AllowPrivileged:
+				return UsageError{errors.New("run: --allow-race-emulator needs --allow-privileged (labagent is a privileged pod on each probed node)")}
+			case onExisting && (o.Mirror != "" || prefix != "" || c.Flags().Changed("parallel")):
+				return UsageError{errors.New("run: --mirror, --cluster-prefix and --parallel are for kind clusters, not an existing cluster (--kubeconfig)")}
+			case onExisting:
+				ex.Progress = s.Err
+				p, err := existing.New(ex)
+				if err != nil {
+					return UsageError{err}
+				}
+				o.Provider = p
+			}
 			res, err := lab.Run(c.Context(), o)
 			if errors.Is(err, lab.ErrTooParallel) {
 				return UsageError{err}
@@ -106,6 +136,12 @@ refused before anything runs (exit 2); more than CPUs is a warning.`,
 	c.Flags().StringVar(&prefix, "cluster-prefix", "", "name the clusters labrun-PREFIX-<shape> instead of labrun-<shape>, apart from other runs' clusters on a shared host")
 	c.Flags().StringVar(&shard, "shard", "", "run only shard i of N (i/N, 1 ≤ i ≤ N): the cells labrun plan FILE --shards N gives it")
 	c.Flags().StringVar(&parallel, "parallel", "1", "run up to `N` cluster shapes at once, each on its own cluster (N ≥ 1, or auto: as many as shapes, memory and CPUs allow)")
+	c.Flags().StringVar(&ex.Kubeconfig, "kubeconfig", "", "run on this existing cluster instead of kind clusters (docs/existing-cluster.md)")
+	c.Flags().StringVar(&ex.Context, "context", "", "with --kubeconfig: its context (default: the current one)")
+	c.Flags().BoolVar(&ex.AllowPrivileged, "allow-privileged", false, "existing cluster: a privileged hostNetwork pod per probed node, for node counters and DNS captures")
+	c.Flags().BoolVar(&ex.AllowRaceEmulator, "allow-race-emulator", false, "existing cluster: run the race emulator (drops DNS packets on the nodes) and delay-aaaa; needs --allow-privileged")
+	c.Flags().StringVar(&ex.ImageRegistry, "image-registry", "", "existing cluster: a registry serving the lab images as REGISTRY/labrun/NAME:TAG to nodes that do not hold them")
+	c.Flags().StringVar(&ex.ImageTag, "image-tag", "latest", "with --image-registry: the lab images' tag")
 	return c
 }
 

@@ -31,10 +31,13 @@ type Cell struct {
 	State  results.State `json:"state"`
 	Reason string        `json:"reason,omitempty"`
 
-	Stats      *Stats                 `json:"stats,omitempty"`
-	Counters   *Deltas                `json:"counters,omitempty"`
-	Capture    *results.CaptureCounts `json:"capture,omitempty"`
-	Comparison *Comparison            `json:"comparison,omitempty"`
+	Stats    *Stats  `json:"stats,omitempty"`
+	Counters *Deltas `json:"counters,omitempty"`
+	// CountersNotRead says why the cell has no counters, when they were
+	// not read (results.Counters.NotRead): never zeros.
+	CountersNotRead string                 `json:"counters_not_read,omitempty"`
+	Capture         *results.CaptureCounts `json:"capture,omitempty"`
+	Comparison      *Comparison            `json:"comparison,omitempty"`
 
 	acc         *Accumulator
 	baselineKey string
@@ -192,6 +195,8 @@ func load(run results.RunDir, c *Cell, sc scenario.Cell) error {
 	c.Stats = &st2
 	if counters, ok, err := run.ReadCounters(c.ID); err != nil {
 		return err
+	} else if ok && counters.NotRead != "" {
+		c.CountersNotRead = counters.NotRead
 	} else if ok {
 		d := CounterDeltas(counters)
 		c.Counters = &d

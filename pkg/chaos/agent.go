@@ -1,6 +1,7 @@
 package chaos
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -47,6 +48,11 @@ type AgentOptions struct {
 	Image     string // the labagent image
 	VIP       string // the cluster DNS Service's ClusterIP
 	Replicas  int    // CoreDNS replicas behind the VIP (profile 5.0-5.5's p)
+	// PullPolicy of the agent's image (default Never: the lab preloads it).
+	PullPolicy corev1.PullPolicy
+	// Nodes, when set, are the only nodes the agent runs on (an existing
+	// cluster: the probed nodes); empty is every node.
+	Nodes []string
 }
 
 // NeedsAgent reports whether a cell runs labagent: under the race emulator,
@@ -98,6 +104,14 @@ func AgentDaemonSet(cell scenario.Cell, o AgentOptions) (*appsv1.DaemonSet, erro
 	}
 	privileged := true
 	grace := int64(10) // the agent removes its rules on SIGTERM
+	var affinity *corev1.Affinity
+	if len(o.Nodes) > 0 {
+		affinity = &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{
+			RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{NodeSelectorTerms: []corev1.NodeSelectorTerm{{
+				MatchFields: []corev1.NodeSelectorRequirement{{Key: "metadata.name", Operator: corev1.NodeSelectorOpIn, Values: o.Nodes}},
+			}}},
+		}}
+	}
 	return &appsv1.DaemonSet{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "DaemonSet"},
 		ObjectMeta: metav1.ObjectMeta{Name: AgentName, Namespace: o.Namespace, Labels: labels},
@@ -108,6 +122,7 @@ func AgentDaemonSet(cell scenario.Cell, o AgentOptions) (*appsv1.DaemonSet, erro
 				Spec: corev1.PodSpec{
 					HostNetwork:                   true,
 					DNSPolicy:                     corev1.DNSClusterFirstWithHostNet,
+					Affinity:                      affinity,
 					TerminationGracePeriodSeconds: &grace,
 					AutomountServiceAccountToken:  ptr.To(false),
 					EnableServiceLinks:            ptr.To(false),
@@ -115,7 +130,7 @@ func AgentDaemonSet(cell scenario.Cell, o AgentOptions) (*appsv1.DaemonSet, erro
 					Containers: []corev1.Container{{
 						Name:            "labagent",
 						Image:           o.Image,
-						ImagePullPolicy: corev1.PullNever,
+						ImagePullPolicy: cmp.Or(o.PullPolicy, corev1.PullNever),
 						Args: []string{
 							"run",
 							"--vip=" + o.VIP,

@@ -33,6 +33,14 @@ var _ Fault = (*Agent)(nil)
 
 // NewAgent returns the agent a cell needs on c (NeedsAgent must be true).
 func NewAgent(c *cluster.Cluster, cell scenario.Cell, o AgentOptions) (*Agent, error) {
+	if a := c.Adopted; a != nil {
+		// An existing cluster: the image comes from its nodes or the
+		// user's registry, and only the probed nodes get the agent.
+		o.PullPolicy = a.PullPolicy
+		for _, n := range c.Nodes {
+			o.Nodes = append(o.Nodes, n.Name)
+		}
+	}
 	ds, err := AgentDaemonSet(cell, o)
 	if err != nil {
 		return nil, err

@@ -65,6 +65,9 @@ type Spec struct {
 	// PodNetwork replaces the node image's default pod network (labnet);
 	// nil keeps it.
 	PodNetwork PodNetwork
+	// Run is the run id: an existing cluster's provider names its one
+	// namespace labrun-<run> and labels everything with it.
+	Run string
 }
 
 // PodNetwork is a pod network installed in place of the node image's default
@@ -133,6 +136,9 @@ type Cluster struct {
 	// Egress says what keeps the cluster's traffic on this machine ("" if
 	// nothing does): env.json records it.
 	Egress string
+	// Adopted is set on a cluster the lab did not make: what it may do
+	// there (nil: everything).
+	Adopted *Adopted
 }
 
 // New returns a cluster reached through rest, with one clientset built for it.

@@ -23,8 +23,16 @@ const kindModule = "sigs.k8s.io/kind"
 // HostEnv is what env.json says of this machine: kernel, Docker, kind, and
 // the race emulator's settings in the cells that will run.
 func HostEnv(ctx context.Context, cells []scenario.Cell) results.Env {
-	e := results.Env{Kernel: kernel(), Docker: dockerVersion(ctx), Kind: moduleVersion(kindModule),
-		Extra: map[string]string{results.EnvLabrunVersion: version.String()}}
+	e := ClientEnv(ctx, cells)
+	e.Docker, e.Kind = dockerVersion(ctx), moduleVersion(kindModule)
+	return e
+}
+
+// ClientEnv is HostEnv without Docker and kind (no docker call): what
+// env.json says of the machine that ran the cells on an existing cluster.
+// Its kernel is not the nodes' (AddAdoptedEnv records theirs).
+func ClientEnv(_ context.Context, cells []scenario.Cell) results.Env {
+	e := results.Env{Kernel: kernel(), Extra: map[string]string{results.EnvLabrunVersion: version.String()}}
 	var profiles, windows []string
 	for _, c := range cells {
 		if !c.Runs() || !c.UnderEmulator() {
@@ -128,6 +136,40 @@ func AddClusterEnv(ctx context.Context, e *results.Env, c *cluster.Cluster, plan
 		e.Egress = c.Egress
 	} else if c.Egress != e.Egress && !strings.Contains(e.Egress, c.Egress) {
 		e.Egress += "; " + c.Name + ": " + c.Egress
+	}
+	return nil
+}
+
+// AddAdoptedEnv records an existing cluster: its Kubernetes version, the
+// shape read from it (facts, as CLUSTER.KEY), and the lab images its pods
+// ran (by reference: the lab did not build them here). No docker call.
+func AddAdoptedEnv(e *results.Env, c *cluster.Cluster, facts map[string]string) error {
+	a := c.Adopted
+	if a == nil {
+		return fmt.Errorf("cluster %s: not an existing cluster", c.Name)
+	}
+	if v := a.Shape.Kubernetes; e.Kubernetes == "" || e.Kubernetes == v {
+		e.Kubernetes = v
+	} else if !strings.Contains(e.Kubernetes, v) {
+		e.Kubernetes += ", " + v
+	}
+	refs := make([]string, 0, len(a.Images))
+	for _, ref := range a.Images {
+		refs = append(refs, ref)
+	}
+	slices.Sort(refs)
+	for _, ref := range refs {
+		addImage(e, results.Image{Name: ref, Source: "cluster"})
+	}
+	if e.Extra == nil {
+		e.Extra = map[string]string{}
+	}
+	if clusters := strings.Split(e.Extra["clusters"], ","); !slices.Contains(clusters, c.Name) {
+		e.Extra["clusters"] = strings.TrimPrefix(e.Extra["clusters"]+","+c.Name, ",")
+	}
+	e.Extra[c.Name+".namespace"] = a.Namespace
+	for k, v := range facts {
+		e.Extra[c.Name+"."+k] = v
 	}
 	return nil
 }

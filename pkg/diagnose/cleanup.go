@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strings"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
 	"labrun.dev/labrun/pkg/workload"
@@ -33,26 +32,5 @@ func Cleanup(ctx context.Context, cs kubernetes.Interface, id string) string {
 
 // Leftovers lists the namespaces and pods labelled with this diagnosis's id.
 func Leftovers(ctx context.Context, cs kubernetes.Interface, id string) ([]string, error) {
-	sel := metav1.ListOptions{LabelSelector: LabelID + "=" + id}
-	var left []string
-	nss, err := cs.CoreV1().Namespaces().List(ctx, sel)
-	if err != nil {
-		return nil, fmt.Errorf("list namespaces %s: %w", sel.LabelSelector, err)
-	}
-	for _, n := range nss.Items {
-		left = append(left, "namespace "+n.Name)
-	}
-	pods, err := cs.CoreV1().Pods("").List(ctx, sel)
-	if err != nil {
-		// Listing pods cluster-wide may be forbidden to a namespaced role:
-		// the namespace check above is then the whole answer.
-		if len(left) == 0 {
-			return nil, nil
-		}
-		return left, nil
-	}
-	for _, p := range pods.Items {
-		left = append(left, "pod "+p.Namespace+"/"+p.Name)
-	}
-	return left, nil
+	return workload.Leftovers(ctx, cs, LabelID+"="+id)
 }

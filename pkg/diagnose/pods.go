@@ -180,15 +180,7 @@ func deadline(l Load) *int64 { return ptr.To(int64(l.Duration.Seconds()) + 120) 
 
 // restricted is a container security context that PodSecurity's
 // "restricted" level admits: the probes need no privilege.
-func restricted() *corev1.SecurityContext {
-	return &corev1.SecurityContext{
-		RunAsNonRoot:             ptr.To(true),
-		RunAsUser:                ptr.To(int64(65534)),
-		AllowPrivilegeEscalation: ptr.To(false),
-		Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
-		SeccompProfile:           &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
-	}
-}
+func restricted() *corev1.SecurityContext { return workload.Restricted() }
 
 var smallResources = corev1.ResourceRequirements{
 	Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("10m"), corev1.ResourceMemory: resource.MustParse("16Mi")},

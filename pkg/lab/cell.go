@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"runtime/debug"
 	"slices"
@@ -53,6 +54,16 @@ func newClusterRun(ctx context.Context, tb *Testbed, run results.RunDir, shape s
 	}
 	if cr.replicas < 1 {
 		cr.replicas = cluster.DefaultSpec().DNSReplicas
+	}
+	if a := tb.Cluster.Adopted; a != nil {
+		// An existing cluster: the images its nodes hold or the user's
+		// registry serves (a cell whose image is missing was not planned),
+		// and as many DNS replicas as it has.
+		maps.Copy(cr.images, a.Images)
+		if a.Shape.DNSEndpoints > 0 {
+			cr.replicas = a.Shape.DNSEndpoints
+		}
+		return cr, nil
 	}
 	for _, name := range []string{"probe-glibc", "probe-musl", "labagent"} {
 		step := tb.Images.LabImage(name)
@@ -160,21 +171,31 @@ func (cr *clusterRun) runCell(ctx context.Context, cell scenario.Cell) (res cell
 	}
 	cs := cr.c.Client
 	ns := workload.CellNamespace(cr.run.Name(), cell.ID)
-	if problem(workload.CreateNamespace(ctx, cs, ns)) {
-		return res
-	}
-	// The namespace goes in the background: the cell's numbers are read by
-	// then, and its pods have ended; settle waits for it before the
-	// cluster goes (or is kept), instead of every cell waiting ~5 s.
-	undo.push("namespace "+ns.Name, func(ctx context.Context) error {
-		if err := workload.StartDeleteNamespace(ctx, cs, ns.Name); err != nil {
-			return err
+	adopted := cr.c.Adopted
+	if adopted != nil {
+		// An existing cluster: every cell runs in the run's one namespace;
+		// the cell's pods go at its teardown, and are awaited.
+		ns.Name = adopted.Namespace
+		undo.push("pods of the cell in "+ns.Name, func(ctx context.Context) error {
+			return workload.DeleteCellPods(ctx, cs, ns.Name, cell.ID)
+		})
+	} else {
+		if problem(workload.CreateNamespace(ctx, cs, ns)) {
+			return res
 		}
-		cr.mu.Lock()
-		cr.deleting = append(cr.deleting, ns.Name)
-		cr.mu.Unlock()
-		return nil
-	})
+		// The namespace goes in the background: the cell's numbers are read by
+		// then, and its pods have ended; settle waits for it before the
+		// cluster goes (or is kept), instead of every cell waiting ~5 s.
+		undo.push("namespace "+ns.Name, func(ctx context.Context) error {
+			if err := workload.StartDeleteNamespace(ctx, cs, ns.Name); err != nil {
+				return err
+			}
+			cr.mu.Lock()
+			cr.deleting = append(cr.deleting, ns.Name)
+			cr.mu.Unlock()
+			return nil
+		})
+	}
 	withAgent := chaos.NeedsAgent(cell)
 	if withAgent {
 		agent, err := chaos.NewAgent(cr.c, cell, chaos.AgentOptions{
@@ -188,8 +209,14 @@ func (cr *clusterRun) runCell(ctx context.Context, cell scenario.Cell) (res cell
 			return res
 		}
 	}
+	// Counters that cannot be read (an existing cluster without
+	// --allow-privileged) are recorded as not read, never as zeros.
+	notRead := ""
 	before, err := collect.ReadCounters(ctx, cr.c, withAgent)
-	if err != nil {
+	switch {
+	case cluster.IsNodeAccess(err) && !withAgent:
+		notRead = cluster.NotRead(err)
+	case err != nil:
 		problem(fmt.Errorf("counters before: %w", err))
 		return res
 	}
@@ -197,8 +224,18 @@ func (cr *clusterRun) runCell(ctx context.Context, cell scenario.Cell) (res cell
 	if problem(err) {
 		return res
 	}
-	capt, err := collect.StartCellCapture(ctx, cr.c, cr.run, cell, ns.Name, cr.workers) // DNS captures, for claims 8 and 9
-	if problem(err) {
+	if adopted != nil {
+		for _, p := range pods {
+			workload.ForExistingCluster(p, adopted.PullPolicy, probeDeadline(cell))
+		}
+	}
+	var capt *collect.CellCapture // DNS captures, for claims 8 and 9
+	if adopted != nil && adopted.NoNodeAccess != "" {
+		// No way onto the nodes: the cell runs without captures.
+		if cr.progress != nil {
+			fmt.Fprintf(cr.progress, "cell %s: no DNS capture (tcpdump on the nodes %s)\n", cell.ID, strings.TrimPrefix(adopted.NoNodeAccess, "not read: "))
+		}
+	} else if capt, err = collect.StartCellCapture(ctx, cr.c, cr.run, cell, ns.Name, cr.workers); problem(err) {
 		return res
 	}
 	undo.push("capture", func(ctx context.Context) error { return capt.Finish(ctx, cr.progress) })
@@ -216,6 +253,11 @@ func (cr *clusterRun) runCell(ctx context.Context, cell scenario.Cell) (res cell
 	problems = append(problems, podProblems...)
 	probesEnd = time.Now()
 
+	if notRead != "" {
+		problem(cr.run.WriteCounters(results.Counters{Cell: cell.ID, NotRead: notRead}))
+		res.Drops = "counters " + notRead
+		return finishAccounting(res, logs, &problems)
+	}
 	// Read the counters even after an interrupt: they belong to what was measured.
 	afterCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	after, err := collect.ReadCounters(afterCtx, cr.c, withAgent)
@@ -233,15 +275,26 @@ func (cr *clusterRun) runCell(ctx context.Context, cell scenario.Cell) (res cell
 		problem(cr.run.WriteCounters(counters))
 		res.Drops = dropsLine(counters)
 	}
+	return finishAccounting(res, logs, &problems)
+}
+
+// finishAccounting adds the probes' accounting to a cell's result.
+func finishAccounting(res cellResult, logs []*collect.ProbeLog, problems *[]string) cellResult {
 	acc := collect.Account(logs)
 	res.Status.Probes, res.Status.Expected, res.Status.Collected = acc.Probes, acc.Expected, acc.Collected
 	if acc.Problem != "" {
-		problems = append(problems, "accounting: "+acc.Problem)
+		*problems = append(*problems, "accounting: "+acc.Problem)
 	}
 	for _, l := range logs {
 		res.Slow += l.Slow
 	}
 	return res
+}
+
+// probeDeadline bounds a probe pod's life on an existing cluster
+// (activeDeadlineSeconds): the kubelet ends it even when labrun is gone.
+func probeDeadline(cell scenario.Cell) time.Duration {
+	return time.Duration(cell.Load.Duration) + collect.StartTimeout + collect.LookupGrace + collect.StopGrace + 2*time.Minute
 }
 
 // settle waits until every cell namespace whose deletion started is gone,

@@ -130,18 +130,23 @@ func Run(ctx context.Context, o RunOptions) (*RunResult, error) {
 	if !strings.HasPrefix(o.ClusterPrefix, cluster.NamePrefix) {
 		return nil, fmt.Errorf("cluster prefix %q must start with %q", o.ClusterPrefix, cluster.NamePrefix)
 	}
+	adopted, err := adopt(ctx, &o) // nil unless the cluster exists already
+	if err != nil {
+		return nil, err
+	}
 	sc, run, made, err := openRun(o)
 	if err != nil {
 		return nil, err
 	}
 	cells := sc.Expand()
-	if mirror := cmp.Or(o.Mirror, sc.Images.Mirror); mirror != "" {
+	if mirror := cmp.Or(o.Mirror, sc.Images.Mirror); mirror != "" && adopted == nil {
 		if err := pullThroughMirror(ctx, mirror, cells, o.Progress); err != nil {
 			fmt.Fprintf(o.Progress, "images: %v\n", err)
 		}
 	}
 	host := o.probe(ctx)
 	markHostLimits(cells, host)
+	adopted.mark(cells)
 	shard, err := shardOf(run, o, cells)
 	if err != nil {
 		return nil, err
@@ -508,7 +513,7 @@ func (s *runShared) addClusterEnv(ctx context.Context, l *Testbed, progress io.W
 	defer s.envMu.Unlock()
 	// A fact that cannot be read is recorded as such; it does not stop the
 	// measurement.
-	if err := collect.AddClusterEnv(ctx, s.env, l.Cluster, l.Images, addonSteps(l), l.Facts); err != nil {
+	if err := addClusterEnv(ctx, s.env, l); err != nil {
 		fmt.Fprintf(progress, "env.json: %v\n", err)
 		s.env.Extra["error_"+l.Cluster.Name] = err.Error()
 	}
@@ -537,7 +542,7 @@ func runShape(ctx context.Context, o RunOptions, sh *runShared, si int, reached 
 		}
 	}
 	l, err := o.bringUp(ctx, UpOptions{Name: name, Scenario: run.ScenarioPath(), Shape: ps.Shape.Cluster.Name,
-		ClusterMitigations: ps.Shape.ClusterMitigations, Retain: o.Retain, Provider: o.Provider, Progress: o.Progress})
+		ClusterMitigations: ps.Shape.ClusterMitigations, Retain: o.Retain, Provider: o.Provider, Run: run.Name(), Progress: o.Progress})
 	if err != nil {
 		return fmt.Errorf("bring cluster %s up: %w", name, err)
 	}

@@ -26,8 +26,12 @@ type UpOptions struct {
 	// ClusterMitigations are the cluster-level mitigations (sorted catalog
 	// ids, scenario.Shape.ClusterMitigations) to set up.
 	ClusterMitigations []string
-	// Provider makes the cluster (default: kind).
+	// Provider makes the cluster (default: kind). A
+	// cluster.ExistingProvider makes none: Up reads it and makes the lab's
+	// namespace there (upExisting).
 	Provider cluster.Provider
+	// Run is the run id (an existing cluster's namespace is named after it).
+	Run      string
 	Progress io.Writer
 }
 
@@ -79,8 +83,12 @@ func shapeFrom(file, name string) (scenario.Cluster, error) {
 	return scenario.Cluster{}, fmt.Errorf("%s: no cluster shape named %q", file, name)
 }
 
-// Up builds (or reuses) the images and brings a lab cluster up.
+// Up builds (or reuses) the images and brings a lab cluster up; on an
+// existing cluster it only makes the lab's namespace (upExisting).
 func Up(ctx context.Context, o UpOptions) (*Testbed, error) {
+	if p, ok := o.Provider.(cluster.ExistingProvider); ok {
+		return upExisting(ctx, o, p)
+	}
 	shape := scenario.DefaultShape()
 	if o.Scenario != "" {
 		var err error

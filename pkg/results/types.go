@@ -77,6 +77,10 @@ func (r RunDir) StatusCells() ([]string, error) {
 type Counters struct {
 	Cell  string                  `json:"cell"`
 	Nodes map[string]NodeCounters `json:"nodes"` // by node name
+	// NotRead says why the nodes' counters were not read ("not read:
+	// needs --allow-privileged" on an existing cluster): Nodes is then
+	// empty, and no reader may take the counters for zero.
+	NotRead string `json:"not_read,omitempty"`
 }
 
 // NodeCounters are one node's counters before and after a cell.

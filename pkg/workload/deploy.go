@@ -196,3 +196,31 @@ func ProbePods(cell scenario.Cell, nodes []string, run, namespace, image string)
 	}
 	return pods, nil
 }
+
+// DeleteCellPods deletes a cell's pods (by its cell-hash label) from a
+// namespace the cell shares with others (an existing cluster's labrun-<run>)
+// and waits until they are gone.
+func DeleteCellPods(ctx context.Context, cs kubernetes.Interface, namespace, cellID string) error {
+	sel := LabelCell + "=" + CellHash(cellID)
+	if err := DeletePods(ctx, cs, namespace, sel); err != nil {
+		return err
+	}
+	return WaitNoPods(ctx, cs, namespace, sel, namespaceTimeout)
+}
+
+// DeletePods deletes the pods of a namespace that match selector, one by
+// one (a list, then a delete each: what every API server and fake serves),
+// without waiting for them to go.
+func DeletePods(ctx context.Context, cs kubernetes.Interface, namespace, selector string) error {
+	list, err := cs.CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{LabelSelector: selector})
+	if err != nil {
+		return fmt.Errorf("list pods %s in %s: %w", selector, namespace, err)
+	}
+	var errs []error
+	for _, p := range list.Items {
+		if err := cs.CoreV1().Pods(namespace).Delete(ctx, p.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("delete pod %s/%s: %w", namespace, p.Name, err))
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -213,3 +214,18 @@ func downwardEnv() []corev1.EnvVar {
 // Namespace is the namespace of a cell's probe pods: a DNS label whatever the
 // length of the cell id.
 func Namespace(cellID string) string { return "labrun-" + CellHash(cellID) }
+
+// ForExistingCluster makes a probe pod fit a cluster the lab did not make:
+// its image pulled as policy says (IfNotPresent: from the nodes, or the
+// user's registry), a container PodSecurity's "restricted" level admits,
+// any taint tolerated (the pod is pinned by nodeName), and a deadline after
+// which the kubelet ends it whatever happens to labrun.
+func ForExistingCluster(p *corev1.Pod, pull corev1.PullPolicy, deadline time.Duration) {
+	p.Spec.ActiveDeadlineSeconds = ptr.To(int64(deadline.Seconds()))
+	p.Spec.Tolerations = []corev1.Toleration{{Operator: corev1.TolerationOpExists}}
+	for i := range p.Spec.Containers {
+		c := &p.Spec.Containers[i]
+		c.ImagePullPolicy = pull
+		c.SecurityContext = Restricted()
+	}
+}

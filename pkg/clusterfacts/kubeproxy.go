@@ -1,4 +1,4 @@
-package diagnose
+package clusterfacts
 
 import (
 	"fmt"
@@ -35,7 +35,7 @@ var kubeProxyConfigs = []struct{ name, key string }{
 func KubeProxyMode(cms map[string]*corev1.ConfigMap, proxy *corev1.PodSpec) KubeProxy {
 	if proxy != nil {
 		for _, c := range proxy.Containers {
-			if m, ok := flagValue(slices.Concat(c.Command, c.Args), "--proxy-mode"); ok {
+			if m, ok := FlagValue(slices.Concat(c.Command, c.Args), "--proxy-mode"); ok {
 				return KubeProxy{Mode: orIptables(m), Source: fmt.Sprintf("--proxy-mode of container %s", c.Name)}
 			}
 		}
@@ -79,10 +79,10 @@ func orIptables(mode string) string {
 	return mode
 }
 
-// flagValue finds --name=value or --name value in argv. A shell command
+// FlagValue finds --name=value or --name value in argv. A shell command
 // ("sh -c 'kube-proxy --proxy-mode=ipvs …'") is split on spaces first, so a
 // flag inside the script is found too.
-func flagValue(argv []string, name string) (string, bool) {
+func FlagValue(argv []string, name string) (string, bool) {
 	var words []string
 	for _, a := range argv {
 		words = append(words, strings.Fields(a)...)
@@ -99,9 +99,9 @@ func flagValue(argv []string, name string) (string, bool) {
 	return "", false
 }
 
-// kubeProxySpec picks kube-proxy's pod spec: the DaemonSet's template, else
+// KubeProxySpec picks kube-proxy's pod spec: the DaemonSet's template, else
 // the first static pod's spec.
-func kubeProxySpec(ds *appsv1.DaemonSet, pods []corev1.Pod) *corev1.PodSpec {
+func KubeProxySpec(ds *appsv1.DaemonSet, pods []corev1.Pod) *corev1.PodSpec {
 	if ds != nil {
 		return &ds.Spec.Template.Spec
 	}

@@ -1,0 +1,274 @@
+package existing
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"strings"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/version"
+	fakediscovery "k8s.io/client-go/discovery/fake"
+	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
+	"k8s.io/utils/ptr"
+
+	"labrun.dev/labrun/pkg/cluster"
+	"labrun.dev/labrun/pkg/workload"
+)
+
+// labCluster is what a lab kind cluster looks like through its API: one
+// control plane and two workers holding the lab images, kube-proxy in
+// nftables mode, CoreDNS × 2 behind kube-dns, labnet.
+func labCluster(t *testing.T) *fake.Clientset {
+	t.Helper()
+	node := func(name string, cp bool) *corev1.Node {
+		n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{}}}
+		if cp {
+			n.Labels["node-role.kubernetes.io/control-plane"] = ""
+		}
+		n.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}
+		n.Status.NodeInfo.KernelVersion = "6.1.0-28-amd64"
+		n.Status.Addresses = []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: "172.18.0." + map[bool]string{true: "2", false: "3"}[cp]}}
+		n.Status.Images = []corev1.ContainerImage{{Names: []string{"docker.io/labrun/probe-glibc:4f1c2a9e0b7d"}},
+			{Names: []string{"docker.io/labrun/probe-musl:9a8b7c6d5e4f"}}, {Names: []string{"docker.io/labrun/labagent:0123456789ab"}}}
+		return n
+	}
+	objs := []runtime.Object{
+		node("lab-control-plane", true), node("lab-worker", false), node("lab-worker2", false),
+		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "kube-proxy", Namespace: "kube-system"},
+			Data: map[string]string{"config.conf": "kind: KubeProxyConfiguration\nmode: nftables\n"}},
+		&appsv1.DaemonSet{ObjectMeta: metav1.ObjectMeta{Name: "kube-proxy", Namespace: "kube-system"}},
+		&appsv1.DaemonSet{ObjectMeta: metav1.ObjectMeta{Name: "labnet", Namespace: "kube-system"}},
+		&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "coredns", Namespace: "kube-system"}},
+		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "kube-dns", Namespace: "kube-system"}, Spec: corev1.ServiceSpec{ClusterIP: "10.96.0.10"}},
+		&discoveryv1.EndpointSlice{
+			ObjectMeta: metav1.ObjectMeta{Name: "kube-dns-x", Namespace: "kube-system", Labels: map[string]string{discoveryv1.LabelServiceName: "kube-dns"}},
+			Endpoints: []discoveryv1.Endpoint{
+				{Addresses: []string{"10.244.0.2"}, Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)}},
+				{Addresses: []string{"10.244.0.3"}, Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)}},
+			},
+		},
+	}
+	cs := fake.NewClientset(objs...)
+	cs.Discovery().(*fakediscovery.FakeDiscovery).FakedServerVersion = &version.Info{GitVersion: "v1.33.1"}
+	// Pods run as soon as they are created.
+	cs.PrependReactor("create", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		p := a.(k8stesting.CreateAction).GetObject().(*corev1.Pod)
+		p.Status.Phase = corev1.PodRunning
+		for _, c := range p.Spec.Containers {
+			p.Status.ContainerStatuses = append(p.Status.ContainerStatuses, corev1.ContainerStatus{Name: c.Name,
+				State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}})
+		}
+		return false, nil, nil
+	})
+	return cs
+}
+
+// mutations are the API calls that change something.
+func mutations(cs *fake.Clientset) []string {
+	var out []string
+	for _, a := range cs.Actions() {
+		switch a.GetVerb() {
+		case "get", "list", "watch":
+			continue
+		}
+		out = append(out, a.GetVerb()+" "+a.GetResource().Resource)
+	}
+	return out
+}
+
+func TestReadShape(t *testing.T) {
+	cs := labCluster(t)
+	s, err := ReadShape(context.Background(), cs, "", "latest")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.KubeProxyMode != "nftables" || s.DNSServer != "coredns" || s.DNSEndpoints != 2 || s.DNSVIP != "10.96.0.10" ||
+		strings.Join(s.PodNetworks, ",") != "labnet" || s.Workers != 2 || s.ControlPlanes != 1 || s.Kubernetes != "v1.33.1" {
+		t.Errorf("shape %+v", s)
+	}
+	if s.LabImages["probe-glibc"] != "labrun/probe-glibc:4f1c2a9e0b7d" || s.LabImages["labagent"] != "labrun/labagent:0123456789ab" {
+		t.Errorf("lab images %v", s.LabImages)
+	}
+	if m := mutations(cs); len(m) > 0 {
+		t.Errorf("reading the shape changed the cluster: %v", m)
+	}
+	f := s.Facts()
+	if f["kubeProxy"] != "nftables" || f["provider"] != "existing" || f["kernel.lab-worker"] != "6.1.0-28-amd64" {
+		t.Errorf("facts %v", f)
+	}
+}
+
+func TestResolveImagesRegistry(t *testing.T) {
+	got := resolveImages([]string{"reg.example:5000/labrun/probe-musl:abc"}, "reg.example:5000/", "v1")
+	if got["probe-musl"] != "reg.example:5000/labrun/probe-musl:abc" || got["probe-glibc"] != "reg.example:5000/labrun/probe-glibc:v1" {
+		t.Errorf("%v", got)
+	}
+	if got := resolveImages(nil, "", "latest"); len(got) != 0 {
+		t.Errorf("no registry, no node image: %v", got)
+	}
+}
+
+// TestCreateUnprivileged: without --allow-privileged the lab makes its
+// namespace and Service only, labelled with the run; node commands are
+// refused with a NodeAccessError; Delete leaves nothing and says so.
+func TestCreateUnprivileged(t *testing.T) {
+	ctx := context.Background()
+	cs := labCluster(t)
+	var progress bytes.Buffer
+	p := NewForClient(cs, Options{Progress: &progress})
+	spec := cluster.DefaultSpec()
+	spec.Name, spec.Run = "labrun-default", "baseline-20250101-120000"
+	c, err := p.Create(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := strings.Join(mutations(cs), ", "), "create namespaces, create services"; got != want {
+		t.Errorf("made %s, want %s", got, want)
+	}
+	ns, err := cs.CoreV1().Namespaces().Get(ctx, "labrun-baseline-20250101-120000", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ns.Labels[workload.LabelRun] != spec.Run || ns.Labels[LabelManaged] != "true" || ns.Labels["pod-security.kubernetes.io/enforce"] != "" {
+		t.Errorf("namespace labels %v", ns.Labels)
+	}
+	a := c.Adopted
+	if a == nil || a.Namespace != ns.Name || a.RaceEmulator || a.PullPolicy != corev1.PullIfNotPresent || a.LabService != LabService {
+		t.Fatalf("adopted %+v", a)
+	}
+	if len(c.Nodes) != 2 || c.Nodes[0].Name != "lab-worker" || c.Nodes[1].Role != "worker" {
+		t.Errorf("nodes %+v: want the two workers", c.Nodes)
+	}
+	_, err = c.Exec(ctx, "lab-worker", "cat", "/proc/net/stat/nf_conntrack")
+	if !cluster.IsNodeAccess(err) || cluster.NotRead(err) != "not read: "+NeedsPrivileged {
+		t.Errorf("node command without --allow-privileged: %v", err)
+	}
+	if names, _ := p.List(ctx); len(names) != 1 {
+		t.Errorf("List %v", names)
+	}
+	if err := p.Delete(ctx, spec.Name); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cs.CoreV1().Namespaces().Get(ctx, ns.Name, metav1.GetOptions{}); err == nil {
+		t.Error("namespace still there")
+	}
+	if !strings.Contains(progress.String(), "cleanup: nothing left (namespace labrun-baseline-20250101-120000 deleted") {
+		t.Errorf("no final check in %q", progress.String())
+	}
+	for _, m := range mutations(cs) {
+		if strings.HasPrefix(m, "delete ") && m != "delete namespaces" {
+			t.Errorf("deleted something else: %s", m)
+		}
+	}
+}
+
+// TestCreatePrivileged: with --allow-privileged a node pod per probed node
+// (privileged, hostNetwork, hostPID, with a deadline); node commands are
+// pod execs, iptables ones in the tools container.
+func TestCreatePrivileged(t *testing.T) {
+	ctx := context.Background()
+	cs := labCluster(t)
+	p := NewForClient(cs, Options{AllowPrivileged: true, AllowRaceEmulator: true})
+	var execs []string
+	p.exec = func(_ context.Context, ns, pod, container string, _ io.Reader, argv []string) ([]byte, error) {
+		execs = append(execs, ns+"/"+pod+"/"+container+": "+strings.Join(argv, " "))
+		return []byte("ok"), nil
+	}
+	spec := cluster.DefaultSpec()
+	spec.Name, spec.Run = "labrun-default", "r1"
+	c, err := p.Create(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pods, err := cs.CoreV1().Pods("labrun-r1").List(ctx, metav1.ListOptions{})
+	if err != nil || len(pods.Items) != 2 {
+		t.Fatalf("node pods: %v %v", pods, err)
+	}
+	for _, pod := range pods.Items {
+		s := pod.Spec
+		if !s.HostNetwork || !s.HostPID || s.ActiveDeadlineSeconds == nil || len(s.Containers) != 2 ||
+			!*s.Containers[0].SecurityContext.Privileged || s.Containers[0].Image != "labrun/probe-glibc:4f1c2a9e0b7d" ||
+			s.Containers[1].Image != "labrun/labagent:0123456789ab" || pod.Labels[workload.LabelRun] != "r1" {
+			t.Errorf("node pod %s: %+v", pod.Name, s)
+		}
+	}
+	if !c.Adopted.RaceEmulator {
+		t.Error("race emulator not allowed")
+	}
+	if _, err := c.Exec(ctx, "lab-worker2", "cat", "/proc/1/stat"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Exec(ctx, "lab-worker", "sh", "-c", "iptables-nft-save -t raw"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Exec(ctx, "lab-control-plane", "true"); !cluster.IsNodeAccess(err) {
+		t.Errorf("a node the lab does not probe: %v", err)
+	}
+	want := []string{"labrun-r1/labrun-node-1/node: cat /proc/1/stat", "labrun-r1/labrun-node-0/tools: sh -c iptables-nft-save -t raw"}
+	if strings.Join(execs, "\n") != strings.Join(want, "\n") {
+		t.Errorf("execs %q, want %q", execs, want)
+	}
+	ns, _ := cs.CoreV1().Namespaces().Get(ctx, "labrun-r1", metav1.GetOptions{})
+	if ns.Labels["pod-security.kubernetes.io/enforce"] != "privileged" {
+		t.Errorf("namespace labels %v", ns.Labels)
+	}
+}
+
+// TestCreateFailureDeletes: a node pod that cannot start leaves nothing.
+func TestCreateFailureDeletes(t *testing.T) {
+	ctx := context.Background()
+	cs := labCluster(t)
+	cs.PrependReactor("create", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		p := a.(k8stesting.CreateAction).GetObject().(*corev1.Pod)
+		p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: NodeContainer, State: corev1.ContainerState{
+			Waiting: &corev1.ContainerStateWaiting{Reason: "InvalidImageName", Message: "bad"}}}}
+		return false, nil, nil
+	})
+	p := NewForClient(cs, Options{AllowPrivileged: true})
+	spec := cluster.DefaultSpec()
+	spec.Name, spec.Run = "labrun-default", "r2"
+	if _, err := p.Create(ctx, spec); err == nil || !strings.Contains(err.Error(), "InvalidImageName") {
+		t.Fatalf("Create: %v", err)
+	}
+	if left, _ := workload.Leftovers(ctx, cs, workload.LabelRun+"=r2"); len(left) > 0 {
+		t.Errorf("left: %v", left)
+	}
+}
+
+func TestSweep(t *testing.T) {
+	ctx := context.Background()
+	cs := labCluster(t)
+	for _, ns := range []*corev1.Namespace{
+		{ObjectMeta: metav1.ObjectMeta{Name: "labrun-a", Labels: labels("a")}},
+		{ObjectMeta: metav1.ObjectMeta{Name: "labrun-b", Labels: labels("b")}},
+		{ObjectMeta: metav1.ObjectMeta{Name: "users-own"}},
+	} {
+		if _, err := cs.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var out bytes.Buffer
+	if err := Sweep(ctx, cs, &out); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "2 lab namespace(s) deleted (labrun-a, labrun-b)") || !strings.Contains(out.String(), "nothing left") {
+		t.Errorf("output %q", out.String())
+	}
+	if _, err := cs.CoreV1().Namespaces().Get(ctx, "users-own", metav1.GetOptions{}); err != nil {
+		t.Errorf("the user's namespace: %v", err)
+	}
+}
+
+func TestContainerFor(t *testing.T) {
+	if ContainerFor([]string{"cat", "/proc/1/stat", "/proc/net/stat/nf_conntrack"}) != NodeContainer ||
+		ContainerFor([]string{"sh", "-c", "iptables-legacy-save -t mangle"}) != ToolsContainer {
+		t.Error("routing")
+	}
+}
