@@ -106,10 +106,16 @@ func AgentDaemonSet(cell scenario.Cell, o AgentOptions) (*appsv1.DaemonSet, erro
 	grace := int64(10) // the agent removes its rules on SIGTERM
 	var affinity *corev1.Affinity
 	if len(o.Nodes) > 0 {
+		// A field selector takes one value (the API server refuses more):
+		// one term per node, and terms are ORed.
+		var terms []corev1.NodeSelectorTerm
+		for _, n := range o.Nodes {
+			terms = append(terms, corev1.NodeSelectorTerm{
+				MatchFields: []corev1.NodeSelectorRequirement{{Key: "metadata.name", Operator: corev1.NodeSelectorOpIn, Values: []string{n}}},
+			})
+		}
 		affinity = &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{
-			RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{NodeSelectorTerms: []corev1.NodeSelectorTerm{{
-				MatchFields: []corev1.NodeSelectorRequirement{{Key: "metadata.name", Operator: corev1.NodeSelectorOpIn, Values: o.Nodes}},
-			}}},
+			RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{NodeSelectorTerms: terms},
 		}}
 	}
 	return &appsv1.DaemonSet{

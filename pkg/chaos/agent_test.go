@@ -142,3 +142,28 @@ COMMIT
 		t.Errorf("clean ruleset: %d", n)
 	}
 }
+
+// On an existing cluster the agent runs on the probed nodes only: one
+// node-affinity term per node, since the API server takes one value per
+// field selector.
+func TestAgentDaemonSetNodes(t *testing.T) {
+	cell := scenario.Cell{ID: "c", Chaos: scenario.Chaos{RaceEmulator: &scenario.RaceEmulator{Profile: "pre-5.0"}}}
+	o := AgentOptions{Run: "r1", Namespace: "ns", Image: "labagent:x", VIP: "10.96.0.10", Replicas: 2}
+	ds, err := AgentDaemonSet(cell, o)
+	if err != nil || ds.Spec.Template.Spec.Affinity != nil {
+		t.Fatalf("every node: affinity %+v, err %v", ds.Spec.Template.Spec.Affinity, err)
+	}
+	o.Nodes = []string{"w1", "w2"}
+	if ds, err = AgentDaemonSet(cell, o); err != nil {
+		t.Fatal(err)
+	}
+	terms := ds.Spec.Template.Spec.Affinity.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms
+	if len(terms) != 2 {
+		t.Fatalf("terms %+v, want one per node", terms)
+	}
+	for i, term := range terms {
+		if len(term.MatchFields) != 1 || len(term.MatchFields[0].Values) != 1 || term.MatchFields[0].Values[0] != o.Nodes[i] {
+			t.Errorf("term %d: %+v", i, term)
+		}
+	}
+}

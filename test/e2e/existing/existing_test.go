@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -127,10 +128,10 @@ func TestE2EExisting(t *testing.T) {
 			return ctx
 		}).
 		Assess("without --allow-privileged: cells complete, counters not read, shape recorded, mismatch and emulator not run, nothing left, no docker or kind call", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
-			ctx, cancel := context.WithTimeout(ctx, 15*time.Minute)
+			rctx, cancel := context.WithTimeout(ctx, 15*time.Minute) // not returned: the next step gets ctx
 			defer cancel()
 			dir := t.TempDir()
-			run, stderr := runLabrun(ctx, t, labrun, path, dir, "run", scenarioFile, "--kubeconfig", suite.Lab.Cluster.Kubeconfig)
+			run, stderr := runLabrun(rctx, t, labrun, path, dir, "run", scenarioFile, "--kubeconfig", suite.Lab.Cluster.Kubeconfig)
 			for _, c := range cells(t, scenarioFile) {
 				st, ok, err := run.ReadStatus(c.ID)
 				if err != nil || !ok {
@@ -142,13 +143,13 @@ func TestE2EExisting(t *testing.T) {
 					if st.State != results.NotRun || !strings.Contains(st.Reason, "cluster runs kube-proxy iptables; the shape asks for nftables") {
 						t.Errorf("%s: %s %q, want not run for the shape", c.ID, st.State, st.Reason)
 					}
+				case c.UnderEmulator(): // whatever its names: the first reason is the emulator
+					if st.State != results.NotRun || !strings.Contains(st.Reason, "--allow-race-emulator") {
+						t.Errorf("%s: %s %q, want the race emulator refused", c.ID, st.State, st.Reason)
+					}
 				case c.Names.Names[0].Kind == "external":
 					if st.State != results.NotRun || !strings.Contains(st.Reason, "lab upstream") {
 						t.Errorf("%s: %s %q, want not run for its names", c.ID, st.State, st.Reason)
-					}
-				case c.UnderEmulator():
-					if st.State != results.NotRun || !strings.Contains(st.Reason, "--allow-race-emulator") {
-						t.Errorf("%s: %s %q, want the race emulator refused", c.ID, st.State, st.Reason)
 					}
 				default:
 					if st.State != results.Complete || st.Collected == 0 {
@@ -179,10 +180,10 @@ func TestE2EExisting(t *testing.T) {
 			return ctx
 		}).
 		Assess("with --allow-privileged: counters read, race emulator still refused, nothing left", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
-			ctx, cancel := context.WithTimeout(ctx, 15*time.Minute)
+			rctx, cancel := context.WithTimeout(ctx, 15*time.Minute)
 			defer cancel()
 			dir := t.TempDir()
-			run, _ := runLabrun(ctx, t, labrun, path, dir, "run", scenarioFile, "--kubeconfig", suite.Lab.Cluster.Kubeconfig, "--allow-privileged")
+			run, _ := runLabrun(rctx, t, labrun, path, dir, "run", scenarioFile, "--kubeconfig", suite.Lab.Cluster.Kubeconfig, "--allow-privileged")
 			for _, c := range cells(t, scenarioFile) {
 				if c.Shape.Cluster.Name != "default" || c.Names.Names[0].Kind == "external" {
 					continue
@@ -201,6 +202,30 @@ func TestE2EExisting(t *testing.T) {
 				if err != nil || !ok || counters.NotRead != "" || len(counters.Nodes) != 2 {
 					t.Errorf("%s: counters %+v (%v %v), want both workers read", c.ID, counters, ok, err)
 				}
+			}
+			nothingLeft(ctx, t)
+			if b, _ := os.ReadFile(calls); len(b) > 0 {
+				t.Errorf("docker, kind, ctr or kubectl called:\n%s", b)
+			}
+			return ctx
+		}).
+		Assess("with --allow-race-emulator too: the emulator runs on the probed nodes, glibc's lookups wait 5 s, nothing left", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
+			rctx, cancel := context.WithTimeout(ctx, 15*time.Minute)
+			defer cancel()
+			dir := t.TempDir()
+			run, stderr := runLabrun(rctx, t, labrun, path, dir, "run", scenarioFile, "--kubeconfig", suite.Lab.Cluster.Kubeconfig, "--allow-privileged", "--allow-race-emulator")
+			for _, c := range cells(t, scenarioFile) {
+				if c.Shape.Cluster.Name != "default" || c.Names.Names[0].Kind == "external" {
+					continue
+				}
+				if st, _, _ := run.ReadStatus(c.ID); st.State != results.Complete {
+					t.Errorf("%s: %s %q", c.ID, st.State, st.Reason)
+				}
+			}
+			// The cell's result line: "…: complete, N lookups …, D ≥ 4.5 s, …, emulator dropped +E".
+			line := regexp.MustCompile(`default_glibc_none_short_emu-5\.0-5\.5: complete, .* (\d+) ≥ 4\.5 s, .*emulator dropped \+(\d+)`).FindStringSubmatch(stderr)
+			if line == nil || line[1] == "0" || line[2] == "0" {
+				t.Errorf("glibc under the emulator: want delayed lookups and drops, got %q", line)
 			}
 			nothingLeft(ctx, t)
 			if b, _ := os.ReadFile(calls); len(b) > 0 {

@@ -11,8 +11,6 @@
 package existing
 
 import (
-	"fmt"
-	"os"
 	"testing"
 
 	"labrun.dev/labrun/pkg/lab"
@@ -24,12 +22,5 @@ const name = "labrun-e2eexist"
 
 var suite = e2ekit.New(lab.UpOptions{Name: name})
 
-// TestMain runs the suite only when asked (LABRUN_E2E_EXISTING=1): it has
-// not yet passed on a real cluster here.
-func TestMain(m *testing.M) {
-	if os.Getenv("LABRUN_E2E_EXISTING") != "1" {
-		fmt.Fprintln(os.Stderr, "test/e2e/existing: skipped: not yet passed on a real cluster here; LABRUN_E2E_EXISTING=1 runs it")
-		os.Exit(0)
-	}
-	suite.Run(m)
-}
+// TestMain makes the suite's cluster and removes it.
+func TestMain(m *testing.M) { suite.Run(m) }
