@@ -54,6 +54,34 @@ func TestE2EDiagnoseShapes(t *testing.T) {
 			noLeftovers(ctx, t, suite.Clientset())
 			return ctx
 		}).
+		Assess("the namespace under PodSecurity restricted: the probes pass it, the counter pods are refused by the dry run and never made", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
+			// A MutatingAdmissionPolicy labels diagnose's namespace
+			// pod-security.kubernetes.io/enforce=restricted as it is made, as
+			// a cluster that enforces restricted everywhere would.
+			restrictNamespaces(ctx, t)
+			made := watchPods(ctx, t)
+			r, code := runDiagnose(ctx, t, "--kubeconfig", kubeconfig(), "--allow-privileged", "--duration", "8s")
+			if code != cli.ExitOK {
+				t.Fatalf("exit %d", code)
+			}
+			m := r.Measurement
+			if m == nil || len(m.Bursts) == 0 {
+				t.Fatalf("the probes pass restricted and should run: %s", r.Skipped)
+			}
+			for _, b := range m.Bursts {
+				if !b.Complete {
+					t.Errorf("burst %s: %s", b.Pod, b.Problem)
+				}
+			}
+			if len(m.Counters) != 0 || !strings.Contains(m.CountersNote, "PodSecurity") {
+				t.Errorf("counters %+v, note %q: want none, refused by PodSecurity", m.Counters, m.CountersNote)
+			}
+			if n := made(); n != len(m.Bursts) {
+				t.Errorf("%d pods created for %d probes: a counter pod was made", n, len(m.Bursts))
+			}
+			noLeftovers(ctx, t, suite.Clientset())
+			return ctx
+		}).
 		Assess("a policy refusing every pod: the dry run catches it and nothing but the namespace ever exists", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
 			admit(ctx, t, "labrun-e2ediag-no-pods", "false")
 			made := watchPods(ctx, t)
@@ -282,4 +310,64 @@ func emulateRace(ctx context.Context, t *testing.T) {
 	if err := agent.Inject(ctx); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// restrictNamespaces installs a MutatingAdmissionPolicy (GA in Kubernetes
+// 1.36) that labels every namespace diagnose makes for PodSecurity
+// restricted enforcement, and waits until the API server applies it;
+// removed when the test ends.
+func restrictNamespaces(ctx context.Context, t *testing.T) {
+	t.Helper()
+	const name = "labrun-e2ediag-restricted"
+	api := suite.Clientset().AdmissionregistrationV1()
+	policy := &admissionregistrationv1.MutatingAdmissionPolicy{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: admissionregistrationv1.MutatingAdmissionPolicySpec{
+			FailurePolicy:      ptr.To(admissionregistrationv1.Fail),
+			ReinvocationPolicy: admissionregistrationv1.NeverReinvocationPolicy,
+			MatchConstraints: &admissionregistrationv1.MatchResources{ResourceRules: []admissionregistrationv1.NamedRuleWithOperations{{
+				RuleWithOperations: admissionregistrationv1.RuleWithOperations{
+					Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create},
+					Rule:       admissionregistrationv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"namespaces"}},
+				},
+			}}},
+			Mutations: []admissionregistrationv1.Mutation{{
+				PatchType: admissionregistrationv1.PatchTypeApplyConfiguration,
+				ApplyConfiguration: &admissionregistrationv1.ApplyConfiguration{
+					Expression: `Object{metadata: Object.metadata{labels: {"pod-security.kubernetes.io/enforce": "restricted"}}}`,
+				},
+			}},
+		},
+	}
+	binding := &admissionregistrationv1.MutatingAdmissionPolicyBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: admissionregistrationv1.MutatingAdmissionPolicyBindingSpec{
+			PolicyName: name,
+			MatchResources: &admissionregistrationv1.MatchResources{ObjectSelector: &metav1.LabelSelector{
+				MatchLabels: map[string]string{diagnose.LabelApp: diagnose.AppDiagnose},
+			}},
+		},
+	}
+	bg := context.WithoutCancel(ctx)
+	if _, err := api.MutatingAdmissionPolicies().Create(ctx, policy, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { api.MutatingAdmissionPolicies().Delete(bg, name, metav1.DeleteOptions{}) })
+	if _, err := api.MutatingAdmissionPolicyBindings().Create(ctx, binding, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { api.MutatingAdmissionPolicyBindings().Delete(bg, name, metav1.DeleteOptions{}) })
+	probe := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "labrun-diag-policy-probe", Labels: map[string]string{diagnose.LabelApp: diagnose.AppDiagnose}}}
+	for range 100 {
+		ns, err := suite.Clientset().CoreV1().Namespaces().Create(ctx, probe, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+		if err == nil && ns.Labels["pod-security.kubernetes.io/enforce"] == "restricted" {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal(ctx.Err())
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	t.Fatalf("policy %s not applied after 20 s", name)
 }
