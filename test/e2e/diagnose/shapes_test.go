@@ -13,6 +13,7 @@ import (
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/e2e-framework/pkg/envconf"
 	"sigs.k8s.io/e2e-framework/pkg/features"
@@ -54,6 +55,22 @@ func TestE2EDiagnoseShapes(t *testing.T) {
 			noLeftovers(ctx, t, suite.Clientset())
 			return ctx
 		}).
+		Assess("a policy refusing every pod: the dry run catches it and nothing but the namespace ever exists", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
+			admit(ctx, t, "labrun-e2ediag-no-pods", "false")
+			made := watchPods(ctx, t)
+			r, code := runDiagnose(ctx, t, "--kubeconfig", kubeconfig(), "--allow-privileged", "--duration", "8s")
+			if code != cli.ExitOK {
+				t.Fatalf("exit %d", code)
+			}
+			if m := r.Measurement; m == nil || !strings.Contains(m.Refused, "labrun-e2ediag-no-pods") || len(m.Bursts) != 0 {
+				t.Errorf("measurement %+v: want refused by the policy, no burst", m)
+			}
+			if n := made(); n != 0 {
+				t.Errorf("%d pods were created in a diagnose namespace", n)
+			}
+			noLeftovers(ctx, t, suite.Clientset())
+			return ctx
+		}).
 		Assess("the namespace under PodSecurity restricted: the probes pass it, the counter pods are refused by the dry run and never made", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
 			// A MutatingAdmissionPolicy labels diagnose's namespace
 			// pod-security.kubernetes.io/enforce=restricted as it is made, as
@@ -78,22 +95,6 @@ func TestE2EDiagnoseShapes(t *testing.T) {
 			}
 			if n := made(); n != len(m.Bursts) {
 				t.Errorf("%d pods created for %d probes: a counter pod was made", n, len(m.Bursts))
-			}
-			noLeftovers(ctx, t, suite.Clientset())
-			return ctx
-		}).
-		Assess("a policy refusing every pod: the dry run catches it and nothing but the namespace ever exists", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
-			admit(ctx, t, "labrun-e2ediag-no-pods", "false")
-			made := watchPods(ctx, t)
-			r, code := runDiagnose(ctx, t, "--kubeconfig", kubeconfig(), "--allow-privileged", "--duration", "8s")
-			if code != cli.ExitOK {
-				t.Fatalf("exit %d", code)
-			}
-			if m := r.Measurement; m == nil || !strings.Contains(m.Refused, "labrun-e2ediag-no-pods") || len(m.Bursts) != 0 {
-				t.Errorf("measurement %+v: want refused by the policy, no burst", m)
-			}
-			if n := made(); n != 0 {
-				t.Errorf("%d pods were created in a diagnose namespace", n)
 			}
 			noLeftovers(ctx, t, suite.Clientset())
 			return ctx
@@ -253,7 +254,8 @@ func waitPolicy(ctx context.Context, t *testing.T, name string) {
 	t.Fatalf("policy %s not enforced after 20 s", name)
 }
 
-// watchPods counts the pods created in diagnose namespaces from now on.
+// watchPods counts the pods created in diagnose namespaces from now on;
+// the function it returns stops counting and says how many.
 func watchPods(ctx context.Context, t *testing.T) func() int {
 	t.Helper()
 	w, err := suite.Clientset().CoreV1().Pods("").Watch(ctx, metav1.ListOptions{})
@@ -261,18 +263,21 @@ func watchPods(ctx context.Context, t *testing.T) func() int {
 		t.Fatal(err)
 	}
 	t.Cleanup(w.Stop)
-	return func() int {
-		n := 0
-		for {
-			select {
-			case ev := <-w.ResultChan():
-				if p, ok := ev.Object.(*corev1.Pod); ok && strings.HasPrefix(p.Namespace, diagnose.NamespacePrefix) {
-					n++
-				}
-			default:
-				return n
+	var n int
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ev := range w.ResultChan() {
+			if p, ok := ev.Object.(*corev1.Pod); ok && ev.Type == watch.Added && strings.HasPrefix(p.Namespace, diagnose.NamespacePrefix) {
+				n++
 			}
 		}
+	}()
+	return func() int {
+		time.Sleep(time.Second) // the last events on their way
+		w.Stop()
+		<-done
+		return n
 	}
 }
 
@@ -356,11 +361,21 @@ func restrictNamespaces(ctx context.Context, t *testing.T) {
 	if _, err := api.MutatingAdmissionPolicyBindings().Create(ctx, binding, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { api.MutatingAdmissionPolicyBindings().Delete(bg, name, metav1.DeleteOptions{}) })
 	probe := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "labrun-diag-policy-probe", Labels: map[string]string{diagnose.LabelApp: diagnose.AppDiagnose}}}
-	for range 100 {
+	labelled := func(ctx context.Context) bool {
 		ns, err := suite.Clientset().CoreV1().Namespaces().Create(ctx, probe, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
-		if err == nil && ns.Labels["pod-security.kubernetes.io/enforce"] == "restricted" {
+		return err == nil && ns.Labels["pod-security.kubernetes.io/enforce"] == "restricted"
+	}
+	t.Cleanup(func() {
+		api.MutatingAdmissionPolicyBindings().Delete(bg, name, metav1.DeleteOptions{})
+		// The API server learns of the deletion from an informer: wait
+		// until namespaces are made unlabelled again.
+		for i := 0; i < 100 && labelled(bg); i++ {
+			time.Sleep(200 * time.Millisecond)
+		}
+	})
+	for range 100 {
+		if labelled(ctx) {
 			return
 		}
 		select {
