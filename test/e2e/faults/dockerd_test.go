@@ -25,29 +25,9 @@ func TestE2EFaultDockerRestart(t *testing.T) {
 		for i := 0; i < 300 && exec.Command("pgrep", "-x", "dockerd").Run() == nil; i++ {
 			time.Sleep(100 * time.Millisecond)
 		}
-		// As hack/deps.sh starts it.
-		log, err := os.OpenFile("/var/log/labrun-dockerd.log", os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
-		if err != nil {
+		if err := startDockerd(); err != nil {
 			t.Error(err)
 			return
-		}
-		defer log.Close()
-		path, err := exec.LookPath("dockerd")
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		d := exec.Command("setsid", "nohup", path)
-		d.Stdout, d.Stderr = log, log
-		if err := d.Start(); err != nil {
-			t.Error(err)
-			return
-		}
-		go d.Wait()
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		for ctx.Err() == nil && exec.CommandContext(ctx, "docker", "info").Run() != nil {
-			time.Sleep(200 * time.Millisecond)
 		}
 		t.Log("faults: dockerd answers again")
 	}
@@ -57,4 +37,31 @@ func TestE2EFaultDockerRestart(t *testing.T) {
 		wantCode: 1,
 		statuses: map[string][2]string{cells[0]: {incomplete, "restarted"}, cells[1]: {anyState, ""}},
 	}.feature("ftdockerd"))
+}
+
+// startDockerd starts dockerd as hack/deps.sh does (in a session of its own,
+// logging to /var/log/labrun-dockerd.log) and waits up to a minute for it to
+// answer.
+func startDockerd() error {
+	log, err := os.OpenFile("/var/log/labrun-dockerd.log", os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	defer log.Close()
+	path, err := exec.LookPath("dockerd")
+	if err != nil {
+		return err
+	}
+	d := exec.Command("setsid", "nohup", path)
+	d.Stdout, d.Stderr = log, log
+	if err := d.Start(); err != nil {
+		return err
+	}
+	go d.Wait()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for ctx.Err() == nil && exec.CommandContext(ctx, "docker", "info").Run() != nil {
+		time.Sleep(200 * time.Millisecond)
+	}
+	return ctx.Err()
 }

@@ -41,5 +41,14 @@ func TestMain(m *testing.M) {
 	testenv = env.NewWithConfig(envconf.New())
 	code := testenv.Run(m)
 	os.RemoveAll(dir)
+	// The suites after this one need Docker: a restart test that failed
+	// half-way must not leave the daemon stopped.
+	if exec.Command("docker", "info").Run() != nil {
+		fmt.Fprintln(os.Stderr, "test/e2e/faults: dockerd does not answer: starting it again")
+		if err := startDockerd(); err != nil {
+			fmt.Fprintln(os.Stderr, "start dockerd:", err)
+			code = 1
+		}
+	}
 	os.Exit(code)
 }

@@ -56,11 +56,13 @@ func runLabrun(ctx context.Context, t *testing.T, limit time.Duration, f *fault,
 		t.Fatal(err)
 	}
 	var (
-		p    proc
-		mu   sync.Mutex
-		all  strings.Builder
-		once sync.Once
-		wg   sync.WaitGroup
+		p      proc
+		mu     sync.Mutex
+		all    strings.Builder
+		once   sync.Once
+		wg     sync.WaitGroup
+		timer  *time.Timer
+		struck sync.WaitGroup
 	)
 	strike := func() {
 		mu.Lock()
@@ -83,7 +85,13 @@ func runLabrun(ctx context.Context, t *testing.T, limit time.Duration, f *fault,
 			fmt.Fprintf(os.Stderr, "  labrun| %s\n", line)
 			all.WriteString(line + "\n")
 			if f != nil && strings.Contains(line, f.marker) {
-				once.Do(func() { time.AfterFunc(f.after, strike) })
+				once.Do(func() {
+					struck.Add(1)
+					timer = time.AfterFunc(f.after, func() {
+						defer struck.Done()
+						strike()
+					})
+				})
 			}
 		}
 		io.Copy(io.Discard, stderrPipe)
@@ -91,6 +99,12 @@ func runLabrun(ctx context.Context, t *testing.T, limit time.Duration, f *fault,
 	wg.Wait()
 	err = cmd.Wait()
 	p.exited = time.Now()
+	// A fault still on its way is not struck at a process that has gone; one
+	// under way (a dockerd restart) is waited for: the host is checked next.
+	if timer != nil && timer.Stop() {
+		struck.Done()
+	}
+	struck.Wait()
 	var ee *exec.ExitError
 	switch {
 	case err == nil:
