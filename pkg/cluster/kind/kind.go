@@ -307,7 +307,19 @@ func nodeRunner(name string, byName map[string]nodes.Node) cluster.RunnerFunc {
 		if stdin != nil {
 			cmd.SetStdin(stdin)
 		}
-		if err := cmd.Run(); err != nil {
+		err := cmd.Run()
+		if err != nil && daemonGone(fmt.Errorf("%w: %s", err, errb.String())) && stdin == nil {
+			// The daemon restarted under the command: once it answers
+			// again, the command runs once more (its node may have
+			// restarted too: the counters' start time says so).
+			if werr := waitDocker(ctx, io.Discard, "node "+node, dockerAnswers, dockerBack, time.Second); werr == nil {
+				out.Reset()
+				errb.Reset()
+				cmd = n.CommandContext(ctx, argv[0], argv[1:]...).SetStdout(&out).SetStderr(&errb)
+				err = cmd.Run()
+			}
+		}
+		if err != nil {
 			return out.Bytes(), fmt.Errorf("on node %s: %s: %w: %s", node, kindexec.PrettyCommand(argv[0], argv[1:]...), err, strings.TrimSpace(errb.String()))
 		}
 		return out.Bytes(), nil
@@ -319,6 +331,10 @@ func nodeRunner(name string, byName map[string]nodes.Node) cluster.RunnerFunc {
 // and, when no kind cluster at all is left, kind's Docker network.
 func (k *Provider) Delete(ctx context.Context, name string) error {
 	start := time.Now()
+	// A daemon that is restarting cannot delete anything: wait for it.
+	if err := waitDocker(ctx, k.progress, "cluster "+name, dockerAnswers, dockerBack, time.Second); err != nil {
+		return fmt.Errorf("delete cluster %s: %w", name, err)
+	}
 	if err := k.provider.Delete(name, cluster.KubeconfigPath(name)); err != nil {
 		return fmt.Errorf("delete cluster %s: %w", name, err)
 	}
