@@ -25,7 +25,7 @@ func newImagesCommand(s Streams) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintln(s.Out, images.NodeImage(p.Kube))
+			fmt.Fprintln(s.Out, p.LabNode.Image)
 			return nil
 		},
 	}

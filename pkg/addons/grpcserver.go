@@ -1,13 +1,11 @@
 package addons
 
 import (
-	"context"
 	"strconv"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	"k8s.io/client-go/kubernetes"
 )
 
 const (
@@ -41,11 +39,4 @@ func grpcServer(image string) labService {
 // glibc probe image running `probe --serve-grpc`, ready once its port accepts.
 func GRPCServerObjects(image string) (*appsv1.Deployment, *corev1.Service) {
 	return grpcServer(image).objects()
-}
-
-// GRPCServer deploys the lab gRPC server (image: the probe-glibc image,
-// already loaded into the nodes) and waits until it is ready. It returns the
-// Service's cluster IP.
-func GRPCServer(ctx context.Context, cs kubernetes.Interface, image string) (string, error) {
-	return grpcServer(image).deploy(ctx, cs)
 }

@@ -59,19 +59,24 @@ func (s labService) objects() (*appsv1.Deployment, *corev1.Service) {
 	return d, svc
 }
 
-// deploy applies the Deployment and Service, waits until the server is
-// ready and returns the Service's cluster IP.
-func (s labService) deploy(ctx context.Context, cs kubernetes.Interface) (string, error) {
+// apply applies the Deployment and Service and returns the Service's
+// cluster IP; the server may not be ready yet (wait).
+func (s labService) apply(ctx context.Context, cs kubernetes.Interface) (string, error) {
 	d, svc := s.objects()
 	if _, err := apply(ctx, cs.AppsV1().Deployments(namespace), d); err != nil {
-		return "", err
+		return "", fmt.Errorf("%s: %w", s.name, err)
 	}
 	created, err := apply(ctx, cs.CoreV1().Services(namespace), svc)
 	if err != nil {
-		return "", err
-	}
-	if err := cluster.WaitDeployment(ctx, cs, namespace, s.name, timeout); err != nil {
 		return "", fmt.Errorf("%s: %w", s.name, err)
 	}
 	return created.Spec.ClusterIP, nil
+}
+
+// wait returns once the server's Deployment is ready.
+func (s labService) wait(ctx context.Context, cs kubernetes.Interface) error {
+	if err := cluster.WaitDeployment(ctx, cs, namespace, s.name, timeout); err != nil {
+		return fmt.Errorf("%s: %w", s.name, err)
+	}
+	return nil
 }

@@ -24,14 +24,8 @@ const (
 	timeout   = 2 * time.Minute
 )
 
-// LabUpstream deploys the lab upstream DNS server (image: the labdns image,
-// already loaded into the nodes) behind a Service, and points CoreDNS's
-// forwarder at it instead of the node's resolv.conf, so no lookup leaves the
-// lab. Every name of Zone answers with the A record a (the lab gRPC server's
-// Service IP, so gRPC probes can call any outside name). It returns the
-// upstream Service's cluster IP.
-func LabUpstream(ctx context.Context, cs kubernetes.Interface, image, a string) (string, error) {
-	ip, err := labService{
+func labUpstream(image, a string) labService {
+	return labService{
 		name:  UpstreamName,
 		image: image,
 		args:  []string{"--listen", ":53", "--zone", Zone, "--a", a},
@@ -39,14 +33,7 @@ func LabUpstream(ctx context.Context, cs kubernetes.Interface, image, a string) 
 			{Name: "dns", ContainerPort: 53, Protocol: corev1.ProtocolUDP},
 			{Name: "dns-tcp", ContainerPort: 53, Protocol: corev1.ProtocolTCP},
 		},
-	}.deploy(ctx, cs)
-	if err != nil {
-		return "", fmt.Errorf("lab upstream: %w", err)
 	}
-	if err := forwardCoreDNS(ctx, cs, ip); err != nil {
-		return "", err
-	}
-	return ip, nil
 }
 
 var forwardLine = regexp.MustCompile(`forward \. [^\s{]+`)

@@ -88,8 +88,8 @@ func moduleVersion(path string) string {
 }
 
 // AddClusterEnv records the Kubernetes version a cluster runs and the images
-// it ran: the node image (docker image ID) and the lab images loaded into it
-// (their image IDs, read from the tarballs that were loaded).
+// it ran: the node image (docker image ID) and the lab images preloaded in it
+// (their image IDs, read from the tarballs that were imported).
 // addons are the addon images loaded into it for its shape; facts are what
 // its set-up noted (env.json's extra, as CLUSTER.KEY).
 func AddClusterEnv(ctx context.Context, e *results.Env, c *cluster.Cluster, plan *images.Plan, addons []*images.Step, facts map[string]string) error {
@@ -102,7 +102,7 @@ func AddClusterEnv(ctx context.Context, e *results.Env, c *cluster.Cluster, plan
 	} else if !strings.Contains(e.Kubernetes, v.GitVersion) {
 		e.Kubernetes += ", " + v.GitVersion
 	}
-	node := images.NodeImage(plan.Kube)
+	node := plan.LabNode.Image
 	id, err := exec.CommandContext(ctx, "docker", "image", "inspect", "--format", "{{.Id}}", node).Output()
 	if err != nil {
 		return fmt.Errorf("inspect node image %s: %w", node, err)

@@ -26,6 +26,10 @@ type Options struct {
 	// (images/published.yaml) through this registry mirror, HOST[:PORT]:
 	// what a scenario's images.mirror asks for.
 	Mirror string
+	// Addons, when not nil, names the only addon images (Plan.Addons:
+	// "kube-router", "dnsmasq") to build: what the shapes at hand need, so a
+	// first run builds nothing it does not use. Nil builds them all.
+	Addons []string
 }
 
 // DefaultCache is $LABRUN_CACHE, else /var/cache/labrun.
@@ -85,7 +89,11 @@ func Build(ctx context.Context, o Options) (*Plan, error) {
 		return nil, err
 	}
 	defer unlock()
-	if err := r.Run(ctx, p.Roots()...); err != nil {
+	roots, err := p.Roots(o.Addons)
+	if err != nil {
+		return p, err
+	}
+	if err := r.Run(ctx, roots...); err != nil {
 		return p, err
 	}
 	if o.Mirror != "" {

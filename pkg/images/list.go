@@ -24,8 +24,12 @@ func List(ctx context.Context, o Options) ([]Row, error) {
 	if err != nil {
 		return nil, err
 	}
+	roots, err := p.Roots(o.Addons)
+	if err != nil {
+		return nil, err
+	}
 	known := true
-	for _, s := range order(p.Roots()) {
+	for _, s := range order(roots) {
 		if s.Always {
 			known = r.latest(s) && known
 			continue
@@ -33,7 +37,7 @@ func List(ctx context.Context, o Options) ([]Row, error) {
 		r.keyOf(s)
 	}
 	var rows []Row
-	for _, s := range order(p.Roots()) {
+	for _, s := range order(roots) {
 		if s.Image == "" {
 			continue
 		}

@@ -15,8 +15,12 @@ import (
 	data "labrun.dev/labrun/images"
 )
 
-// nodeRecipe changes when buildNode changes in a way its inputs do not show.
-const nodeRecipe = "node recipe 2: build container unlabelled"
+// nodeRecipe and labNodeRecipe change when buildNode or labNodeStep change
+// in a way their inputs do not show.
+const (
+	nodeRecipe    = "node recipe 2: build container unlabelled"
+	labNodeRecipe = "lab node recipe 1"
+)
 
 // nodeStep makes the kind node image: the Debian node rootfs, the Kubernetes,
 // containerd, runc, crictl and CNI binaries, our configuration and entrypoint,
@@ -40,20 +44,7 @@ func nodeStep(v Versions, k Kubernetes, rootfs, kube, containerd, runc, crictl, 
 }
 
 func buildNode(ctx context.Context, j *job, k Kubernetes, ref string, files fs.FS, rootfs, kube, containerd, runc, crictl, cni *Step, components []*Step) error {
-	d := j.docker
 	base := rootfs.Image
-	ctr := BuildContainerPrefix + "node-" + j.step.key[:12]
-	// Whatever happens, the build container goes away; the final tag is only
-	// written by `docker commit`, after every step succeeded.
-	cleanup := func() { d.Run(context.WithoutCancel(ctx), "rm", "-f", "-v", ctr) }
-	cleanup()
-	defer cleanup()
-
-	if _, err := d.Run(ctx, "run", "-d", "--privileged", "--name", ctr,
-		"--entrypoint", "/bin/sleep", base, "infinity"); err != nil {
-		return err
-	}
-
 	// One tar stream with everything the node carries besides its rootfs.
 	var overlay bytes.Buffer
 	tw := tar.NewWriter(&overlay)
@@ -117,12 +108,35 @@ func buildNode(ctx context.Context, j *job, k Kubernetes, ref string, files fs.F
 	if err := tw.Close(); err != nil {
 		return err
 	}
-	if _, err := d.RunStdin(ctx, &overlay, "cp", "-", ctr+":/"); err != nil {
+	refs := make([]string, len(components))
+	for i, c := range components {
+		refs[i], _ = ImageRef(c)
+	}
+	return commitNode(ctx, j, base, ref, &overlay, refs)
+}
+
+// commitNode makes node image ref from base: it copies overlay (a tar stream
+// whose /kind/images/*.tar are image tarballs) into a build container,
+// imports those images into the node's containerd (namespace k8s.io, pinned,
+// unpacked on first use) and commits. Whatever happens, the build container
+// goes away; ref is only written by `docker commit`, after every step
+// succeeded. An image ref named before by an older build is removed when
+// nothing uses it (it would stay behind as an untagged image).
+func commitNode(ctx context.Context, j *job, base, ref string, overlay io.Reader, want []string) error {
+	d := j.docker
+	ctr := BuildContainerPrefix + "node-" + j.step.key[:12]
+	cleanup := func() { d.Run(context.WithoutCancel(ctx), "rm", "-f", "-v", ctr) }
+	cleanup()
+	defer cleanup()
+
+	if _, err := d.Run(ctx, "run", "-d", "--privileged", "--name", ctr,
+		"--entrypoint", "/bin/sleep", base, "infinity"); err != nil {
 		return err
 	}
-
-	// Import the component images into the node's containerd: start it in the
-	// build container, import unpacked-on-demand and pinned, stop it cleanly.
+	if _, err := d.RunStdin(ctx, overlay, "cp", "-", ctr+":/"); err != nil {
+		return err
+	}
+	// Start containerd in the build container, import, stop it cleanly.
 	script := `set -eu
 systemctl enable containerd.service kubelet.service >/dev/null 2>&1
 mkdir -p /etc/cni/net.d /var/lib/kubelet /etc/kubernetes/manifests
@@ -141,8 +155,7 @@ rm -rf /kind/images /var/log/containerd-build.log /run/containerd /tmp/*
 	if err != nil {
 		return fmt.Errorf("import images into the node's containerd: %w", err)
 	}
-	for _, c := range components {
-		r, _ := ImageRef(c)
+	for _, r := range want {
 		if !strings.Contains(out, r) {
 			return fmt.Errorf("image %s missing from the node's containerd after import (see %s)", r, j.logPath)
 		}
@@ -150,14 +163,55 @@ rm -rf /kind/images /var/log/containerd-build.log /run/containerd /tmp/*
 	if _, err := d.Run(ctx, "stop", "-t", "1", ctr); err != nil {
 		return err
 	}
-	_, err = d.Run(ctx, "commit",
+	old, hadOld := d.Inspect(ctx, ref)
+	if _, err := d.Run(ctx, "commit",
 		"--change", `ENTRYPOINT ["/usr/local/bin/entrypoint", "/sbin/init"]`,
 		"--change", `CMD []`,
 		"--change", "ENV container=docker",
 		"--change", "LABEL "+LabelKey+"="+j.step.key,
 		"--change", fmt.Sprintf("LABEL %s=%q", LabelFrom, j.step.From),
-		ctr, ref)
-	return err
+		ctr, ref); err != nil {
+		return err
+	}
+	if hadOld {
+		// Fails, harmlessly, while a cluster or a child image uses it.
+		d.Run(context.WithoutCancel(ctx), "image", "rm", old.ID)
+	}
+	return nil
+}
+
+// labNodeStep makes the node image clusters start from: the node image with
+// the lab's own images (probes, lab DNS server, race emulator agent)
+// preloaded too, so that creating a cluster loads nothing into its nodes.
+// They change with this repository's code, so they are a thin layer of their
+// own: a code change rebuilds this layer (seconds), never the node beneath.
+func labNodeStep(k Kubernetes, node *Step, lab []*Step) *Step {
+	ref := LabNodeImage(k)
+	return &Step{
+		Name:   "node-" + k.Version + "-lab",
+		From:   node.Image + " + " + fmt.Sprint(len(lab)) + " lab images preloaded",
+		Inputs: []string{labNodeRecipe, ref},
+		Deps:   append([]*Step{node}, lab...),
+		Image:  ref,
+		build: func(ctx context.Context, j *job) error {
+			var overlay bytes.Buffer
+			tw := tar.NewWriter(&overlay)
+			refs := make([]string, len(lab))
+			for i, s := range lab {
+				var err error
+				if refs[i], err = ImageRef(s); err != nil {
+					return err
+				}
+				if err := tarFile(tw, fmt.Sprintf("/kind/images/lab-%02d.tar", i), ImageTar(s), 0o644); err != nil {
+					return err
+				}
+			}
+			if err := tw.Close(); err != nil {
+				return err
+			}
+			return commitNode(ctx, j, node.Image, ref, &overlay, refs)
+		},
+	}
 }
 
 func tarBytes(tw *tar.Writer, dst string, b []byte, mode int64) error {

@@ -24,11 +24,15 @@ const (
 // Plan is every step that makes the images of one Kubernetes version.
 type Plan struct {
 	Kube Kubernetes
-	// Node is the kind node image, with every image the cluster needs preloaded.
+	// Node is the kind node image, with every image Kubernetes needs preloaded.
 	Node *Step
-	// Lab are images loaded into a cluster's nodes when it is created (the lab
-	// upstream DNS server, ...): they change with this repository's code, so
-	// they are not baked into the node image.
+	// LabNode is the image a lab cluster's nodes run: Node with the Lab images
+	// preloaded too, a layer of its own (they change with this repository's
+	// code; the node beneath does not).
+	LabNode *Step
+	// Lab are the lab's own images (the lab upstream DNS server, the probes,
+	// the race emulator's agent): preloaded in LabNode, and what an existing
+	// cluster is given.
 	Lab []*Step
 	// Components are the images preloaded into the node (kube-*, etcd, ...).
 	Components []*Step
@@ -40,8 +44,35 @@ type Plan struct {
 // NodeImage is the node image's name for a Kubernetes version.
 func NodeImage(k Kubernetes) string { return NodeRepo + ":" + k.Version }
 
-// Roots are the steps `images build` asks for.
-func (p *Plan) Roots() []*Step { return append(append([]*Step{p.Node}, p.Lab...), p.Addons...) }
+// LabNodeImage is the name of the node image with the lab's images
+// preloaded, the one lab clusters run.
+func LabNodeImage(k Kubernetes) string { return NodeImage(k) + "-lab" }
+
+// Roots are the steps a build asks for: the lab node image and the addon
+// images named (all of them when addons is nil).
+func (p *Plan) Roots(addons []string) ([]*Step, error) {
+	roots := []*Step{p.LabNode}
+	if addons == nil {
+		return append(roots, p.Addons...), nil
+	}
+	for _, name := range addons {
+		s := p.AddonImage(name)
+		if s == nil {
+			return nil, fmt.Errorf("addon image %q is not in the image plan; valid: %s", name, strings.Join(p.AddonNames(), ", "))
+		}
+		roots = append(roots, s)
+	}
+	return roots, nil
+}
+
+// AddonNames are the names of the addon images, as AddonImage takes them.
+func (p *Plan) AddonNames() []string {
+	var names []string
+	for _, s := range p.Addons {
+		names = append(names, strings.TrimPrefix(s.Name, "image/"))
+	}
+	return names
+}
 
 // ImageRef returns the repo:tag an image step produced (after it ran).
 func ImageRef(s *Step) (string, error) {
@@ -152,7 +183,7 @@ func NewPlan(v Versions, k Kubernetes, repo string) *Plan {
 		// Debian's dnsmasq, the cache kube-dns itself ships (dns: dnsmasq-coredns).
 		rootfsImage("dnsmasq", DnsmasqRepo, debootstrapStep(v, "dnsmasq", dnsmasqPackages), "/usr/sbin/dnsmasq"),
 	}
-	return &Plan{Kube: k, Node: node, Lab: lab, Components: components, Addons: addons}
+	return &Plan{Kube: k, Node: node, LabNode: labNodeStep(k, node, lab), Lab: lab, Components: components, Addons: addons}
 }
 
 // goInstallStep builds packages of module mod at version with `go install`.

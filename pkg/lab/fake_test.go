@@ -170,7 +170,7 @@ func (p *fakeProvider) List(context.Context) ([]string, error) {
 
 // fakeImages is an image plan whose lab images are named, not built.
 func fakeImages() *images.Plan {
-	p := &images.Plan{}
+	p := &images.Plan{LabNode: &images.Step{Name: "node-test-lab", Image: "labrun/node:test-lab"}}
 	for _, n := range []string{"probe-glibc", "probe-musl", "labagent"} {
 		p.Lab = append(p.Lab, &images.Step{Name: "image/" + n, Image: "labrun/" + n + ":test"})
 	}

@@ -27,9 +27,10 @@ func podNetwork(name string, plan *images.Plan) (cluster.PodNetwork, error) {
 }
 
 // addonImages are the addon images (images.Plan.Addons) a shape needs
-// loaded into its nodes.
+// loaded into its nodes, the only ones built for it; never nil (nil would
+// build them all).
 func addonImages(shape scenario.Cluster) []string {
-	var out []string
+	out := []string{}
 	if shape.PodNetwork == "kube-router" {
 		out = append(out, "kube-router")
 	}

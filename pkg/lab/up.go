@@ -36,8 +36,8 @@ type UpOptions struct {
 }
 
 // Testbed is a cluster ready for the lab's workloads: nodes Ready, CoreDNS
-// Ready and forwarding to the lab upstream, the lab gRPC server Ready, the lab
-// images loaded, the shape's DNS server and cluster-level mitigations set up.
+// Ready and forwarding to the lab upstream, the lab gRPC server Ready (the lab
+// images are preloaded in its node image), the shape's DNS server and cluster-level mitigations set up.
 type Testbed struct {
 	Cluster *cluster.Cluster
 	Shape   scenario.Cluster // the shape it was made for
@@ -105,11 +105,11 @@ func Up(ctx context.Context, o UpOptions) (*Testbed, error) {
 		spec.Name = o.Name
 	}
 	start := time.Now()
-	plan, err := images.Build(ctx, images.Options{Kubernetes: version, Progress: o.Progress})
+	plan, err := images.Build(ctx, images.Options{Kubernetes: version, Progress: o.Progress, Addons: addonImages(shape)})
 	if err != nil {
 		return nil, fmt.Errorf("images: %w", err)
 	}
-	spec.NodeImage = images.NodeImage(plan.Kube)
+	spec.NodeImage = plan.LabNode.Image
 	spec.Retain = o.Retain
 	if spec.PodNetwork, err = podNetwork(shape.PodNetwork, plan); err != nil {
 		return nil, err
@@ -146,39 +146,25 @@ func Up(ctx context.Context, o UpOptions) (*Testbed, error) {
 	return lab, nil
 }
 
-// setUp loads the lab images and installs the addons: the lab upstream DNS
-// server (CoreDNS forwards to it) and the lab gRPC server.
+// setUp installs the lab's addons: the lab upstream DNS server (CoreDNS
+// forwards to it) and the lab gRPC server; their images are preloaded in the
+// node image (images.Plan.LabNode).
 func setUp(ctx context.Context, c *cluster.Cluster, plan *images.Plan, spec cluster.Spec, progress io.Writer) (*Testbed, error) {
-	start := time.Now()
-	for _, s := range plan.Lab {
-		if err := c.LoadImage(ctx, images.ImageTar(s)); err != nil {
-			return nil, err
-		}
-	}
-	fmt.Fprintf(progress, "cluster %s: %d lab images loaded (%s)\n", spec.Name, len(plan.Lab), time.Since(start).Round(100*time.Millisecond))
-	cs := c.Client
 	probeRef, err := images.ImageRef(plan.LabImage("probe-glibc"))
 	if err != nil {
 		return nil, err
 	}
-	grpcIP, err := addons.GRPCServer(ctx, cs, probeRef)
+	upstreamRef, err := images.ImageRef(plan.LabImage("labdns"))
 	if err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(progress, "cluster %s: lab gRPC server at %s:%d (%s, and every name of %s)\n", spec.Name, grpcIP, addons.GRPCPort, addons.GRPCTarget, addons.Zone)
-	ref, err := images.ImageRef(plan.LabImage("labdns"))
+	addrs, err := addons.LabServers(ctx, addons.Env{Cluster: c}, probeRef, upstreamRef)
 	if err != nil {
 		return nil, err
 	}
-	ip, err := addons.LabUpstream(ctx, cs, ref, grpcIP)
-	if err != nil {
-		return nil, err
-	}
-	fmt.Fprintf(progress, "cluster %s: CoreDNS forwards to the lab upstream %s (zone %s)\n", spec.Name, ip, addons.Zone)
-	if err := addons.HermeticNodeResolver(ctx, addons.Env{Cluster: c}); err != nil {
-		return nil, err
-	}
-	return &Testbed{Cluster: c, Images: plan, Upstream: ip, GRPCServer: grpcIP}, nil
+	fmt.Fprintf(progress, "cluster %s: lab gRPC server at %s:%d (%s, and every name of %s)\n", spec.Name, addrs.GRPC, addons.GRPCPort, addons.GRPCTarget, addons.Zone)
+	fmt.Fprintf(progress, "cluster %s: CoreDNS forwards to the lab upstream %s (zone %s)\n", spec.Name, addrs.Upstream, addons.Zone)
+	return &Testbed{Cluster: c, Images: plan, Upstream: addrs.Upstream, GRPCServer: addrs.GRPC}, nil
 }
 
 // setUpShape makes the cluster what the shape asks for beyond kind's
