@@ -131,6 +131,13 @@ func rewriteCoreDNS(ctx context.Context, cs kubernetes.Interface, edit func(stri
 	}
 	sum := sha256.Sum256([]byte(corefile))
 	d.Spec.Template.Annotations["labrun.dev/corefile"] = hex.EncodeToString(sum[:8])
+	// kubeadm's readiness probe looks every 10 s: each restart would wait
+	// up to that long per pod for a server that is ready in a moment.
+	for i := range d.Spec.Template.Spec.Containers {
+		if p := d.Spec.Template.Spec.Containers[i].ReadinessProbe; p != nil && p.PeriodSeconds > 1 {
+			p.PeriodSeconds = 1
+		}
+	}
 	if _, err := deploys.Update(ctx, d, metav1.UpdateOptions{}); err != nil {
 		return fmt.Errorf("restart coredns: %w", err)
 	}

@@ -25,8 +25,9 @@ type LabAddresses struct {
 // (HermeticNodeResolver). Both images are preloaded in the node image.
 //
 // A Service's cluster IP is known once it is created, so both servers are
-// applied first and their pods start side by side; CoreDNS's rewrite and the
-// nodes' rules, which need the upstream ready, also run side by side.
+// applied first; then their pods start, CoreDNS restarts with the upstream's
+// address (its new pods forward there from their first query) and, once the
+// upstream is ready, the nodes' rules point at its pod: all side by side.
 func LabServers(ctx context.Context, env Env, probeImage, upstreamImage string) (LabAddresses, error) {
 	cs := env.Cluster.Client
 	grpc := grpcServer(probeImage)
@@ -39,15 +40,14 @@ func LabServers(ctx context.Context, env Env, probeImage, upstreamImage string) 
 	if addrs.Upstream, err = upstream.apply(ctx, cs); err != nil {
 		return addrs, fmt.Errorf("lab upstream: %w", err)
 	}
-	ready, rctx := errgroup.WithContext(ctx)
-	for _, s := range []labService{grpc, upstream} {
-		ready.Go(func() error { return s.wait(rctx, cs) })
-	}
-	if err := ready.Wait(); err != nil {
-		return addrs, fmt.Errorf("lab servers: %w", err)
-	}
-	rewire, wctx := errgroup.WithContext(ctx)
-	rewire.Go(func() error { return forwardCoreDNS(wctx, cs, addrs.Upstream) })
-	rewire.Go(func() error { return HermeticNodeResolver(wctx, env) })
-	return addrs, rewire.Wait()
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return grpc.wait(gctx, cs) })
+	g.Go(func() error { return forwardCoreDNS(gctx, cs, addrs.Upstream) })
+	g.Go(func() error {
+		if err := upstream.wait(gctx, cs); err != nil {
+			return err
+		}
+		return HermeticNodeResolver(gctx, env)
+	})
+	return addrs, g.Wait()
 }

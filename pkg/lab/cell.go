@@ -184,8 +184,9 @@ func (cr *clusterRun) runCell(ctx context.Context, cell scenario.Cell) (res cell
 			return res
 		}
 		// The namespace goes in the background: the cell's numbers are read by
-		// then, and its pods have ended; settle waits for it before the
-		// cluster goes (or is kept), instead of every cell waiting ~5 s.
+		// then, and its pods have ended; settle waits for it before a kept
+		// cluster is handed over (a deleted one takes it along), instead of
+		// every cell waiting ~5 s.
 		undo.push("namespace "+ns.Name, func(ctx context.Context) error {
 			if err := workload.StartDeleteNamespace(ctx, cs, ns.Name); err != nil {
 				return err

@@ -562,6 +562,9 @@ func runShape(ctx context.Context, o RunOptions, sh *runShared, si int, reached 
 		return err
 	}
 	defer func() {
+		if !o.Retain {
+			return // the namespaces go with the cluster: nothing to wait for
+		}
 		settle, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 		defer cancel()
 		if serr := cr.settle(settle); serr != nil {
