@@ -8,19 +8,9 @@ import (
 	"strings"
 	"testing"
 
-	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
-	discoveryv1 "k8s.io/api/discovery/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/version"
-	fakediscovery "k8s.io/client-go/discovery/fake"
-	"k8s.io/client-go/kubernetes/fake"
-	k8stesting "k8s.io/client-go/testing"
-	"k8s.io/utils/ptr"
-
 	"labrun.dev/labrun/pkg/cluster"
 	"labrun.dev/labrun/pkg/cluster/existing"
+	"labrun.dev/labrun/pkg/cluster/existing/existingtest"
 	"labrun.dev/labrun/pkg/results"
 	"labrun.dev/labrun/pkg/scenario"
 	"labrun.dev/labrun/pkg/workload"
@@ -49,48 +39,6 @@ func TestShapeMismatch(t *testing.T) {
 	}
 }
 
-// fakeExisting is a lab kind cluster in nftables mode as its API shows it;
-// its pods succeed as soon as they are created.
-func fakeExisting(t *testing.T) *fake.Clientset {
-	t.Helper()
-	node := func(name string, cp bool) *corev1.Node {
-		n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{}}}
-		if cp {
-			n.Labels["node-role.kubernetes.io/control-plane"] = ""
-		}
-		n.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}
-		n.Status.NodeInfo.KernelVersion = "6.1.0-28-amd64"
-		n.Status.Images = []corev1.ContainerImage{{Names: []string{"docker.io/labrun/probe-glibc:4f1c2a9e0b7d"}},
-			{Names: []string{"docker.io/labrun/labagent:0123456789ab"}}}
-		return n
-	}
-	cs := fake.NewClientset(
-		node("e-control-plane", true), node("e-worker", false), node("e-worker2", false),
-		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "kube-proxy", Namespace: "kube-system"},
-			Data: map[string]string{"config.conf": "kind: KubeProxyConfiguration\nmode: nftables\n"}},
-		&appsv1.DaemonSet{ObjectMeta: metav1.ObjectMeta{Name: "kube-proxy", Namespace: "kube-system"}},
-		&appsv1.DaemonSet{ObjectMeta: metav1.ObjectMeta{Name: "labnet", Namespace: "kube-system"}},
-		&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "coredns", Namespace: "kube-system"}},
-		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "kube-dns", Namespace: "kube-system"}, Spec: corev1.ServiceSpec{ClusterIP: "10.96.0.10"}},
-		&discoveryv1.EndpointSlice{
-			ObjectMeta: metav1.ObjectMeta{Name: "kube-dns-x", Namespace: "kube-system", Labels: map[string]string{discoveryv1.LabelServiceName: "kube-dns"}},
-			Endpoints: []discoveryv1.Endpoint{
-				{Addresses: []string{"10.244.0.2"}, Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)}},
-				{Addresses: []string{"10.244.0.3"}, Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)}},
-			},
-		},
-	)
-	cs.Discovery().(*fakediscovery.FakeDiscovery).FakedServerVersion = &version.Info{GitVersion: "v1.33.1"}
-	cs.PrependReactor("create", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
-		p := a.(k8stesting.CreateAction).GetObject().(*corev1.Pod)
-		p.Status.Phase = corev1.PodSucceeded
-		p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "probe",
-			State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 0}}}}
-		return false, nil, nil
-	})
-	return cs
-}
-
 // TestRunOnExistingCluster runs a scenario on a fake existing cluster with
 // docker and kind on PATH as scripts that record any call: none happens;
 // only the matching shape's plain cells run, the others are not run with
@@ -107,7 +55,7 @@ func TestRunOnExistingCluster(t *testing.T) {
 	}
 	t.Setenv("PATH", bin)
 
-	cs := fakeExisting(t)
+	cs := existingtest.Cluster(existingtest.PodsSucceed)
 	var progress bytes.Buffer
 	p := existing.NewForClient(cs, existing.Options{Progress: &progress})
 	res, err := Run(context.Background(), RunOptions{Scenario: "testdata/existing.yaml", ResultsDir: t.TempDir(), Provider: p, Progress: &progress})
@@ -166,7 +114,7 @@ func TestRunOnExistingCluster(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if env.Extra["existing.kubeProxy"] != "nftables" || env.Extra["existing.provider"] != "existing" || env.Docker != "" || env.Kubernetes != "v1.33.1" {
+	if env.Extra["existing.kubeProxy"] != "nftables" || env.Extra["existing.provider"] != "existing" || env.Docker != "" || env.Kubernetes != scenario.DefaultKubernetes {
 		t.Errorf("env.json: docker %q, kubernetes %q, extra %v", env.Docker, env.Kubernetes, env.Extra)
 	}
 	if left, err := workload.Leftovers(context.Background(), cs, existing.LabelManaged+"=true"); err != nil || len(left) > 0 {
