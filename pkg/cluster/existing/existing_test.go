@@ -221,3 +221,78 @@ func TestContainerFor(t *testing.T) {
 		t.Error("routing")
 	}
 }
+
+// TestCreateReusesOnlyTheRunsNamespace: with --retain or --resume the run's
+// namespace may exist already. Create reuses it when it carries the lab's
+// labels of this run (the pods left in it replaced, its PodSecurity level
+// set), and refuses any other namespace of that name, leaving it as it is.
+func TestCreateReusesOnlyTheRunsNamespace(t *testing.T) {
+	const run = "r3"
+	for _, tc := range []struct {
+		name   string
+		labels map[string]string // of a namespace labrun-r3 already there; nil: none is
+		want   string            // in Create's error; "": it succeeds
+	}{
+		{name: "none there", labels: nil},
+		{name: "left by this run", labels: labels(run)},
+		{name: "another run's", labels: labels("r4"), want: "namespace labrun-r3 exists but is not the lab's namespace of run r3"},
+		{name: "the user's", labels: map[string]string{"team": "dns"}, want: "lacks the labels labrun.dev/existing=true, labrun.dev/run=r3"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			cs := existingtest.Cluster(existingtest.PodsRun)
+			if tc.labels != nil {
+				ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "labrun-" + run, Labels: tc.labels}}
+				if _, err := cs.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil {
+					t.Fatal(err)
+				}
+				// What the earlier attempt left: a node pod and the Service.
+				stale := NodePod(ns.Name, tc.labels[workload.LabelRun], 0, "lab-worker", map[string]string{"probe-glibc": "labrun/probe-glibc:old"})
+				if _, err := cs.CoreV1().Pods(ns.Name).Create(ctx, stale, metav1.CreateOptions{}); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := cs.CoreV1().Services(ns.Name).Create(ctx, labService(ns.Name, run), metav1.CreateOptions{}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var progress bytes.Buffer
+			p := NewForClient(cs, Options{AllowPrivileged: true, Progress: &progress})
+			spec := cluster.DefaultSpec()
+			spec.Name, spec.Run = "labrun-default", run
+			_, err := p.Create(ctx, spec)
+			if tc.want != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.want) {
+					t.Fatalf("Create: %v, want %q", err, tc.want)
+				}
+				ns, gerr := cs.CoreV1().Namespaces().Get(ctx, "labrun-"+run, metav1.GetOptions{})
+				if gerr != nil || len(ns.Labels) != len(tc.labels) {
+					t.Errorf("the namespace that is not the lab's changed: %v %v", ns, gerr)
+				}
+				if pods, _ := cs.CoreV1().Pods("labrun-" + run).List(ctx, metav1.ListOptions{}); len(pods.Items) != 1 {
+					t.Errorf("pods in the namespace that is not the lab's: %d, want the 1 it had", len(pods.Items))
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Create: %v", err)
+			}
+			ns, err := cs.CoreV1().Namespaces().Get(ctx, "labrun-"+run, metav1.GetOptions{})
+			if err != nil || ns.Labels["pod-security.kubernetes.io/enforce"] != "privileged" || ns.Labels[workload.LabelRun] != run {
+				t.Errorf("namespace %v: %v", ns, err)
+			}
+			pods, err := cs.CoreV1().Pods("labrun-" + run).List(ctx, metav1.ListOptions{})
+			if err != nil || len(pods.Items) != 2 {
+				t.Fatalf("node pods %v: %v", pods, err)
+			}
+			for _, pod := range pods.Items {
+				if img := pod.Spec.Containers[0].Image; img != "labrun/probe-glibc:4f1c2a9e0b7d" {
+					t.Errorf("node pod %s runs %s: the earlier attempt's pod was kept", pod.Name, img)
+				}
+			}
+			how := map[bool]string{true: "reused", false: "created"}[tc.labels != nil]
+			if !strings.Contains(progress.String(), "namespace labrun-r3 "+how) {
+				t.Errorf("progress %q, want %q", progress.String(), how)
+			}
+		})
+	}
+}
