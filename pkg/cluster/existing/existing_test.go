@@ -268,7 +268,7 @@ func TestCreateReusesOnlyTheRunsNamespace(t *testing.T) {
 				if gerr != nil || len(ns.Labels) != len(tc.labels) {
 					t.Errorf("the namespace that is not the lab's changed: %v %v", ns, gerr)
 				}
-				if pods, _ := cs.CoreV1().Pods("labrun-" + run).List(ctx, metav1.ListOptions{}); len(pods.Items) != 1 {
+				if pods, _ := cs.CoreV1().Pods("labrun-"+run).List(ctx, metav1.ListOptions{}); len(pods.Items) != 1 {
 					t.Errorf("pods in the namespace that is not the lab's: %d, want the 1 it had", len(pods.Items))
 				}
 				return
@@ -280,7 +280,7 @@ func TestCreateReusesOnlyTheRunsNamespace(t *testing.T) {
 			if err != nil || ns.Labels["pod-security.kubernetes.io/enforce"] != "privileged" || ns.Labels[workload.LabelRun] != run {
 				t.Errorf("namespace %v: %v", ns, err)
 			}
-			pods, err := cs.CoreV1().Pods("labrun-" + run).List(ctx, metav1.ListOptions{})
+			pods, err := cs.CoreV1().Pods("labrun-"+run).List(ctx, metav1.ListOptions{})
 			if err != nil || len(pods.Items) != 2 {
 				t.Fatalf("node pods %v: %v", pods, err)
 			}
