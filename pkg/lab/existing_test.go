@@ -17,7 +17,8 @@ import (
 )
 
 func TestShapeMismatch(t *testing.T) {
-	read := cluster.Shape{KubeProxyMode: "nftables", DNSServer: "coredns", DNSEndpoints: 2, PodNetworks: []string{"labnet"}, Workers: 2}
+	read := cluster.Shape{KubeProxyMode: "nftables", DNSServer: "coredns", DNSEndpoints: 2, PodNetworks: []string{"labnet"},
+		Workers: 2, ControlPlanes: 1, Kubernetes: "v1.36.1"}
 	def := scenario.DefaultShape()
 	for _, tc := range []struct {
 		name string
@@ -30,6 +31,11 @@ func TestShapeMismatch(t *testing.T) {
 		{"replicas", func(c *scenario.Cluster) { c.KubeProxy = "nftables"; c.DNS.Replicas = 3 }, "cluster has 2 ready DNS endpoints behind kube-dns; the shape asks for 3 replicas"},
 		{"pod network", func(c *scenario.Cluster) { c.KubeProxy = "nftables"; c.PodNetwork = "calico" }, "cluster runs pod network labnet; the shape asks for calico"},
 		{"workers", func(c *scenario.Cluster) { c.KubeProxy = "nftables"; c.Nodes.Workers = 3 }, "cluster has 2 Ready workers; the shape asks for 3"},
+		{"kubernetes", func(c *scenario.Cluster) { c.KubeProxy = "nftables"; c.Kubernetes = "v1.35.0" }, "cluster runs Kubernetes v1.36.1; the shape asks for v1.35.0"},
+		{"kubernetes patch", func(c *scenario.Cluster) { c.KubeProxy = "nftables"; c.Kubernetes = "v1.36.10" }, "cluster runs Kubernetes v1.36.1; the shape asks for v1.36.10"},
+		{"kubernetes minor", func(c *scenario.Cluster) { c.KubeProxy = "nftables"; c.Kubernetes = "1.36" }, ""},
+		{"kubernetes not pinned", func(c *scenario.Cluster) { c.KubeProxy = "nftables"; c.Kubernetes = "" }, ""},
+		{"control planes", func(c *scenario.Cluster) { c.KubeProxy = "nftables"; c.Nodes.ControlPlanes = 3 }, "cluster has 1 Ready control planes; the shape asks for 3"},
 	} {
 		c := def
 		tc.edit(&c)
@@ -132,6 +138,26 @@ func TestRunOnExistingCluster(t *testing.T) {
 			if a.GetNamespace() != "" && !strings.HasPrefix(a.GetNamespace(), existing.NamespacePrefix) {
 				t.Errorf("%s %s in namespace %s", a.GetVerb(), a.GetResource().Resource, a.GetNamespace())
 			}
+		}
+	}
+}
+
+func TestSameVersion(t *testing.T) {
+	for _, tc := range []struct {
+		found, want string
+		same        bool
+	}{
+		{"v1.36.1", "v1.36.1", true},
+		{"v1.36.1+k3s1", "v1.36.1", true},
+		{"v1.36.1-eks-4f1c2a", "v1.36.1", true},
+		{"v1.36.1", "v1.36", true},
+		{"v1.36.10", "v1.36.1", false},
+		{"v1.36.1", "v1.3", false},
+		{"v1.35.4", "v1.36.1", false},
+		{"", "v1.36.1", false},
+	} {
+		if got := sameVersion(tc.found, tc.want); got != tc.same {
+			t.Errorf("sameVersion(%q, %q) = %v, want %v", tc.found, tc.want, got, tc.same)
 		}
 	}
 }
