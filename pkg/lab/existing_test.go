@@ -3,6 +3,7 @@ package lab
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -159,5 +160,63 @@ func TestSameVersion(t *testing.T) {
 		if got := sameVersion(tc.found, tc.want); got != tc.same {
 			t.Errorf("sameVersion(%q, %q) = %v, want %v", tc.found, tc.want, got, tc.same)
 		}
+	}
+}
+
+// TestRunOnExistingClusterParallel: an existing cluster is one cluster, so
+// --parallel above 1 is refused as bad input before anything is read or
+// made; 1 and auto run its shapes (two that match it here) one after
+// another.
+func TestRunOnExistingClusterParallel(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "two.yaml")
+	if err := os.WriteFile(file, []byte(`apiVersion: labrun.dev/v1alpha1
+kind: Scenario
+metadata: {name: two}
+clusters:
+  - {name: n1, kubeProxy: nftables}
+  - {name: n2, kubeProxy: nftables}
+workload:
+  names: [{name: kubernetes.default, kind: short}]
+  load: {podsPerNode: 1, concurrency: 1, rate: 10/s, duration: 1s}
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name     string
+		parallel int
+		want     string // in Run's error, which wraps ErrBadInput; "": it runs
+	}{
+		{"two", 2, "--parallel 2: an existing cluster is one cluster, whose shapes run one after another in the run's namespace; want 1"},
+		{"eight", 8, "--parallel 8: an existing cluster is one cluster"},
+		{"one", 1, ""},
+		{"auto", ParallelAuto, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cs := existingtest.Cluster(existingtest.PodsSucceed)
+			dir := t.TempDir()
+			var progress bytes.Buffer
+			p := existing.NewForClient(cs, existing.Options{})
+			res, err := Run(context.Background(), RunOptions{Scenario: file, ResultsDir: dir, Provider: p, Parallel: tc.parallel,
+				Progress: &progress, machine: bigMachine})
+			if tc.want == "" {
+				// The fake's probes log nothing: the cells end incomplete.
+				if res == nil || errors.Is(err, ErrBadInput) {
+					t.Fatalf("Run: %v", err)
+				}
+				if !strings.Contains(progress.String(), "2 to run on 2 cluster(s); estimated") {
+					t.Errorf("not one shape after another:\n%s", progress.String())
+				}
+				return
+			}
+			if !errors.Is(err, ErrBadInput) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Run: %v, want bad input %q", err, tc.want)
+			}
+			if len(cs.Actions()) > 0 {
+				t.Errorf("the refused run called the API server: %v", cs.Actions())
+			}
+			if entries, _ := os.ReadDir(dir); len(entries) > 0 {
+				t.Errorf("the refused run left %v", entries)
+			}
+		})
 	}
 }

@@ -85,6 +85,10 @@ type RunResult struct {
 // what was measured is written and the report built.
 var ErrInterrupted = errors.New("interrupted")
 
+// ErrBadInput is wrapped by Run's refusal of options that cannot be met
+// (the CLI's exit 2); nothing was run.
+var ErrBadInput = errors.New("bad input")
+
 // ErrCellsIncomplete is returned (wrapped, with the result) when every cell
 // was reached but some did not complete: the report is built, and the run
 // failed (exit 1; docs/exit-codes.md).
@@ -118,6 +122,14 @@ func Run(ctx context.Context, o RunOptions) (*RunResult, error) {
 	}
 	if o.Parallel < 0 && o.Parallel != ParallelAuto {
 		return nil, fmt.Errorf("--parallel %d: want a number of clusters ≥ 1, or auto", o.Parallel)
+	}
+	if _, ok := o.Provider.(cluster.ExistingProvider); ok {
+		// One cluster, and every shape's cells in the run's one namespace:
+		// shapes can only run one after another.
+		if o.Parallel > 1 {
+			return nil, fmt.Errorf("--parallel %d: an existing cluster is one cluster, whose shapes run one after another in the run's namespace; want 1: %w", o.Parallel, ErrBadInput)
+		}
+		o.Parallel = 1 // auto, too
 	}
 	if o.Shard != nil {
 		if err := plan.CheckShard(o.Shard.Index, o.Shard.Count); err != nil {
