@@ -233,18 +233,19 @@ func Run(ctx context.Context, o RunOptions) (*RunResult, error) {
 				<-slots
 				wg.Done()
 			}()
-			if parallel > 1 {
-				// A panic would end the process with the other shapes'
-				// clusters up: it fails this shape only (its cluster is
-				// deleted on the way out, as after an error).
-				defer func() {
-					if r := recover(); r != nil {
-						errs[i] = fmt.Errorf("shape %s: panic: %v", ps.Shape.ID, r)
-						fmt.Fprintf(so.Progress, "cluster for shape %s: panic: %v\n%s", ps.Shape.ID, r, debug.Stack())
+			// A panic would end the process with the other shapes'
+			// clusters up, and the later shapes not run, one at a time as
+			// side by side: it fails this shape only (its cluster is deleted
+			// on the way out, as after an error).
+			defer func() {
+				if r := recover(); r != nil {
+					errs[i] = fmt.Errorf("shape %s: panic: %v", ps.Shape.ID, r)
+					fmt.Fprintf(so.Progress, "cluster for shape %s: panic: %v\n%s", ps.Shape.ID, r, debug.Stack())
+					if w != nil {
 						w.Flush()
 					}
-				}()
-			}
+				}
+			}()
 			errs[i] = runShape(ctx, so, shared, i, reachedBy[i])
 			if errs[i] != nil {
 				fmt.Fprintf(so.Progress, "cluster for shape %s: %v\n", ps.Shape.ID, errs[i])
