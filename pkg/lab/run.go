@@ -151,13 +151,17 @@ func Run(ctx context.Context, o RunOptions) (*RunResult, error) {
 		return nil, err
 	}
 	cells := sc.Expand()
-	if mirror := cmp.Or(o.Mirror, sc.Images.Mirror); mirror != "" && adopted == nil {
-		if err := pullThroughMirror(ctx, mirror, cells, o.Progress); err != nil {
-			fmt.Fprintf(o.Progress, "images: %v\n", err)
-		}
-	}
 	host := o.probe(ctx)
-	markHostLimits(cells, host)
+	// Through a mirror, the published images the cells need are pulled only
+	// once the memory check below has passed (it fails fast): until then
+	// the host is taken to hold them, which counts the most clusters.
+	mirror := cmp.Or(o.Mirror, sc.Images.Mirror)
+	pull := mirror != "" && adopted == nil
+	planned := host
+	if pull {
+		planned.have = func(string) bool { return true }
+	}
+	markHostLimits(cells, planned)
 	adopted.mark(cells)
 	shard, err := shardOf(run, o, cells)
 	if err != nil {
@@ -168,13 +172,30 @@ func Run(ctx context.Context, o RunOptions) (*RunResult, error) {
 		return nil, err
 	}
 	shapes := scenario.Plan(todo)
-	parallel, notes, err := parallelism(o.Parallel, shapeNodes(shapes), o.machine())
+	m := o.machine()
+	parallel, notes, err := parallelism(o.Parallel, shapeNodes(shapes), m)
 	if err != nil {
 		if made {
 			// Nothing ran: the run directory made for it goes too.
 			os.RemoveAll(run.Dir)
 		}
 		return nil, err
+	}
+	if pull {
+		if err := pullThroughMirror(ctx, mirror, todo, o.Progress); err != nil {
+			fmt.Fprintf(o.Progress, "images: %v\n", err)
+		}
+		// What the mirror did not give stands in the way: those cells are
+		// not run, with the host's reason. Fewer shapes fit as well.
+		markHostLimits(cells, host)
+		markHostLimits(todo, host)
+		if todo, err = cellsToRun(run, todo, false, nil); err != nil {
+			return nil, err
+		}
+		shapes = scenario.Plan(todo)
+		if parallel, notes, err = parallelism(o.Parallel, shapeNodes(shapes), m); err != nil {
+			return nil, err
+		}
 	}
 	env, err := startEnv(ctx, o.hostEnv, run, inShard(cells, shard), host)
 	if err != nil {
