@@ -255,9 +255,9 @@ func Run(ctx context.Context, o RunOptions) (*RunResult, error) {
 				wg.Done()
 			}()
 			// A panic would end the process with the other shapes'
-			// clusters up, and the later shapes not run, one at a time as
-			// side by side: it fails this shape only (its cluster is deleted
-			// on the way out, as after an error).
+			// clusters up or the later shapes not run: whether shapes run
+			// side by side or one at a time, it fails this shape only (its
+			// cluster is deleted on the way out, as after an error).
 			defer func() {
 				if r := recover(); r != nil {
 					errs[i] = fmt.Errorf("shape %s: panic: %v", ps.Shape.ID, r)
