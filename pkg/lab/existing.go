@@ -140,10 +140,12 @@ func ShapeMismatch(s cluster.Shape, want scenario.Cluster) string {
 	if want.Nodes.Workers > s.Workers {
 		return fmt.Sprintf("cluster has %d Ready workers; the shape asks for %d", s.Workers, want.Nodes.Workers)
 	}
-	if v := want.Kubernetes; v != "" && !sameVersion(s.Kubernetes, v) {
+	// The version and control planes only when the file names them: left to
+	// the defaults, they would turn away most clusters a user brings.
+	if v := want.Kubernetes; want.Pinned.Kubernetes && !sameVersion(s.Kubernetes, v) {
 		return fmt.Sprintf("cluster runs Kubernetes %s; the shape asks for %s", orUnknown(s.Kubernetes), v)
 	}
-	if cp := want.Nodes.ControlPlanes; cp > 0 && s.ControlPlanes != cp {
+	if cp := want.Nodes.ControlPlanes; want.Pinned.ControlPlanes && s.ControlPlanes != cp {
 		return fmt.Sprintf("cluster has %d Ready control planes; the shape asks for %d", s.ControlPlanes, cp)
 	}
 	return ""

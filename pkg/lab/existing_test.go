@@ -32,11 +32,15 @@ func TestShapeMismatch(t *testing.T) {
 		{"replicas", func(c *scenario.Cluster) { c.KubeProxy = "nftables"; c.DNS.Replicas = 3 }, "cluster has 2 ready DNS endpoints behind kube-dns; the shape asks for 3 replicas"},
 		{"pod network", func(c *scenario.Cluster) { c.KubeProxy = "nftables"; c.PodNetwork = "calico" }, "cluster runs pod network labnet; the shape asks for calico"},
 		{"workers", func(c *scenario.Cluster) { c.KubeProxy = "nftables"; c.Nodes.Workers = 3 }, "cluster has 2 Ready workers; the shape asks for 3"},
-		{"kubernetes", func(c *scenario.Cluster) { c.KubeProxy = "nftables"; c.Kubernetes = "v1.35.0" }, "cluster runs Kubernetes v1.36.1; the shape asks for v1.35.0"},
-		{"kubernetes patch", func(c *scenario.Cluster) { c.KubeProxy = "nftables"; c.Kubernetes = "v1.36.10" }, "cluster runs Kubernetes v1.36.1; the shape asks for v1.36.10"},
-		{"kubernetes minor", func(c *scenario.Cluster) { c.KubeProxy = "nftables"; c.Kubernetes = "1.36" }, ""},
-		{"kubernetes not pinned", func(c *scenario.Cluster) { c.KubeProxy = "nftables"; c.Kubernetes = "" }, ""},
-		{"control planes", func(c *scenario.Cluster) { c.KubeProxy = "nftables"; c.Nodes.ControlPlanes = 3 }, "cluster has 1 Ready control planes; the shape asks for 3"},
+		{"kubernetes", func(c *scenario.Cluster) { c.KubeProxy = "nftables"; pinVersion(c, "v1.35.0") }, "cluster runs Kubernetes v1.36.1; the shape asks for v1.35.0"},
+		{"kubernetes patch", func(c *scenario.Cluster) { c.KubeProxy = "nftables"; pinVersion(c, "v1.36.10") }, "cluster runs Kubernetes v1.36.1; the shape asks for v1.36.10"},
+		{"kubernetes minor", func(c *scenario.Cluster) { c.KubeProxy = "nftables"; pinVersion(c, "1.36") }, ""},
+		{"kubernetes a default", func(c *scenario.Cluster) { c.KubeProxy = "nftables"; c.Kubernetes = "v1.35.0" }, ""},
+		{"control planes", func(c *scenario.Cluster) {
+			c.KubeProxy = "nftables"
+			c.Nodes.ControlPlanes, c.Pinned.ControlPlanes = 3, true
+		}, "cluster has 1 Ready control planes; the shape asks for 3"},
+		{"control planes a default", func(c *scenario.Cluster) { c.KubeProxy = "nftables"; c.Nodes.ControlPlanes = 3 }, ""},
 	} {
 		c := def
 		tc.edit(&c)
@@ -44,6 +48,11 @@ func TestShapeMismatch(t *testing.T) {
 			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
 		}
 	}
+}
+
+// pinVersion is a shape whose file wrote kubernetes: v.
+func pinVersion(c *scenario.Cluster, v string) {
+	c.Kubernetes, c.Pinned.Kubernetes = v, true
 }
 
 // TestRunOnExistingCluster runs a scenario on a fake existing cluster with
