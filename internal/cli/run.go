@@ -111,7 +111,7 @@ from the nodes (a lab cluster preloads them) or --image-registry.`,
 				o.Provider = p
 			}
 			res, err := lab.Run(c.Context(), o)
-			if errors.Is(err, lab.ErrTooParallel) {
+			if errors.Is(err, lab.ErrTooParallel) || errors.Is(err, lab.ErrBadInput) {
 				return UsageError{err}
 			}
 			if res == nil {

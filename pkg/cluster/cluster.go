@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 	"k8s.io/client-go/kubernetes"
@@ -32,6 +33,17 @@ type Provider interface {
 	Delete(ctx context.Context, name string) error
 	// List names the lab's clusters (NamePrefix…).
 	List(ctx context.Context) ([]string, error)
+}
+
+// CleanupTimeout bounds a deletion or teardown step that runs after a
+// failure or an interrupt.
+const CleanupTimeout = 3 * time.Minute
+
+// CleanupContext is the context of a deletion after ctx failed or ended: not
+// cancelled with ctx, so that an interrupt (Ctrl-C) still deletes, and
+// bounded by CleanupTimeout, so that a hung Docker cannot hang labrun.
+func CleanupContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), CleanupTimeout)
 }
 
 // Runner runs argv on a node and returns its stdout; a failure carries the

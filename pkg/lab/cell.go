@@ -25,8 +25,8 @@ import (
 )
 
 // cleanupTimeout bounds each teardown step, which also runs after an
-// interrupt.
-const cleanupTimeout = 3 * time.Minute
+// interrupt: the one bound of the deletions after a failure.
+const cleanupTimeout = cluster.CleanupTimeout
 
 // clusterRun is one lab cluster serving the cells of its shape.
 type clusterRun struct {

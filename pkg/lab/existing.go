@@ -108,7 +108,8 @@ func (a *adoption) cannotRun(c scenario.Cell) string {
 
 // ShapeMismatch says how an existing cluster's shape differs from the one
 // a scenario asks for ("" when it matches): kube-proxy's mode, the DNS
-// server and its ready endpoints, the pod network, the Ready workers.
+// server and its ready endpoints, the pod network, the Ready workers, the
+// Kubernetes version and the Ready control planes.
 func ShapeMismatch(s cluster.Shape, want scenario.Cluster) string {
 	def := scenario.DefaultShape()
 	kp := cmpOr(want.KubeProxy, def.KubeProxy)
@@ -139,7 +140,23 @@ func ShapeMismatch(s cluster.Shape, want scenario.Cluster) string {
 	if want.Nodes.Workers > s.Workers {
 		return fmt.Sprintf("cluster has %d Ready workers; the shape asks for %d", s.Workers, want.Nodes.Workers)
 	}
+	// The version and control planes only when the file names them: left to
+	// the defaults, they would turn away most clusters a user brings.
+	if v := want.Kubernetes; want.Pinned.Kubernetes && !sameVersion(s.Kubernetes, v) {
+		return fmt.Sprintf("cluster runs Kubernetes %s; the shape asks for %s", orUnknown(s.Kubernetes), v)
+	}
+	if cp := want.Nodes.ControlPlanes; want.Pinned.ControlPlanes && s.ControlPlanes != cp {
+		return fmt.Sprintf("cluster has %d Ready control planes; the shape asks for %d", s.ControlPlanes, cp)
+	}
 	return ""
+}
+
+// sameVersion says whether a cluster's version (its GitVersion, which a
+// distribution may suffix: v1.36.1+k3s1, v1.36.1-eks-4f1c2a) is the one a
+// shape names (v1.36.1; v1.36 takes any patch).
+func sameVersion(found, want string) bool {
+	rest, ok := strings.CutPrefix(strings.TrimPrefix(found, "v"), strings.TrimPrefix(want, "v"))
+	return ok && (rest == "" || rest[0] < '0' || rest[0] > '9')
 }
 
 func cmpOr(a, b string) string {

@@ -3,31 +3,23 @@ package lab
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
-	discoveryv1 "k8s.io/api/discovery/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/version"
-	fakediscovery "k8s.io/client-go/discovery/fake"
-	"k8s.io/client-go/kubernetes/fake"
-	k8stesting "k8s.io/client-go/testing"
-	"k8s.io/utils/ptr"
-
 	"labrun.dev/labrun/pkg/cluster"
 	"labrun.dev/labrun/pkg/cluster/existing"
+	"labrun.dev/labrun/pkg/cluster/existing/existingtest"
 	"labrun.dev/labrun/pkg/results"
 	"labrun.dev/labrun/pkg/scenario"
 	"labrun.dev/labrun/pkg/workload"
 )
 
 func TestShapeMismatch(t *testing.T) {
-	read := cluster.Shape{KubeProxyMode: "nftables", DNSServer: "coredns", DNSEndpoints: 2, PodNetworks: []string{"labnet"}, Workers: 2}
+	read := cluster.Shape{KubeProxyMode: "nftables", DNSServer: "coredns", DNSEndpoints: 2, PodNetworks: []string{"labnet"},
+		Workers: 2, ControlPlanes: 1, Kubernetes: "v1.36.1"}
 	def := scenario.DefaultShape()
 	for _, tc := range []struct {
 		name string
@@ -40,6 +32,15 @@ func TestShapeMismatch(t *testing.T) {
 		{"replicas", func(c *scenario.Cluster) { c.KubeProxy = "nftables"; c.DNS.Replicas = 3 }, "cluster has 2 ready DNS endpoints behind kube-dns; the shape asks for 3 replicas"},
 		{"pod network", func(c *scenario.Cluster) { c.KubeProxy = "nftables"; c.PodNetwork = "calico" }, "cluster runs pod network labnet; the shape asks for calico"},
 		{"workers", func(c *scenario.Cluster) { c.KubeProxy = "nftables"; c.Nodes.Workers = 3 }, "cluster has 2 Ready workers; the shape asks for 3"},
+		{"kubernetes", func(c *scenario.Cluster) { c.KubeProxy = "nftables"; pinVersion(c, "v1.35.0") }, "cluster runs Kubernetes v1.36.1; the shape asks for v1.35.0"},
+		{"kubernetes patch", func(c *scenario.Cluster) { c.KubeProxy = "nftables"; pinVersion(c, "v1.36.10") }, "cluster runs Kubernetes v1.36.1; the shape asks for v1.36.10"},
+		{"kubernetes minor", func(c *scenario.Cluster) { c.KubeProxy = "nftables"; pinVersion(c, "1.36") }, ""},
+		{"kubernetes a default", func(c *scenario.Cluster) { c.KubeProxy = "nftables"; c.Kubernetes = "v1.35.0" }, ""},
+		{"control planes", func(c *scenario.Cluster) {
+			c.KubeProxy = "nftables"
+			c.Nodes.ControlPlanes, c.Pinned.ControlPlanes = 3, true
+		}, "cluster has 1 Ready control planes; the shape asks for 3"},
+		{"control planes a default", func(c *scenario.Cluster) { c.KubeProxy = "nftables"; c.Nodes.ControlPlanes = 3 }, ""},
 	} {
 		c := def
 		tc.edit(&c)
@@ -49,46 +50,9 @@ func TestShapeMismatch(t *testing.T) {
 	}
 }
 
-// fakeExisting is a lab kind cluster in nftables mode as its API shows it;
-// its pods succeed as soon as they are created.
-func fakeExisting(t *testing.T) *fake.Clientset {
-	t.Helper()
-	node := func(name string, cp bool) *corev1.Node {
-		n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{}}}
-		if cp {
-			n.Labels["node-role.kubernetes.io/control-plane"] = ""
-		}
-		n.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}
-		n.Status.NodeInfo.KernelVersion = "6.1.0-28-amd64"
-		n.Status.Images = []corev1.ContainerImage{{Names: []string{"docker.io/labrun/probe-glibc:4f1c2a9e0b7d"}},
-			{Names: []string{"docker.io/labrun/labagent:0123456789ab"}}}
-		return n
-	}
-	cs := fake.NewClientset(
-		node("e-control-plane", true), node("e-worker", false), node("e-worker2", false),
-		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "kube-proxy", Namespace: "kube-system"},
-			Data: map[string]string{"config.conf": "kind: KubeProxyConfiguration\nmode: nftables\n"}},
-		&appsv1.DaemonSet{ObjectMeta: metav1.ObjectMeta{Name: "kube-proxy", Namespace: "kube-system"}},
-		&appsv1.DaemonSet{ObjectMeta: metav1.ObjectMeta{Name: "labnet", Namespace: "kube-system"}},
-		&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "coredns", Namespace: "kube-system"}},
-		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "kube-dns", Namespace: "kube-system"}, Spec: corev1.ServiceSpec{ClusterIP: "10.96.0.10"}},
-		&discoveryv1.EndpointSlice{
-			ObjectMeta: metav1.ObjectMeta{Name: "kube-dns-x", Namespace: "kube-system", Labels: map[string]string{discoveryv1.LabelServiceName: "kube-dns"}},
-			Endpoints: []discoveryv1.Endpoint{
-				{Addresses: []string{"10.244.0.2"}, Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)}},
-				{Addresses: []string{"10.244.0.3"}, Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)}},
-			},
-		},
-	)
-	cs.Discovery().(*fakediscovery.FakeDiscovery).FakedServerVersion = &version.Info{GitVersion: "v1.33.1"}
-	cs.PrependReactor("create", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
-		p := a.(k8stesting.CreateAction).GetObject().(*corev1.Pod)
-		p.Status.Phase = corev1.PodSucceeded
-		p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "probe",
-			State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 0}}}}
-		return false, nil, nil
-	})
-	return cs
+// pinVersion is a shape whose file wrote kubernetes: v.
+func pinVersion(c *scenario.Cluster, v string) {
+	c.Kubernetes, c.Pinned.Kubernetes = v, true
 }
 
 // TestRunOnExistingCluster runs a scenario on a fake existing cluster with
@@ -107,7 +71,7 @@ func TestRunOnExistingCluster(t *testing.T) {
 	}
 	t.Setenv("PATH", bin)
 
-	cs := fakeExisting(t)
+	cs := existingtest.Cluster(existingtest.PodsSucceed)
 	var progress bytes.Buffer
 	p := existing.NewForClient(cs, existing.Options{Progress: &progress})
 	res, err := Run(context.Background(), RunOptions{Scenario: "testdata/existing.yaml", ResultsDir: t.TempDir(), Provider: p, Progress: &progress})
@@ -166,7 +130,7 @@ func TestRunOnExistingCluster(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if env.Extra["existing.kubeProxy"] != "nftables" || env.Extra["existing.provider"] != "existing" || env.Docker != "" || env.Kubernetes != "v1.33.1" {
+	if env.Extra["existing.kubeProxy"] != "nftables" || env.Extra["existing.provider"] != "existing" || env.Docker != "" || env.Kubernetes != scenario.DefaultKubernetes {
 		t.Errorf("env.json: docker %q, kubernetes %q, extra %v", env.Docker, env.Kubernetes, env.Extra)
 	}
 	if left, err := workload.Leftovers(context.Background(), cs, existing.LabelManaged+"=true"); err != nil || len(left) > 0 {
@@ -185,5 +149,83 @@ func TestRunOnExistingCluster(t *testing.T) {
 				t.Errorf("%s %s in namespace %s", a.GetVerb(), a.GetResource().Resource, a.GetNamespace())
 			}
 		}
+	}
+}
+
+func TestSameVersion(t *testing.T) {
+	for _, tc := range []struct {
+		found, want string
+		same        bool
+	}{
+		{"v1.36.1", "v1.36.1", true},
+		{"v1.36.1+k3s1", "v1.36.1", true},
+		{"v1.36.1-eks-4f1c2a", "v1.36.1", true},
+		{"v1.36.1", "v1.36", true},
+		{"v1.36.10", "v1.36.1", false},
+		{"v1.36.1", "v1.3", false},
+		{"v1.35.4", "v1.36.1", false},
+		{"", "v1.36.1", false},
+	} {
+		if got := sameVersion(tc.found, tc.want); got != tc.same {
+			t.Errorf("sameVersion(%q, %q) = %v, want %v", tc.found, tc.want, got, tc.same)
+		}
+	}
+}
+
+// TestRunOnExistingClusterParallel: an existing cluster is one cluster, so
+// --parallel above 1 is refused as bad input before anything is read or
+// made; 1 and auto run its shapes (two that match it here) one after
+// another.
+func TestRunOnExistingClusterParallel(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "two.yaml")
+	if err := os.WriteFile(file, []byte(`apiVersion: labrun.dev/v1alpha1
+kind: Scenario
+metadata: {name: two}
+clusters:
+  - {name: n1, kubeProxy: nftables}
+  - {name: n2, kubeProxy: nftables}
+workload:
+  names: [{name: kubernetes.default, kind: short}]
+  load: {podsPerNode: 1, concurrency: 1, rate: 10/s, duration: 1s}
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name     string
+		parallel int
+		want     string // in Run's error, which wraps ErrBadInput; "": it runs
+	}{
+		{"two", 2, "--parallel 2: an existing cluster is one cluster, whose shapes run one after another in the run's namespace; want 1"},
+		{"eight", 8, "--parallel 8: an existing cluster is one cluster"},
+		{"one", 1, ""},
+		{"auto", ParallelAuto, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cs := existingtest.Cluster(existingtest.PodsSucceed)
+			dir := t.TempDir()
+			var progress bytes.Buffer
+			p := existing.NewForClient(cs, existing.Options{})
+			res, err := Run(context.Background(), RunOptions{Scenario: file, ResultsDir: dir, Provider: p, Parallel: tc.parallel,
+				Progress: &progress, machine: bigMachine})
+			if tc.want == "" {
+				// The fake's probes log nothing: the cells end incomplete.
+				if res == nil || errors.Is(err, ErrBadInput) {
+					t.Fatalf("Run: %v", err)
+				}
+				if !strings.Contains(progress.String(), "2 to run on 2 cluster(s); estimated") {
+					t.Errorf("not one shape after another:\n%s", progress.String())
+				}
+				return
+			}
+			if !errors.Is(err, ErrBadInput) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Run: %v, want bad input %q", err, tc.want)
+			}
+			if len(cs.Actions()) > 0 {
+				t.Errorf("the refused run called the API server: %v", cs.Actions())
+			}
+			if entries, _ := os.ReadDir(dir); len(entries) > 0 {
+				t.Errorf("the refused run left %v", entries)
+			}
+		})
 	}
 }

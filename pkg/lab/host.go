@@ -90,9 +90,10 @@ func axesOf(cells []scenario.Cell) []string {
 }
 
 // pullThroughMirror pulls, through the user's registry mirror, the published
-// images the cells need and the lab's store lacks, before the host is probed
-// (which then finds them). A failed pull is reported, not fatal: the cells
-// that needed the image are then not run, with the host's reason.
+// images the cells need and the lab's store lacks, before the cells are
+// marked with the host's limits (which then finds them). A failed pull is
+// reported, not fatal: the cells that needed the image are then not run,
+// with the host's reason.
 func pullThroughMirror(ctx context.Context, mirror string, cells []scenario.Cell, progress io.Writer) error {
 	list, err := images.LoadPublished()
 	if err != nil {

@@ -1,12 +1,18 @@
 package lab
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"io"
 	"log"
+	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/registry"
@@ -15,13 +21,14 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"labrun.dev/labrun/pkg/images"
+	"labrun.dev/labrun/pkg/results"
 	"labrun.dev/labrun/pkg/scenario"
 )
 
-// A run with a mirror pulls, before the host is probed, exactly the
-// published images its runnable shapes need and the store lacks: here
-// Calico's three for a calico shape, nothing for the default one; and then
-// the host no longer stands in the calico cells' way.
+// A run with a mirror pulls, before the cells are marked with the host's
+// limits, exactly the published images its runnable shapes need and the
+// store lacks: here Calico's three for a calico shape, nothing for the
+// default one; and then the host no longer stands in the calico cells' way.
 func TestPullThroughMirror(t *testing.T) {
 	t.Setenv("LABRUN_CACHE", t.TempDir())
 	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
@@ -93,4 +100,73 @@ clusters: [{name: a}, {name: c, podNetwork: calico}]
 	if err := pullThroughMirror(context.Background(), "http://"+u.Host, cells, &progress); err != nil || progress.Len() > 0 {
 		t.Errorf("second pull: %v, %q", err, progress.String())
 	}
+}
+
+// TestRunParallelMirror: with a mirror, --parallel's memory check comes
+// before any pull (a refused run pulls nothing); once it passes, the pull
+// runs, and the cells whose images the mirror lacks (here an empty one) are
+// not run, with the host's reason, their shape no longer counted.
+func TestRunParallelMirror(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "mirror.yaml")
+	if err := os.WriteFile(file, []byte(strings.Replace(threeShapesYAML, "  - {name: b}", "  - {name: b, podNetwork: calico}", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name    string
+		machine machine
+		want    string // in Run's error, which wraps ErrTooParallel; "": it runs
+	}{
+		{"too many for memory: refused before the pull", machine{memAvailable: 5 << 30, cpus: 8},
+			"--parallel 3: 3 clusters of 3 to 4 nodes (10 in all) need ≈ 5.9 GiB"},
+		{"fits: the pull, then the calico shape not run", bigMachine(), ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("LABRUN_CACHE", t.TempDir())
+			var requests atomic.Int64
+			reg := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				requests.Add(1)
+				reg.ServeHTTP(w, r)
+			}))
+			defer srv.Close()
+			r := newParallelRun(t, t.TempDir(), file, 3, nil)
+			r.o.Mirror = srv.URL
+			r.o.machine = func() machine { return tc.machine }
+			res, err := Run(context.Background(), r.o)
+			progress := r.o.Progress.(*bytes.Buffer).String()
+			if tc.want != "" {
+				if !errors.Is(err, ErrTooParallel) || !strings.Contains(err.Error(), tc.want) {
+					t.Fatalf("Run: %v, want %q", err, tc.want)
+				}
+				if n := requests.Load(); n > 0 || strings.Contains(progress, "images: pulling") {
+					t.Errorf("a run refused for memory pulled first (%d requests to the mirror):\n%s", n, progress)
+				}
+				return
+			}
+			if res == nil {
+				t.Fatalf("Run: %v", err)
+			}
+			if requests.Load() == 0 || !strings.Contains(progress, "images: pulling 3 published image(s) through mirror") {
+				t.Errorf("no pull through the mirror:\n%s", progress)
+			}
+			if !strings.Contains(progress, "4 to run on 2 cluster(s), 2 at once") {
+				t.Errorf("the calico shape still counted:\n%s", progress)
+			}
+			for id, st := range statuses(t, res.Run, threeShapesCells(t, file)) {
+				calico := strings.HasPrefix(id, "b_")
+				if calico != (st.State == results.NotRun) || calico && !strings.Contains(st.Reason, "podNetwork calico: images") {
+					t.Errorf("%s: %s %q", id, st.State, st.Reason)
+				}
+			}
+		})
+	}
+}
+
+func threeShapesCells(t *testing.T, file string) []scenario.Cell {
+	t.Helper()
+	sc, err := scenario.LoadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sc.Expand()
 }

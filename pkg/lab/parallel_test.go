@@ -315,12 +315,17 @@ func TestRunParallelInterrupted(t *testing.T) {
 
 // TestRunParallelOneShapeFails: a shape whose cluster does not come up
 // (an error, a panic) leaves its cells not reached; the other shapes run
-// to the end, and Run returns the failure.
+// to the end, and Run returns the failure: shapes one at a time or two at
+// once alike.
 func TestRunParallelOneShapeFails(t *testing.T) {
-	for _, panics := range []bool{false, true} {
-		t.Run(fmt.Sprintf("panics=%v", panics), func(t *testing.T) {
+	for _, tc := range []struct {
+		parallel int
+		panics   bool
+	}{{1, false}, {1, true}, {2, false}, {2, true}} {
+		parallel, panics := tc.parallel, tc.panics
+		t.Run(fmt.Sprintf("parallel=%d/panics=%v", parallel, panics), func(t *testing.T) {
 			file, cells := threeShapes(t)
-			r := newParallelRun(t, t.TempDir(), file, 2, nil)
+			r := newParallelRun(t, t.TempDir(), file, parallel, nil)
 			r.fail, r.panics = "a", panics
 			want := "scripted bring-up failure of labrun-a"
 			if panics {

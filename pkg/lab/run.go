@@ -85,6 +85,10 @@ type RunResult struct {
 // what was measured is written and the report built.
 var ErrInterrupted = errors.New("interrupted")
 
+// ErrBadInput is wrapped by Run's refusal of options that cannot be met
+// (the CLI's exit 2); nothing was run.
+var ErrBadInput = errors.New("bad input")
+
 // ErrCellsIncomplete is returned (wrapped, with the result) when every cell
 // was reached but some did not complete: the report is built, and the run
 // failed (exit 1; docs/exit-codes.md).
@@ -119,6 +123,14 @@ func Run(ctx context.Context, o RunOptions) (*RunResult, error) {
 	if o.Parallel < 0 && o.Parallel != ParallelAuto {
 		return nil, fmt.Errorf("--parallel %d: want a number of clusters ≥ 1, or auto", o.Parallel)
 	}
+	if _, ok := o.Provider.(cluster.ExistingProvider); ok {
+		// One cluster, and every shape's cells in the run's one namespace:
+		// shapes can only run one after another.
+		if o.Parallel > 1 {
+			return nil, fmt.Errorf("--parallel %d: an existing cluster is one cluster, whose shapes run one after another in the run's namespace; want 1: %w", o.Parallel, ErrBadInput)
+		}
+		o.Parallel = 1 // auto, too
+	}
 	if o.Shard != nil {
 		if err := plan.CheckShard(o.Shard.Index, o.Shard.Count); err != nil {
 			return nil, err
@@ -139,13 +151,17 @@ func Run(ctx context.Context, o RunOptions) (*RunResult, error) {
 		return nil, err
 	}
 	cells := sc.Expand()
-	if mirror := cmp.Or(o.Mirror, sc.Images.Mirror); mirror != "" && adopted == nil {
-		if err := pullThroughMirror(ctx, mirror, cells, o.Progress); err != nil {
-			fmt.Fprintf(o.Progress, "images: %v\n", err)
-		}
-	}
 	host := o.probe(ctx)
-	markHostLimits(cells, host)
+	// Through a mirror, the published images the cells need are pulled only
+	// once the memory check below has passed (it fails fast): until then
+	// the host is taken to hold them, which counts the most clusters.
+	mirror := cmp.Or(o.Mirror, sc.Images.Mirror)
+	pull := mirror != "" && adopted == nil
+	planned := host
+	if pull {
+		planned.have = func(string) bool { return true }
+	}
+	markHostLimits(cells, planned)
 	adopted.mark(cells)
 	shard, err := shardOf(run, o, cells)
 	if err != nil {
@@ -156,13 +172,30 @@ func Run(ctx context.Context, o RunOptions) (*RunResult, error) {
 		return nil, err
 	}
 	shapes := scenario.Plan(todo)
-	parallel, notes, err := parallelism(o.Parallel, shapeNodes(shapes), o.machine())
+	m := o.machine()
+	parallel, notes, err := parallelism(o.Parallel, shapeNodes(shapes), m)
 	if err != nil {
 		if made {
 			// Nothing ran: the run directory made for it goes too.
 			os.RemoveAll(run.Dir)
 		}
 		return nil, err
+	}
+	if pull {
+		if err := pullThroughMirror(ctx, mirror, todo, o.Progress); err != nil {
+			fmt.Fprintf(o.Progress, "images: %v\n", err)
+		}
+		// What the mirror did not give stands in the way: those cells are
+		// not run, with the host's reason. Fewer shapes fit as well.
+		markHostLimits(cells, host)
+		markHostLimits(todo, host)
+		if todo, err = cellsToRun(run, todo, false, nil); err != nil {
+			return nil, err
+		}
+		shapes = scenario.Plan(todo)
+		if parallel, notes, err = parallelism(o.Parallel, shapeNodes(shapes), m); err != nil {
+			return nil, err
+		}
 	}
 	env, err := startEnv(ctx, o.hostEnv, run, inShard(cells, shard), host)
 	if err != nil {
@@ -221,18 +254,19 @@ func Run(ctx context.Context, o RunOptions) (*RunResult, error) {
 				<-slots
 				wg.Done()
 			}()
-			if parallel > 1 {
-				// A panic would end the process with the other shapes'
-				// clusters up: it fails this shape only (its cluster is
-				// deleted on the way out, as after an error).
-				defer func() {
-					if r := recover(); r != nil {
-						errs[i] = fmt.Errorf("shape %s: panic: %v", ps.Shape.ID, r)
-						fmt.Fprintf(so.Progress, "cluster for shape %s: panic: %v\n%s", ps.Shape.ID, r, debug.Stack())
+			// A panic would end the process with the other shapes'
+			// clusters up or the later shapes not run: whether shapes run
+			// side by side or one at a time, it fails this shape only (its
+			// cluster is deleted on the way out, as after an error).
+			defer func() {
+				if r := recover(); r != nil {
+					errs[i] = fmt.Errorf("shape %s: panic: %v", ps.Shape.ID, r)
+					fmt.Fprintf(so.Progress, "cluster for shape %s: panic: %v\n%s", ps.Shape.ID, r, debug.Stack())
+					if w != nil {
 						w.Flush()
 					}
-				}()
-			}
+				}
+			}()
 			errs[i] = runShape(ctx, so, shared, i, reachedBy[i])
 			if errs[i] != nil {
 				fmt.Fprintf(so.Progress, "cluster for shape %s: %v\n", ps.Shape.ID, errs[i])

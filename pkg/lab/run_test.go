@@ -1,6 +1,8 @@
 package lab
 
 import (
+	"context"
+	"io"
 	"os"
 	"slices"
 	"strings"
@@ -162,5 +164,44 @@ func TestCannotRunAnExplicitProbability(t *testing.T) {
 	cell.Chaos.RaceEmulator = &e
 	if why := cannotRun(cell); !strings.Contains(why, "probability") {
 		t.Errorf("cannotRun(explicit probability) = %q", why)
+	}
+}
+
+// deleteRecorder is a provider whose Delete records the context it gets.
+type deleteRecorder struct {
+	cluster.Provider
+	err      error
+	deadline bool
+	left     time.Duration
+}
+
+func (d *deleteRecorder) Delete(ctx context.Context, _ string) error {
+	d.err = ctx.Err()
+	var when time.Time
+	when, d.deadline = ctx.Deadline()
+	d.left = time.Until(when)
+	return nil
+}
+
+// TestDeleteFailed: a cluster whose setup failed is deleted with a context of
+// its own: live although the run's was cancelled (Ctrl-C), and bounded by
+// cleanupTimeout (a hung Docker).
+func TestDeleteFailed(t *testing.T) {
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	for _, tc := range []struct {
+		name string
+		ctx  context.Context
+	}{
+		{"run going on", context.Background()},
+		{"run interrupted", cancelled},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := &deleteRecorder{}
+			deleteFailed(tc.ctx, d, "labrun-x", io.Discard)
+			if d.err != nil || !d.deadline || d.left <= 0 || d.left > cleanupTimeout {
+				t.Errorf("Delete's context: err %v, deadline %v in %s; want live, within %s", d.err, d.deadline, d.left, cleanupTimeout)
+			}
+		})
 	}
 }

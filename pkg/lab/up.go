@@ -135,15 +135,23 @@ func Up(ctx context.Context, o UpOptions) (*Testbed, error) {
 	}
 	if err != nil {
 		if !o.Retain {
-			fmt.Fprintf(o.Progress, "cluster %s: setup failed, deleting it (--retain keeps it)\n", spec.Name)
-			if derr := provider.Delete(context.WithoutCancel(ctx), spec.Name); derr != nil {
-				fmt.Fprintln(o.Progress, derr)
-			}
+			deleteFailed(ctx, provider, spec.Name, o.Progress)
 		}
 		return nil, err
 	}
 	fmt.Fprintf(o.Progress, "cluster %s: ready in %s (kubeconfig: %s)\n", spec.Name, time.Since(start).Round(time.Second), c.Kubeconfig)
 	return lab, nil
+}
+
+// deleteFailed deletes a cluster whose setup failed, with a context of its
+// own (cluster.CleanupContext): ctx may be what was cancelled.
+func deleteFailed(ctx context.Context, provider cluster.Provider, name string, progress io.Writer) {
+	fmt.Fprintf(progress, "cluster %s: setup failed, deleting it (--retain keeps it)\n", name)
+	down, cancel := cluster.CleanupContext(ctx)
+	defer cancel()
+	if err := provider.Delete(down, name); err != nil {
+		fmt.Fprintln(progress, err)
+	}
 }
 
 // setUp installs the lab's addons: the lab upstream DNS server (CoreDNS

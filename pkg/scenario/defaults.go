@@ -44,8 +44,9 @@ func (s *Scenario) setDefaults() {
 		if c.Name == "" && len(s.Clusters) == 1 {
 			c.Name = DefaultCluster
 		}
+		c.Pinned = Pinned{Kubernetes: c.Kubernetes != "", ControlPlanes: s.src.has(p + ".nodes.controlPlanes")}
 		c.Kubernetes = or(c.Kubernetes, DefaultKubernetes)
-		if !s.src.has(p + ".nodes.controlPlanes") {
+		if !c.Pinned.ControlPlanes {
 			c.Nodes.ControlPlanes = DefaultControlPlanes
 		}
 		if !s.src.has(p + ".nodes.workers") {

@@ -80,6 +80,14 @@ type Cluster struct {
 	PodNetwork string `yaml:"podNetwork" json:"podNetwork"`
 	KubeProxy  string `yaml:"kubeProxy" json:"kubeProxy"`
 	DNS        DNS    `yaml:"dns" json:"dns"`
+	// Pinned says which fields the file wrote rather than left to the
+	// defaults: an existing cluster is held to those only.
+	Pinned Pinned `yaml:"-" json:"-"`
+}
+
+// Pinned marks the cluster fields a scenario file wrote itself.
+type Pinned struct {
+	Kubernetes, ControlPlanes bool
 }
 
 // Nodes is how many nodes of each role a cluster has.

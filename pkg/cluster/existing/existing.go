@@ -19,6 +19,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -182,15 +183,20 @@ func (p *Provider) Create(ctx context.Context, spec cluster.Spec) (c *cluster.Cl
 	if p.o.AllowPrivileged {
 		// The node pods (and labagent) are privileged: the namespace says so
 		// to PodSecurity admission; nothing outside it changes.
-		nsObj.Labels["pod-security.kubernetes.io/enforce"] = "privileged"
+		nsObj.Labels[podSecurityEnforce] = "privileged"
 	}
-	if _, err := p.cs.CoreV1().Namespaces().Create(ctx, nsObj, metav1.CreateOptions{}); err != nil {
-		return nil, fmt.Errorf("existing cluster: create namespace %s: %w", ns, err)
+	reused, err := p.ensureNamespace(ctx, nsObj, spec.Run)
+	if err != nil {
+		return nil, err
 	}
 	p.mu.Lock()
 	p.made[spec.Name] = spec.Run
 	p.mu.Unlock()
-	fmt.Fprintf(p.o.Progress, "cluster %s: existing cluster; namespace %s created (everything the lab deploys is in it)\n", spec.Name, ns)
+	how := "created"
+	if reused {
+		how = "reused (left by an earlier attempt of this run: --retain or --resume)"
+	}
+	fmt.Fprintf(p.o.Progress, "cluster %s: existing cluster; namespace %s %s (everything the lab deploys is in it)\n", spec.Name, ns, how)
 	defer func() {
 		if err != nil {
 			if derr := p.Delete(context.WithoutCancel(ctx), spec.Name); derr != nil {
@@ -198,7 +204,7 @@ func (p *Provider) Create(ctx context.Context, spec cluster.Spec) (c *cluster.Cl
 			}
 		}
 	}()
-	if _, err := p.cs.CoreV1().Services(ns).Create(ctx, labService(ns, spec.Run), metav1.CreateOptions{}); err != nil {
+	if _, err := p.cs.CoreV1().Services(ns).Create(ctx, labService(ns, spec.Run), metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return nil, fmt.Errorf("existing cluster: create service %s/%s: %w", ns, LabService, err)
 	}
 	runner, noAccess := cluster.DeniedRunner(NeedsPrivileged), "not read: "+NeedsPrivileged
@@ -223,6 +229,52 @@ func (p *Provider) Create(ctx context.Context, spec cluster.Spec) (c *cluster.Cl
 	p.current[spec.Name] = c
 	p.mu.Unlock()
 	return c, nil
+}
+
+// podSecurityEnforce is the PodSecurity admission label of a namespace.
+const podSecurityEnforce = "pod-security.kubernetes.io/enforce"
+
+// ensureNamespace creates the run's namespace, or reuses the one an earlier
+// attempt of the same run left (--retain keeps it, --resume runs under the
+// same run id): only when it carries the lab's labels of this run, since
+// anything else is not the lab's to use or delete. Reused, it loses the run's
+// pods left in it (the node pods are made again under the same names) and
+// gets the PodSecurity level this attempt needs.
+func (p *Provider) ensureNamespace(ctx context.Context, want *corev1.Namespace, run string) (reused bool, err error) {
+	nss := p.cs.CoreV1().Namespaces()
+	_, err = nss.Create(ctx, want, metav1.CreateOptions{})
+	switch {
+	case err == nil:
+		return false, nil
+	case !apierrors.IsAlreadyExists(err):
+		return false, fmt.Errorf("existing cluster: create namespace %s: %w", want.Name, err)
+	}
+	got, err := nss.Get(ctx, want.Name, metav1.GetOptions{})
+	if err != nil {
+		return false, fmt.Errorf("existing cluster: namespace %s exists: %w", want.Name, err)
+	}
+	if got.Labels[LabelManaged] != "true" || got.Labels[workload.LabelRun] != run {
+		return false, fmt.Errorf("existing cluster: namespace %s exists but is not the lab's namespace of run %s (it lacks the labels %s=true, %s=%s): refusing to use it; the lab reuses only the namespace an earlier attempt of the same run left (--retain, --resume)",
+			want.Name, run, LabelManaged, workload.LabelRun, run)
+	}
+	sel := workload.LabelRun + "=" + run
+	if err := workload.DeletePods(ctx, p.cs, got.Name, sel); err != nil {
+		return true, fmt.Errorf("existing cluster: reuse namespace %s: %w", got.Name, err)
+	}
+	if err := workload.WaitNoPods(ctx, p.cs, got.Name, sel, p.o.StartTimeout); err != nil {
+		return true, fmt.Errorf("existing cluster: reuse namespace %s: %w", got.Name, err)
+	}
+	if level, ok := want.Labels[podSecurityEnforce]; got.Labels[podSecurityEnforce] != level {
+		if ok {
+			got.Labels[podSecurityEnforce] = level
+		} else {
+			delete(got.Labels, podSecurityEnforce)
+		}
+		if _, err := nss.Update(ctx, got, metav1.UpdateOptions{}); err != nil {
+			return true, fmt.Errorf("existing cluster: reuse namespace %s: set its PodSecurity level: %w", got.Name, err)
+		}
+	}
+	return true, nil
 }
 
 // Get returns the cluster Create made (while its namespace exists).

@@ -7,68 +7,17 @@ import (
 	"strings"
 	"testing"
 
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/version"
-	fakediscovery "k8s.io/client-go/discovery/fake"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
-	"k8s.io/utils/ptr"
 
 	"labrun.dev/labrun/pkg/cluster"
+	"labrun.dev/labrun/pkg/cluster/existing/existingtest"
+	"labrun.dev/labrun/pkg/scenario"
 	"labrun.dev/labrun/pkg/workload"
 )
-
-// labCluster is what a lab kind cluster looks like through its API: one
-// control plane and two workers holding the lab images, kube-proxy in
-// nftables mode, CoreDNS × 2 behind kube-dns, labnet.
-func labCluster(t *testing.T) *fake.Clientset {
-	t.Helper()
-	node := func(name string, cp bool) *corev1.Node {
-		n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{}}}
-		if cp {
-			n.Labels["node-role.kubernetes.io/control-plane"] = ""
-		}
-		n.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}
-		n.Status.NodeInfo.KernelVersion = "6.1.0-28-amd64"
-		n.Status.Addresses = []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: "172.18.0." + map[bool]string{true: "2", false: "3"}[cp]}}
-		n.Status.Images = []corev1.ContainerImage{{Names: []string{"docker.io/labrun/probe-glibc:4f1c2a9e0b7d"}},
-			{Names: []string{"docker.io/labrun/probe-musl:9a8b7c6d5e4f"}}, {Names: []string{"docker.io/labrun/labagent:0123456789ab"}}}
-		return n
-	}
-	objs := []runtime.Object{
-		node("lab-control-plane", true), node("lab-worker", false), node("lab-worker2", false),
-		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "kube-proxy", Namespace: "kube-system"},
-			Data: map[string]string{"config.conf": "kind: KubeProxyConfiguration\nmode: nftables\n"}},
-		&appsv1.DaemonSet{ObjectMeta: metav1.ObjectMeta{Name: "kube-proxy", Namespace: "kube-system"}},
-		&appsv1.DaemonSet{ObjectMeta: metav1.ObjectMeta{Name: "labnet", Namespace: "kube-system"}},
-		&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "coredns", Namespace: "kube-system"}},
-		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "kube-dns", Namespace: "kube-system"}, Spec: corev1.ServiceSpec{ClusterIP: "10.96.0.10"}},
-		&discoveryv1.EndpointSlice{
-			ObjectMeta: metav1.ObjectMeta{Name: "kube-dns-x", Namespace: "kube-system", Labels: map[string]string{discoveryv1.LabelServiceName: "kube-dns"}},
-			Endpoints: []discoveryv1.Endpoint{
-				{Addresses: []string{"10.244.0.2"}, Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)}},
-				{Addresses: []string{"10.244.0.3"}, Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)}},
-			},
-		},
-	}
-	cs := fake.NewClientset(objs...)
-	cs.Discovery().(*fakediscovery.FakeDiscovery).FakedServerVersion = &version.Info{GitVersion: "v1.33.1"}
-	// Pods run as soon as they are created.
-	cs.PrependReactor("create", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
-		p := a.(k8stesting.CreateAction).GetObject().(*corev1.Pod)
-		p.Status.Phase = corev1.PodRunning
-		for _, c := range p.Spec.Containers {
-			p.Status.ContainerStatuses = append(p.Status.ContainerStatuses, corev1.ContainerStatus{Name: c.Name,
-				State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}})
-		}
-		return false, nil, nil
-	})
-	return cs
-}
 
 // mutations are the API calls that change something.
 func mutations(cs *fake.Clientset) []string {
@@ -84,13 +33,13 @@ func mutations(cs *fake.Clientset) []string {
 }
 
 func TestReadShape(t *testing.T) {
-	cs := labCluster(t)
+	cs := existingtest.Cluster(existingtest.PodsRun)
 	s, err := ReadShape(context.Background(), cs, "", "latest")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if s.KubeProxyMode != "nftables" || s.DNSServer != "coredns" || s.DNSEndpoints != 2 || s.DNSVIP != "10.96.0.10" ||
-		strings.Join(s.PodNetworks, ",") != "labnet" || s.Workers != 2 || s.ControlPlanes != 1 || s.Kubernetes != "v1.33.1" {
+		strings.Join(s.PodNetworks, ",") != "labnet" || s.Workers != 2 || s.ControlPlanes != 1 || s.Kubernetes != scenario.DefaultKubernetes {
 		t.Errorf("shape %+v", s)
 	}
 	if s.LabImages["probe-glibc"] != "labrun/probe-glibc:4f1c2a9e0b7d" || s.LabImages["labagent"] != "labrun/labagent:0123456789ab" {
@@ -120,7 +69,7 @@ func TestResolveImagesRegistry(t *testing.T) {
 // refused with a NodeAccessError; Delete leaves nothing and says so.
 func TestCreateUnprivileged(t *testing.T) {
 	ctx := context.Background()
-	cs := labCluster(t)
+	cs := existingtest.Cluster(existingtest.PodsRun)
 	var progress bytes.Buffer
 	p := NewForClient(cs, Options{Progress: &progress})
 	spec := cluster.DefaultSpec()
@@ -174,7 +123,7 @@ func TestCreateUnprivileged(t *testing.T) {
 // pod execs, iptables ones in the tools container.
 func TestCreatePrivileged(t *testing.T) {
 	ctx := context.Background()
-	cs := labCluster(t)
+	cs := existingtest.Cluster(existingtest.PodsRun)
 	p := NewForClient(cs, Options{AllowPrivileged: true, AllowRaceEmulator: true})
 	var execs []string
 	p.exec = func(_ context.Context, ns, pod, container string, _ io.Reader, argv []string) ([]byte, error) {
@@ -224,7 +173,7 @@ func TestCreatePrivileged(t *testing.T) {
 // TestCreateFailureDeletes: a node pod that cannot start leaves nothing.
 func TestCreateFailureDeletes(t *testing.T) {
 	ctx := context.Background()
-	cs := labCluster(t)
+	cs := existingtest.Cluster(existingtest.PodsRun)
 	cs.PrependReactor("create", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
 		p := a.(k8stesting.CreateAction).GetObject().(*corev1.Pod)
 		p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: NodeContainer, State: corev1.ContainerState{
@@ -244,7 +193,7 @@ func TestCreateFailureDeletes(t *testing.T) {
 
 func TestSweep(t *testing.T) {
 	ctx := context.Background()
-	cs := labCluster(t)
+	cs := existingtest.Cluster(existingtest.PodsRun)
 	for _, ns := range []*corev1.Namespace{
 		{ObjectMeta: metav1.ObjectMeta{Name: "labrun-a", Labels: labels("a")}},
 		{ObjectMeta: metav1.ObjectMeta{Name: "labrun-b", Labels: labels("b")}},
@@ -270,5 +219,80 @@ func TestContainerFor(t *testing.T) {
 	if ContainerFor([]string{"cat", "/proc/1/stat", "/proc/net/stat/nf_conntrack"}) != NodeContainer ||
 		ContainerFor([]string{"sh", "-c", "iptables-legacy-save -t mangle"}) != ToolsContainer {
 		t.Error("routing")
+	}
+}
+
+// TestCreateReusesOnlyTheRunsNamespace: with --retain or --resume the run's
+// namespace may exist already. Create reuses it when it carries the lab's
+// labels of this run (the pods left in it replaced, its PodSecurity level
+// set), and refuses any other namespace of that name, leaving it as it is.
+func TestCreateReusesOnlyTheRunsNamespace(t *testing.T) {
+	const run = "r3"
+	for _, tc := range []struct {
+		name   string
+		labels map[string]string // of a namespace labrun-r3 already there; nil: none is
+		want   string            // in Create's error; "": it succeeds
+	}{
+		{name: "none there", labels: nil},
+		{name: "left by this run", labels: labels(run)},
+		{name: "another run's", labels: labels("r4"), want: "namespace labrun-r3 exists but is not the lab's namespace of run r3"},
+		{name: "the user's", labels: map[string]string{"team": "dns"}, want: "lacks the labels labrun.dev/existing=true, labrun.dev/run=r3"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			cs := existingtest.Cluster(existingtest.PodsRun)
+			if tc.labels != nil {
+				ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "labrun-" + run, Labels: tc.labels}}
+				if _, err := cs.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil {
+					t.Fatal(err)
+				}
+				// What the earlier attempt left: a node pod and the Service.
+				stale := NodePod(ns.Name, tc.labels[workload.LabelRun], 0, "lab-worker", map[string]string{"probe-glibc": "labrun/probe-glibc:old"})
+				if _, err := cs.CoreV1().Pods(ns.Name).Create(ctx, stale, metav1.CreateOptions{}); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := cs.CoreV1().Services(ns.Name).Create(ctx, labService(ns.Name, run), metav1.CreateOptions{}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var progress bytes.Buffer
+			p := NewForClient(cs, Options{AllowPrivileged: true, Progress: &progress})
+			spec := cluster.DefaultSpec()
+			spec.Name, spec.Run = "labrun-default", run
+			_, err := p.Create(ctx, spec)
+			if tc.want != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.want) {
+					t.Fatalf("Create: %v, want %q", err, tc.want)
+				}
+				ns, gerr := cs.CoreV1().Namespaces().Get(ctx, "labrun-"+run, metav1.GetOptions{})
+				if gerr != nil || len(ns.Labels) != len(tc.labels) {
+					t.Errorf("the namespace that is not the lab's changed: %v %v", ns, gerr)
+				}
+				if pods, _ := cs.CoreV1().Pods("labrun-"+run).List(ctx, metav1.ListOptions{}); len(pods.Items) != 1 {
+					t.Errorf("pods in the namespace that is not the lab's: %d, want the 1 it had", len(pods.Items))
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Create: %v", err)
+			}
+			ns, err := cs.CoreV1().Namespaces().Get(ctx, "labrun-"+run, metav1.GetOptions{})
+			if err != nil || ns.Labels["pod-security.kubernetes.io/enforce"] != "privileged" || ns.Labels[workload.LabelRun] != run {
+				t.Errorf("namespace %v: %v", ns, err)
+			}
+			pods, err := cs.CoreV1().Pods("labrun-"+run).List(ctx, metav1.ListOptions{})
+			if err != nil || len(pods.Items) != 2 {
+				t.Fatalf("node pods %v: %v", pods, err)
+			}
+			for _, pod := range pods.Items {
+				if img := pod.Spec.Containers[0].Image; img != "labrun/probe-glibc:4f1c2a9e0b7d" {
+					t.Errorf("node pod %s runs %s: the earlier attempt's pod was kept", pod.Name, img)
+				}
+			}
+			how := map[bool]string{true: "reused", false: "created"}[tc.labels != nil]
+			if !strings.Contains(progress.String(), "namespace labrun-r3 "+how) {
+				t.Errorf("progress %q, want %q", progress.String(), how)
+			}
+		})
 	}
 }

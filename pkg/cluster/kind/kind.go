@@ -143,7 +143,9 @@ func (k *Provider) Create(ctx context.Context, s cluster.Spec) (c *cluster.Clust
 			fmt.Fprintf(k.progress, "cluster %s: kept after a failure (--retain): %v\n", s.Name, err)
 		} else if err != nil {
 			fmt.Fprintf(k.progress, "cluster %s: deleting the half-made cluster (%v)\n", s.Name, err)
-			if derr := k.Delete(context.WithoutCancel(ctx), s.Name); derr != nil {
+			down, cancel := cluster.CleanupContext(ctx)
+			defer cancel()
+			if derr := k.Delete(down, s.Name); derr != nil {
 				fmt.Fprintf(k.progress, "cluster %s: delete: %v\n", s.Name, derr)
 			}
 		}
