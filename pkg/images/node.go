@@ -19,7 +19,7 @@ import (
 // in a way their inputs do not show.
 const (
 	nodeRecipe    = "node recipe 2: build container unlabelled"
-	labNodeRecipe = "lab node recipe 1"
+	labNodeRecipe = "lab node recipe 2: labrun-unpack at boot"
 )
 
 // nodeStep makes the kind node image: the Debian node rootfs, the Kubernetes,
@@ -50,22 +50,7 @@ func buildNode(ctx context.Context, j *job, k Kubernetes, ref string, files fs.F
 	tw := tar.NewWriter(&overlay)
 	add := func(dst, src string, mode int64) error { return tarFile(tw, dst, src, mode) }
 	addBytes := func(dst string, b []byte, mode int64) error { return tarBytes(tw, dst, b, mode) }
-	err := fs.WalkDir(files, ".", func(p string, e fs.DirEntry, err error) error {
-		if err != nil || e.IsDir() {
-			return err
-		}
-		b, err := fs.ReadFile(files, p)
-		if err != nil {
-			return err
-		}
-		b = bytes.ReplaceAll(b, []byte("@PAUSE@"), []byte(k.Pause))
-		mode := int64(0o644)
-		if strings.HasPrefix(p, "usr/local/bin/") {
-			mode = 0o755
-		}
-		return addBytes("/"+p, b, mode)
-	})
-	if err != nil {
+	if err := tarTree(tw, files, strings.NewReplacer("@PAUSE@", k.Pause)); err != nil {
 		return err
 	}
 	bins := []struct {
@@ -93,6 +78,7 @@ func buildNode(ctx context.Context, j *job, k Kubernetes, ref string, files fs.F
 			return err
 		}
 		if strings.HasPrefix(c.Name, "image/labnet") {
+			var err error
 			if labnetRef, err = ImageRef(c); err != nil {
 				return err
 			}
@@ -187,15 +173,24 @@ rm -rf /kind/images /var/log/containerd-build.log /run/containerd /tmp/*
 // own: a code change rebuilds this layer (seconds), never the node beneath.
 func labNodeStep(k Kubernetes, node *Step, lab []*Step) *Step {
 	ref := LabNodeImage(k)
+	files, _ := fs.Sub(data.FS, "node/lab")
 	return &Step{
 		Name:   "node-" + k.Version + "-lab",
 		From:   node.Image + " + " + fmt.Sprint(len(lab)) + " lab images preloaded",
-		Inputs: []string{labNodeRecipe, ref},
+		Inputs: []string{labNodeRecipe, ref, treeDigest(files)},
 		Deps:   append([]*Step{node}, lab...),
 		Image:  ref,
 		build: func(ctx context.Context, j *job) error {
 			var overlay bytes.Buffer
 			tw := tar.NewWriter(&overlay)
+			if err := tarTree(tw, files, strings.NewReplacer()); err != nil {
+				return err
+			}
+			// What `systemctl enable` would link (images/node/lab).
+			if err := tarSymlink(tw, "/etc/systemd/system/multi-user.target.wants/labrun-unpack.service",
+				"/etc/systemd/system/labrun-unpack.service"); err != nil {
+				return err
+			}
 			refs := make([]string, len(lab))
 			for i, s := range lab {
 				var err error
@@ -212,6 +207,31 @@ func labNodeStep(k Kubernetes, node *Step, lab []*Step) *Step {
 			return commitNode(ctx, j, node.Image, ref, &overlay, refs)
 		},
 	}
+}
+
+// tarTree adds every file of files at its path from /, executable under
+// usr/local/bin, with r's replacements made in its text.
+func tarTree(tw *tar.Writer, files fs.FS, r *strings.Replacer) error {
+	return fs.WalkDir(files, ".", func(p string, e fs.DirEntry, err error) error {
+		if err != nil || e.IsDir() {
+			return err
+		}
+		b, err := fs.ReadFile(files, p)
+		if err != nil {
+			return err
+		}
+		b = []byte(r.Replace(string(b)))
+		mode := int64(0o644)
+		if strings.HasPrefix(p, "usr/local/bin/") {
+			mode = 0o755
+		}
+		return tarBytes(tw, "/"+p, b, mode)
+	})
+}
+
+func tarSymlink(tw *tar.Writer, dst, target string) error {
+	return tw.WriteHeader(&tar.Header{Typeflag: tar.TypeSymlink, Name: strings.TrimPrefix(dst, "/"), Linkname: target,
+		Mode: 0o777, ModTime: time.Unix(0, 0)})
 }
 
 func tarBytes(tw *tar.Writer, dst string, b []byte, mode int64) error {

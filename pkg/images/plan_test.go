@@ -1,8 +1,16 @@
 package images
 
 import (
+	"archive/tar"
+	"bytes"
+	"fmt"
+	"io"
+	"io/fs"
 	"strings"
 	"testing"
+	"testing/fstest"
+
+	data "labrun.dev/labrun/images"
 )
 
 func TestPlanRoots(t *testing.T) {
@@ -72,5 +80,66 @@ func TestPlanLabNode(t *testing.T) {
 		if !deps[s] {
 			t.Errorf("lab node image does not depend on %s", s.Name)
 		}
+	}
+}
+
+// tarTree lays files out from /, executables under usr/local/bin, with the
+// replacements made.
+func TestTarTree(t *testing.T) {
+	files := fstest.MapFS{
+		"etc/containerd/config.toml": {Data: []byte(`sandbox = "registry.k8s.io/pause:@PAUSE@"`)},
+		"usr/local/bin/entrypoint":   {Data: []byte("#!/bin/sh\n")},
+	}
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	if err := tarTree(tw, files, strings.NewReplacer("@PAUSE@", "3.10")); err != nil {
+		t.Fatal(err)
+	}
+	if err := tarSymlink(tw, "/etc/systemd/system/multi-user.target.wants/x.service", "/etc/systemd/system/x.service"); err != nil {
+		t.Fatal(err)
+	}
+	tw.Close()
+	want := map[string]string{
+		"etc/containerd/config.toml":                           `0644 sandbox = "registry.k8s.io/pause:3.10"`,
+		"usr/local/bin/entrypoint":                             "0755 #!/bin/sh\n",
+		"etc/systemd/system/multi-user.target.wants/x.service": "-> /etc/systemd/system/x.service",
+	}
+	tr := tar.NewReader(&buf)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(tr)
+		got := fmt.Sprintf("%04o %s", h.Mode, b)
+		if h.Typeflag == tar.TypeSymlink {
+			got = "-> " + h.Linkname
+		}
+		if got != want[h.Name] {
+			t.Errorf("%s: %q, want %q", h.Name, got, want[h.Name])
+		}
+		delete(want, h.Name)
+	}
+	for name := range want {
+		t.Errorf("%s missing", name)
+	}
+}
+
+// The lab node image starts labrun-unpack at boot: its unit and script are
+// in images/node/lab, and the unit is not a oneshot (kind waits for the
+// Multi-User target, which a oneshot would hold back).
+func TestLabNodeFiles(t *testing.T) {
+	unit, err := fs.ReadFile(data.FS, "node/lab/etc/systemd/system/labrun-unpack.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(unit), "Type=exec") || !strings.Contains(string(unit), "ExecStart=/usr/local/bin/labrun-unpack") {
+		t.Errorf("labrun-unpack.service:\n%s", unit)
+	}
+	if _, err := fs.Stat(data.FS, "node/lab/usr/local/bin/labrun-unpack"); err != nil {
+		t.Error(err)
 	}
 }
