@@ -152,7 +152,7 @@ func TestRunParallelMirror(t *testing.T) {
 			if !strings.Contains(progress, "4 to run on 2 cluster(s), 2 at once") {
 				t.Errorf("the calico shape still counted:\n%s", progress)
 			}
-			for id, st := range statuses(t, res.Run, threeShapesCells(t, file)) {
+			for id, st := range statuses(t, res.Run, fileCells(t, file)) {
 				calico := strings.HasPrefix(id, "b_")
 				if calico != (st.State == results.NotRun) || calico && !strings.Contains(st.Reason, "podNetwork calico: images") {
 					t.Errorf("%s: %s %q", id, st.State, st.Reason)
@@ -162,7 +162,8 @@ func TestRunParallelMirror(t *testing.T) {
 	}
 }
 
-func threeShapesCells(t *testing.T, file string) []scenario.Cell {
+// fileCells are the cells of a scenario file.
+func fileCells(t *testing.T, file string) []scenario.Cell {
 	t.Helper()
 	sc, err := scenario.LoadFile(file)
 	if err != nil {

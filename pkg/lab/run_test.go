@@ -18,12 +18,8 @@ import (
 
 func testCells(t *testing.T) []scenario.Cell {
 	t.Helper()
-	sc, err := scenario.LoadFile("testdata/two-shapes.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
 	// As on this machine: no published images, so the calico shape is not run.
-	cells := sc.Expand()
+	cells := fileCells(t, "testdata/two-shapes.yaml")
 	markHostLimits(cells, hostFacts{kernel: noIPVS, have: func(string) bool { return false }})
 	return cells
 }
