@@ -37,7 +37,8 @@ type UpOptions struct {
 
 // Testbed is a cluster ready for the lab's workloads: nodes Ready, CoreDNS
 // Ready and forwarding to the lab upstream, the lab gRPC server Ready (the lab
-// images are preloaded in its node image), the shape's DNS server and cluster-level mitigations set up.
+// images are preloaded in its node image), the shape's DNS server and
+// cluster-level mitigations set up.
 type Testbed struct {
 	Cluster *cluster.Cluster
 	Shape   scenario.Cluster // the shape it was made for
