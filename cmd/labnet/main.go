@@ -68,23 +68,46 @@ func run(ctx context.Context) error {
 	if err := masquerade(podNet.String(), os.Getenv("MASQUERADE_RANDOM_FULLY") == "true"); err != nil {
 		return err
 	}
-	// A periodic resync is enough for a lab: nodes join once, at creation.
+	// Sync at once when a node changes (a node that joins gets its pod CIDR
+	// and address: until every other node routes to it, replies to its pods
+	// leave by the default route and are lost), and every resync anyway.
 	for {
-		if err := sync(ctx, client, node); err != nil {
+		rv, err := sync(ctx, client, node)
+		if err != nil {
 			log.Printf("sync: %v", err)
 		}
-		select {
-		case <-ctx.Done():
+		if !nodeChange(ctx, client, rv, resync) && ctx.Err() != nil {
 			return nil
-		case <-time.After(resync):
 		}
 	}
 }
 
-func sync(ctx context.Context, client kubernetes.Interface, self string) error {
+// nodeChange waits until a node changes after resource version rv (any
+// change when rv is ""), ctx ends or d passes, and says whether a node
+// changed.
+func nodeChange(ctx context.Context, client kubernetes.Interface, rv string, d time.Duration) bool {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	w, err := client.CoreV1().Nodes().Watch(ctx, metav1.ListOptions{ResourceVersion: rv})
+	if err != nil {
+		<-ctx.Done()
+		return false
+	}
+	defer w.Stop()
+	select {
+	case _, ok := <-w.ResultChan():
+		return ok
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// sync writes this node's CNI configuration and routes every other node's
+// pod CIDR; it returns the node list's resource version.
+func sync(ctx context.Context, client kubernetes.Interface, self string) (string, error) {
 	nodes, err := client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
 	if err != nil {
-		return fmt.Errorf("list nodes: %w", err)
+		return "", fmt.Errorf("list nodes: %w", err)
 	}
 	for _, n := range nodes.Items {
 		if n.Spec.PodCIDR == "" {
@@ -92,7 +115,7 @@ func sync(ctx context.Context, client kubernetes.Interface, self string) error {
 		}
 		if n.Name == self {
 			if err := writeCNIConfig(cniDir, n.Spec.PodCIDR); err != nil {
-				return err
+				return "", err
 			}
 			continue
 		}
@@ -100,7 +123,7 @@ func sync(ctx context.Context, client kubernetes.Interface, self string) error {
 			log.Printf("route to %s: %v", n.Name, err)
 		}
 	}
-	return nil
+	return nodes.ResourceVersion, nil
 }
 
 // route sends node n's pod CIDR to n's internal address.

@@ -40,6 +40,9 @@ func TestExitCodes(t *testing.T) {
 		{"run --parallel 0", context.Background(), []string{"run", "--results", results, "--parallel", "0", "../../scenarios/baseline.yaml"}, ExitUsage},
 		{"run --parallel -2", context.Background(), []string{"run", "--results", results, "--parallel=-2", "../../scenarios/baseline.yaml"}, ExitUsage},
 		{"run --parallel many", context.Background(), []string{"run", "--results", results, "--parallel", "many", "../../scenarios/baseline.yaml"}, ExitUsage},
+		{"run --cells-at-once 0", context.Background(), []string{"run", "--results", results, "--cells-at-once", "0", "../../scenarios/baseline.yaml"}, ExitUsage},
+		{"run --cells-at-once 5", context.Background(), []string{"run", "--results", results, "--cells-at-once", "5", "../../scenarios/baseline.yaml"}, ExitUsage},
+		{"run --cells-at-once 2 on an existing cluster", context.Background(), []string{"run", "--results", results, "--kubeconfig", "/nonexistent", "--cells-at-once", "2", "../../scenarios/baseline.yaml"}, ExitUsage},
 		{"run interrupted", cancelled, []string{"run", "--results", results, "../../scenarios/baseline.yaml"}, ExitInterrupted},
 		// Interrupted after its work was done (Ctrl-C while the report is
 		// written): still 130.

@@ -13,6 +13,7 @@ import (
 	"labrun.dev/labrun/pkg/lab"
 	"labrun.dev/labrun/pkg/plan"
 	"labrun.dev/labrun/pkg/results"
+	"labrun.dev/labrun/pkg/scenario"
 )
 
 func newRunCommand(s Streams) *cobra.Command {
@@ -52,6 +53,12 @@ smallest of the shapes to run, the clusters memory holds (600 MiB a kind
 node, against MemAvailable) and the CPUs. More clusters than memory holds is
 refused before anything runs (exit 2); more than CPUs is a warning.
 
+--cells-at-once N (or the scenario's cellsAtOnce) runs up to N cells of a shape
+at once on one cluster, each on workers of its own: the cluster gets N times
+the shape's workers (at most 8), kept for the cells, so that CoreDNS and the
+lab's servers run on the control plane; each cell's probes, race emulator,
+counters and captures are on its own workers only (docs/quick-start.md).
+
 --kubeconfig K [--context C] runs the cells on that existing cluster instead
 (no docker or kind call; docs/existing-cluster.md): its shape is read and
 recorded in env.json, cells of a shape it does not match are not run (with the
@@ -84,6 +91,9 @@ from the nodes (a lab cluster preloads them) or --image-registry.`,
 				}
 				o.Parallel = n
 			}
+			if c.Flags().Changed("cells-at-once") && (o.CellsAtOnce < 1 || o.CellsAtOnce > scenario.MaxCellsAtOnce) {
+				return UsageError{fmt.Errorf("--cells-at-once %d: want 1 to %d", o.CellsAtOnce, scenario.MaxCellsAtOnce)}
+			}
 			if len(args) == 1 {
 				o.Scenario = args[0]
 			}
@@ -100,8 +110,8 @@ from the nodes (a lab cluster preloads them) or --image-registry.`,
 				return UsageError{errors.New("run: --allow-privileged, --allow-race-emulator and --image-registry are for an existing cluster (--kubeconfig)")}
 			case ex.AllowRaceEmulator && !ex.AllowPrivileged:
 				return UsageError{errors.New("run: --allow-race-emulator needs --allow-privileged (labagent is a privileged pod on each probed node)")}
-			case onExisting && (o.Mirror != "" || prefix != "" || c.Flags().Changed("parallel")):
-				return UsageError{errors.New("run: --mirror, --cluster-prefix and --parallel are for kind clusters, not an existing cluster (--kubeconfig)")}
+			case onExisting && (o.Mirror != "" || prefix != "" || c.Flags().Changed("parallel") || c.Flags().Changed("cells-at-once")):
+				return UsageError{errors.New("run: --mirror, --cluster-prefix, --parallel and --cells-at-once are for kind clusters, not an existing cluster (--kubeconfig)")}
 			case onExisting:
 				ex.Progress = s.Err
 				p, err := existing.New(ex)
@@ -136,6 +146,7 @@ from the nodes (a lab cluster preloads them) or --image-registry.`,
 	c.Flags().StringVar(&prefix, "cluster-prefix", "", "name the clusters labrun-PREFIX-<shape> instead of labrun-<shape>, apart from other runs' clusters on a shared host")
 	c.Flags().StringVar(&shard, "shard", "", "run only shard i of N (i/N, 1 ≤ i ≤ N): the cells labrun plan FILE --shards N gives it")
 	c.Flags().StringVar(&parallel, "parallel", "1", "run up to `N` cluster shapes at once, each on its own cluster (N ≥ 1, or auto: as many as shapes, memory and CPUs allow)")
+	c.Flags().IntVar(&o.CellsAtOnce, "cells-at-once", 0, "run up to `N` cells of a shape at once, each on workers of its own (1 to 4; default: the scenario's cellsAtOnce, else 1)")
 	c.Flags().StringVar(&ex.Kubeconfig, "kubeconfig", "", "run on this existing cluster instead of kind clusters (docs/existing-cluster.md)")
 	c.Flags().StringVar(&ex.Context, "context", "", "with --kubeconfig: its context (default: the current one)")
 	c.Flags().BoolVar(&ex.AllowPrivileged, "allow-privileged", false, "existing cluster: a privileged hostNetwork pod per probed node, for node counters and DNS captures")

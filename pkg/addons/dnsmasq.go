@@ -139,10 +139,7 @@ func DnsmasqDeployment(image, upstream string, replicas int32) *appsv1.Deploymen
 				Spec: corev1.PodSpec{
 					PriorityClassName: "system-cluster-critical",
 					DNSPolicy:         corev1.DNSDefault,
-					Tolerations: []corev1.Toleration{
-						{Key: "CriticalAddonsOnly", Operator: corev1.TolerationOpExists},
-						{Key: "node-role.kubernetes.io/control-plane", Effect: corev1.TaintEffectNoSchedule},
-					},
+					Tolerations:       serverTolerations(),
 					Affinity: &corev1.Affinity{PodAntiAffinity: &corev1.PodAntiAffinity{
 						PreferredDuringSchedulingIgnoredDuringExecution: []corev1.WeightedPodAffinityTerm{{
 							Weight: 100,

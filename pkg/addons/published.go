@@ -537,7 +537,8 @@ func PublishedKubeDNSImages() (KubeDNSImages, error) {
 // (domain cluster.local, memory limit 170Mi), with replicas pods, its
 // images the published ones, and every name outside the cluster forwarded
 // to the lab upstream (upstreamNameservers; dnsmasq-nanny then starts
-// dnsmasq with --no-resolv). The Service is the cluster's own kube-dns
+// dnsmasq with --no-resolv), tolerating the control plane as every cluster
+// server of the lab does (serverTolerations). The Service is the cluster's own kube-dns
 // Service (selector k8s-app=kube-dns), which these pods match. The
 // ServiceAccount's rights come from the API server's bootstrap binding
 // system:kube-dns.
@@ -600,7 +601,7 @@ func KubeDNSObjects(img KubeDNSImages, upstream string, replicas int) (*corev1.S
 							},
 						}},
 					}},
-					Tolerations: []corev1.Toleration{{Key: "CriticalAddonsOnly", Operator: corev1.TolerationOpExists}},
+					Tolerations: serverTolerations(),
 					Volumes: []corev1.Volume{{Name: "kube-dns-config", VolumeSource: corev1.VolumeSource{
 						ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: name}, Optional: &yes}}}},
 					NodeSelector: map[string]string{"kubernetes.io/os": "linux"},

@@ -472,6 +472,12 @@ func TestKubeDNSMatchesKubernetesAddon(t *testing.T) {
 	g.Spec.Selector = want.Spec.Selector
 	g.Spec.Template.Labels = want.Spec.Template.Labels
 	delete(g.Spec.Template.Annotations, pubUpstreamAnnotation)
+	// kubeadm's CoreDNS tolerations (the control plane's too), as every
+	// cluster server of the lab: with cell workers it goes there.
+	if !reflect.DeepEqual(g.Spec.Template.Spec.Tolerations, serverTolerations()) {
+		t.Errorf("tolerations %v, want %v", g.Spec.Template.Spec.Tolerations, serverTolerations())
+	}
+	g.Spec.Template.Spec.Tolerations = want.Spec.Template.Spec.Tolerations
 	for i := range g.Spec.Template.Spec.Containers {
 		g.Spec.Template.Spec.Containers[i].Image = want.Spec.Template.Spec.Containers[i].Image
 		g.Spec.Template.Spec.Containers[i].ImagePullPolicy = ""

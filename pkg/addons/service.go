@@ -13,6 +13,18 @@ import (
 	"labrun.dev/labrun/pkg/cluster"
 )
 
+// serverTolerations are the taints a cluster server (DNS, the lab's own)
+// tolerates, as kubeadm's CoreDNS does: the control plane's, and
+// CriticalAddonsOnly. Not cluster.CellTaint: where workers are kept for
+// cells side by side, the servers go to the control plane and no cell's
+// worker carries another cell's DNS traffic.
+func serverTolerations() []corev1.Toleration {
+	return []corev1.Toleration{
+		{Key: "CriticalAddonsOnly", Operator: corev1.TolerationOpExists},
+		{Key: "node-role.kubernetes.io/control-plane", Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule},
+	}
+}
+
 // labService is one of the lab's own servers: a one-replica Deployment in
 // kube-system, its image already loaded into the nodes, behind a Service of
 // the same name exposing each of its ports.
@@ -42,7 +54,7 @@ func (s labService) objects() (*appsv1.Deployment, *corev1.Service) {
 						Ports:           s.ports,
 						ReadinessProbe:  s.readiness,
 					}},
-					Tolerations: []corev1.Toleration{{Operator: corev1.TolerationOpExists}},
+					Tolerations: serverTolerations(),
 				},
 			},
 		},

@@ -50,8 +50,8 @@ type AgentOptions struct {
 	Replicas  int    // CoreDNS replicas behind the VIP (profile 5.0-5.5's p)
 	// PullPolicy of the agent's image (default Never: the lab preloads it).
 	PullPolicy corev1.PullPolicy
-	// Nodes, when set, are the only nodes the agent runs on (an existing
-	// cluster: the probed nodes); empty is every node.
+	// Nodes, when set, are the only nodes the agent runs on; empty is every
+	// node. NewAgent sets them to its cluster's nodes.
 	Nodes []string
 }
 

@@ -23,7 +23,8 @@ type Fault interface {
 	Revert(ctx context.Context) error
 }
 
-// Agent is labagent on every node of a cluster, as one cell needs it.
+// Agent is labagent on every node of a cluster (as the runner sees it), as
+// one cell needs it.
 type Agent struct {
 	c  *cluster.Cluster
 	ds *appsv1.DaemonSet
@@ -31,15 +32,18 @@ type Agent struct {
 
 var _ Fault = (*Agent)(nil)
 
-// NewAgent returns the agent a cell needs on c (NeedsAgent must be true).
+// NewAgent returns the agent a cell needs on c (NeedsAgent must be true),
+// on c's nodes only: c may be the nodes of one lane of a cluster (cells side
+// by side), or an existing cluster's probed nodes.
 func NewAgent(c *cluster.Cluster, cell scenario.Cell, o AgentOptions) (*Agent, error) {
 	if a := c.Adopted; a != nil {
 		// An existing cluster: the image comes from its nodes or the
-		// user's registry, and only the probed nodes get the agent.
+		// user's registry.
 		o.PullPolicy = a.PullPolicy
-		for _, n := range c.Nodes {
-			o.Nodes = append(o.Nodes, n.Name)
-		}
+	}
+	o.Nodes = nil
+	for _, n := range c.Nodes {
+		o.Nodes = append(o.Nodes, n.Name)
 	}
 	ds, err := AgentDaemonSet(cell, o)
 	if err != nil {

@@ -64,6 +64,16 @@ func (f RunnerFunc) Run(ctx context.Context, node string, stdin io.Reader, argv 
 // finds them by it (with kind's own container label), with no state file.
 const NamePrefix = "labrun"
 
+// MaxWorkers is the most workers a lab cluster has (what 2 CPUs and kind's
+// bring-up bear).
+const MaxWorkers = 8
+
+// CellTaint is the taint (NoSchedule) of the workers of a Spec with
+// CellWorkers: only what is pinned to a node (a cell's probe pods) or
+// tolerates every taint (the per-node agents, kube-proxy, the pod network)
+// runs there.
+const CellTaint = "labrun.dev/cells"
+
 // Spec is the shape of a cluster.
 type Spec struct {
 	Name          string // must start with NamePrefix
@@ -74,6 +84,11 @@ type Spec struct {
 	PodSubnet     string // "" for kind's default
 	DNSReplicas   int    // CoreDNS replicas; the DNAT race needs at least 2
 	Retain        bool   // keep a cluster that failed to come up, for debugging
+	// CellWorkers keeps the workers for the cells' pods: they register with
+	// the taint CellTaint, which the cluster's own servers (DNS, the lab's)
+	// do not tolerate, so those go to the control plane. Cells side by side
+	// on disjoint workers then share no node that carries traffic for both.
+	CellWorkers bool
 	// PodNetwork replaces the node image's default pod network (labnet);
 	// nil keeps it.
 	PodNetwork PodNetwork
@@ -111,8 +126,8 @@ func (s Spec) Validate() error {
 	if s.ControlPlanes != 1 {
 		errs = append(errs, fmt.Sprintf("controlPlanes: %d; valid: 1", s.ControlPlanes))
 	}
-	if s.Workers < 0 || s.Workers > 8 {
-		errs = append(errs, fmt.Sprintf("workers: %d; valid: 0 to 8", s.Workers))
+	if s.Workers < 0 || s.Workers > MaxWorkers {
+		errs = append(errs, fmt.Sprintf("workers: %d; valid: 0 to %d", s.Workers, MaxWorkers))
 	}
 	switch s.KubeProxyMode {
 	case "iptables", "nftables", "ipvs":

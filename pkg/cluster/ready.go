@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -159,4 +160,68 @@ func PodProblems(ctx context.Context, cs kubernetes.Interface, ns string, sel *m
 		}
 	}
 	return b.String()
+}
+
+// WaitPodRoutes waits until every node routes every other node's pod CIDR
+// through that node's address, as the lab's default pod network (labnet)
+// does. A node Ready has its own pod network, not yet the routes of the
+// others to it: until they have them, replies to its pods leave by the
+// default route and are lost (a lookup then waits out its 5 s timeout).
+func WaitPodRoutes(ctx context.Context, c *Cluster, progress io.Writer) error {
+	start := time.Now()
+	var missing []string
+	err := wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, readyTimeout, true, func(ctx context.Context) (bool, error) {
+		list, err := c.Client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false, nil
+		}
+		var mu sync.Mutex
+		missing = nil
+		err = EachNode(c.Nodes, func(n Node) error {
+			out, err := c.Exec(ctx, n.Name, "ip", "-4", "route", "show")
+			m := []string{fmt.Sprintf("%s: %v", n.Name, err)}
+			if err == nil {
+				m = missingRoutes(string(out), n.Name, list.Items)
+			}
+			mu.Lock()
+			missing = append(missing, m...)
+			mu.Unlock()
+			return nil
+		})
+		return err == nil && len(missing) == 0, nil
+	})
+	if err != nil {
+		return fmt.Errorf("cluster %s: pod network routes missing after %s: %s: %w", c.Name, readyTimeout, strings.Join(missing, "; "), err)
+	}
+	fmt.Fprintf(progress, "cluster %s: every node routes every pod CIDR (%s)\n", c.Name, time.Since(start).Round(100*time.Millisecond))
+	return nil
+}
+
+// missingRoutes are the routes `ip -4 route show` on node self lacks: each
+// other node's pod CIDR via its internal IPv4 address.
+func missingRoutes(routes, self string, nodes []corev1.Node) []string {
+	have := map[string]bool{}
+	for _, line := range strings.Split(routes, "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 3 && f[1] == "via" {
+			have[f[0]+" via "+f[2]] = true
+		}
+	}
+	var out []string
+	for _, n := range nodes {
+		if n.Name == self {
+			continue
+		}
+		ip := ""
+		for _, a := range n.Status.Addresses {
+			if a.Type == corev1.NodeInternalIP && !strings.Contains(a.Address, ":") {
+				ip = a.Address
+			}
+		}
+		want := n.Spec.PodCIDR + " via " + ip
+		if n.Spec.PodCIDR == "" || ip == "" || !have[want] {
+			out = append(out, fmt.Sprintf("%s has no route %s (to %s)", self, want, n.Name))
+		}
+	}
+	return out
 }

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -63,5 +64,42 @@ func TestWaitDaemonSetTimesOutWithReason(t *testing.T) {
 	}
 	if err := WaitDaemonSet(ctx, cs, "kube-system", "x", 3, 5*time.Second); err != nil {
 		t.Errorf("ready daemon set: %v", err)
+	}
+}
+
+func TestMissingRoutes(t *testing.T) {
+	node := func(name, cidr, ip string) corev1.Node {
+		return corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: corev1.NodeSpec{PodCIDR: cidr},
+			Status: corev1.NodeStatus{Addresses: []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: ip}, {Type: corev1.NodeInternalIP, Address: "fc00:f853::3"}}}}
+	}
+	nodes := []corev1.Node{
+		node("cp", "10.244.0.0/24", "172.22.0.6"),
+		node("w1", "10.244.3.0/24", "172.22.0.3"),
+		node("w2", "10.244.2.0/24", "172.22.0.5"),
+	}
+	// What `ip -4 route show` printed on a control plane of this lab.
+	const all = `default via 172.22.0.1 dev eth0
+10.244.0.4 dev veth3f191356 scope host
+10.244.2.0/24 via 172.22.0.5 dev eth0
+10.244.3.0/24 via 172.22.0.3 dev eth0
+172.22.0.0/16 dev eth0 proto kernel scope link src 172.22.0.6
+`
+	for _, tc := range []struct {
+		name, routes string
+		nodes        []corev1.Node
+		want         []string
+	}{
+		{"every route", all, nodes, nil},
+		{"a node's route missing", strings.Replace(all, "10.244.2.0/24 via 172.22.0.5 dev eth0\n", "", 1), nodes,
+			[]string{"cp has no route 10.244.2.0/24 via 172.22.0.5 (to w2)"}},
+		{"through the wrong node", strings.Replace(all, "10.244.2.0/24 via 172.22.0.5", "10.244.2.0/24 via 172.22.0.3", 1), nodes,
+			[]string{"cp has no route 10.244.2.0/24 via 172.22.0.5 (to w2)"}},
+		{"a node without its pod CIDR yet", all, append(nodes, node("w3", "", "172.22.0.7")),
+			[]string{"cp has no route  via 172.22.0.7 (to w3)"}},
+	} {
+		got := missingRoutes(tc.routes, "cp", tc.nodes)
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
+		}
 	}
 }

@@ -37,9 +37,17 @@ type clusterRun struct {
 	workers  []cluster.Node // where probe pods go
 	images   map[string]string
 	progress io.Writer
+	// lane is "" or, for one lane of cells side by side, which lane and
+	// its workers: c and workers are then that lane's nodes only.
+	lane string
 
-	mu       sync.Mutex
-	deleting []string // cell namespaces being deleted (settle waits for them)
+	deleting *namespaces // shared by the lanes of a cluster
+}
+
+// namespaces are the cell namespaces being deleted (settle waits for them).
+type namespaces struct {
+	mu    sync.Mutex
+	names []string
 }
 
 // newClusterRun reads what the cells need from a cluster that is up.
@@ -50,7 +58,7 @@ func newClusterRun(ctx context.Context, tb *Testbed, run results.RunDir, shape s
 	}
 	cr := &clusterRun{
 		c: tb.Cluster, run: run, vip: svc.Spec.ClusterIP, workers: tb.Cluster.Workers(),
-		replicas: shape.Cluster.DNS.Replicas, images: map[string]string{}, progress: progress,
+		replicas: shape.Cluster.DNS.Replicas, images: map[string]string{}, progress: progress, deleting: &namespaces{},
 	}
 	if cr.replicas < 1 {
 		cr.replicas = cluster.DefaultSpec().DNSReplicas
@@ -191,9 +199,9 @@ func (cr *clusterRun) runCell(ctx context.Context, cell scenario.Cell) (res cell
 			if err := workload.StartDeleteNamespace(ctx, cs, ns.Name); err != nil {
 				return err
 			}
-			cr.mu.Lock()
-			cr.deleting = append(cr.deleting, ns.Name)
-			cr.mu.Unlock()
+			cr.deleting.mu.Lock()
+			cr.deleting.names = append(cr.deleting.names, ns.Name)
+			cr.deleting.mu.Unlock()
 			return nil
 		})
 	}
@@ -301,10 +309,10 @@ func probeDeadline(cell scenario.Cell) time.Duration {
 // settle waits until every cell namespace whose deletion started is gone,
 // and says which are not.
 func (cr *clusterRun) settle(ctx context.Context) error {
-	cr.mu.Lock()
-	names := cr.deleting
-	cr.deleting = nil
-	cr.mu.Unlock()
+	cr.deleting.mu.Lock()
+	names := cr.deleting.names
+	cr.deleting.names = nil
+	cr.deleting.mu.Unlock()
 	var errs []error
 	for _, ns := range names {
 		if err := workload.WaitNamespaceGone(ctx, cr.c.Client, ns); err != nil {

@@ -17,6 +17,7 @@ type ETA struct {
 	mu       sync.Mutex
 	overhead time.Duration // summed over measured cells
 	measured int
+	lanes    int // cells of a cluster at once (SideBySide)
 
 	// With shapes run side by side (Plan): how many at once, each shape's
 	// cells, and for those started the cells they have still to run.
@@ -61,13 +62,21 @@ func (e *ETA) meanOverhead() time.Duration {
 	return e.overhead / time.Duration(e.measured)
 }
 
-// cellsTime is how long cells take on a cluster that is up.
+// SideBySide says that the cells of a cluster run n at once (lanes.go).
+func (e *ETA) SideBySide(n int) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.lanes = n
+}
+
+// cellsTime is how long cells take on a cluster that is up: one after
+// another, or about 1/n of that n at once.
 func (e *ETA) cellsTime(cells []scenario.Cell, overhead time.Duration) time.Duration {
 	var d time.Duration
 	for _, c := range cells {
 		d += time.Duration(c.Load.Duration) + overhead
 	}
-	return d
+	return d / time.Duration(max(e.lanes, 1))
 }
 
 // Remaining is the estimate for cells still to run on the current cluster

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -52,20 +53,28 @@ type script struct {
 	// restarts names a node whose init starts anew before every counters
 	// read: its container restarted.
 	restarts string
+	// onExec, when set, sees every node command first (it may block: the
+	// runner holds no lock).
+	onExec func(node, what string)
 }
 
 // initStat is /proc/1/stat of a node whose init started 1734 ticks after
 // boot.
 const initStat = "1 (systemd) S 0 1 1 0 -1 4194560 29453 1418764 90 1201 52 91 3067 2164 20 0 1 0 1734 23330816 3062"
 
-// fakeCluster is a cluster of a control plane and two workers whose API
-// server is a fake clientset. Pods succeed as soon as they are created
-// (their log is the fake clientset's); hook runs on every pod creation.
-func fakeCluster(name string, ev *events, sc script, hook func()) *cluster.Cluster {
-	nodes := []cluster.Node{
-		{Name: name + "-control-plane", Role: "control-plane", IP: "172.18.0.2"},
-		{Name: name + "-worker", Role: "worker", IP: "172.18.0.3"},
-		{Name: name + "-worker2", Role: "worker", IP: "172.18.0.4"},
+// fakeCluster is a cluster of a control plane and the spec's workers
+// (named as kind names them) whose API server is a fake clientset. Pods
+// succeed as soon as they are created (their log is the fake clientset's);
+// hook runs on every pod creation.
+func fakeCluster(s cluster.Spec, ev *events, sc script, hook func()) *cluster.Cluster {
+	name := s.Name
+	nodes := []cluster.Node{{Name: name + "-control-plane", Role: "control-plane", IP: "172.18.0.2"}}
+	for i := range s.Workers {
+		n := cluster.Node{Name: name + "-worker", Role: "worker", IP: fmt.Sprintf("172.18.0.%d", 3+i)}
+		if i > 0 {
+			n.Name += strconv.Itoa(i + 1)
+		}
+		nodes = append(nodes, n)
 	}
 	objs := []runtime.Object{&corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Name: "kube-dns", Namespace: "kube-system"},
@@ -104,6 +113,9 @@ func fakeCluster(name string, ev *events, sc script, hook func()) *cluster.Clust
 			what = "counters"
 		}
 		ev.add("exec " + what + " on " + node)
+		if sc.onExec != nil {
+			sc.onExec(node, what)
+		}
 		switch {
 		case sc.panics != "" && what == sc.panics:
 			panic("scripted panic in " + what)
@@ -135,7 +147,7 @@ func (p *fakeProvider) Create(_ context.Context, s cluster.Spec) (*cluster.Clust
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.ev.add("provider create " + s.Name)
-	c := fakeCluster(s.Name, p.ev, p.sc, p.hook)
+	c := fakeCluster(s, p.ev, p.sc, p.hook)
 	p.clusters[s.Name] = c
 	return c, nil
 }
@@ -183,6 +195,7 @@ func bringUpWith(p cluster.Provider) func(context.Context, UpOptions) (*Testbed,
 	return func(ctx context.Context, o UpOptions) (*Testbed, error) {
 		spec := cluster.DefaultSpec()
 		spec.Name = o.Name
+		forCells(&spec, o.CellsAtOnce)
 		c, err := p.Create(ctx, spec)
 		if err != nil {
 			return nil, err
@@ -358,7 +371,7 @@ func TestRunShapeDeletesTheClusterAfterAFailedCell(t *testing.T) {
 			env := results.Env{Extra: map[string]string{}}
 			reached := map[string]results.Status{}
 			ps := scenario.PlanShape{Shape: cells[0].Shape, Cells: cells}
-			sh := &runShared{run: run, env: &env, eta: &ETA{}, shapes: []scenario.PlanShape{ps}, parallel: 1}
+			sh := &runShared{run: run, env: &env, eta: &ETA{}, shapes: []scenario.PlanShape{ps}, lanes: []int{1}, parallel: 1}
 			if err := runShape(ctx, o, sh, 0, reached); err != nil {
 				t.Fatalf("runShape: %v", err)
 			}

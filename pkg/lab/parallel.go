@@ -75,14 +75,30 @@ func memAvailable(path string) (uint64, error) {
 	return 0, fmt.Errorf("%s: no MemAvailable", path)
 }
 
-// shapeNodes is how many nodes each shape's cluster has.
-func shapeNodes(shapes []scenario.PlanShape) []int {
+// shapeNodes is how many nodes each shape's cluster has, with its lanes
+// (shapeLanes) of workers.
+func shapeNodes(shapes []scenario.PlanShape, lanes []int) []int {
 	out := make([]int, len(shapes))
 	for i, ps := range shapes {
 		s := specFor(ps.Shape.Cluster)
-		out[i] = s.ControlPlanes + s.Workers
+		out[i] = s.ControlPlanes + s.Workers*lanes[i]
 	}
 	return out
+}
+
+// checkLanes fails when a cluster with lanes of cells side by side does not
+// fit in memory on its own.
+func checkLanes(want int, nodes, lanes []int, m machine) error {
+	if m.memErr != nil {
+		return nil
+	}
+	for i, n := range nodes {
+		if lanes[i] > 1 && uint64(n)*NodeMemory > m.memAvailable {
+			return fmt.Errorf("--cells-at-once %d: a cluster of %d nodes needs ≈ %s (%d MiB a node), %s available; ask for fewer cells at once: %w",
+				want, n, gib(uint64(n)*NodeMemory), NodeMemory>>20, gib(m.memAvailable), ErrTooParallel)
+		}
+	}
+	return nil
 }
 
 // largest are the n largest node counts, largest first.

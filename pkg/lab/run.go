@@ -50,6 +50,10 @@ type RunOptions struct {
 	// is an error wrapping ErrTooParallel. A shape's cells always run one
 	// after another on its cluster.
 	Parallel int
+	// CellsAtOnce is how many cells of a shape run side by side, each on
+	// workers of its own (lanes.go); 0 takes the scenario's cellsAtOnce
+	// (default 1: one after another).
+	CellsAtOnce int
 	// Shard, when set, runs only shard Index of Count: the cells that
 	// plan.Split gives it on this host (labrun plan --shards N shows the
 	// same split). Run fills Cells in and records shard.json; the cells of
@@ -130,6 +134,13 @@ func Run(ctx context.Context, o RunOptions) (*RunResult, error) {
 			return nil, fmt.Errorf("--parallel %d: an existing cluster is one cluster, whose shapes run one after another in the run's namespace; want 1: %w", o.Parallel, ErrBadInput)
 		}
 		o.Parallel = 1 // auto, too
+		if o.CellsAtOnce > 1 {
+			return nil, fmt.Errorf("--cells-at-once %d: cells side by side need workers kept for them, which only a kind cluster of the lab has; want 1: %w", o.CellsAtOnce, ErrBadInput)
+		}
+		o.CellsAtOnce = 1 // whatever the scenario says
+	}
+	if o.CellsAtOnce < 0 || o.CellsAtOnce > scenario.MaxCellsAtOnce {
+		return nil, fmt.Errorf("--cells-at-once %d: want 1 to %d: %w", o.CellsAtOnce, scenario.MaxCellsAtOnce, ErrBadInput)
 	}
 	if o.Shard != nil {
 		if err := plan.CheckShard(o.Shard.Index, o.Shard.Count); err != nil {
@@ -173,7 +184,12 @@ func Run(ctx context.Context, o RunOptions) (*RunResult, error) {
 	}
 	shapes := scenario.Plan(todo)
 	m := o.machine()
-	parallel, notes, err := parallelism(o.Parallel, shapeNodes(shapes), m)
+	want := cellsAtOnce(o.CellsAtOnce, sc)
+	lanes := shapeLanes(want, shapes)
+	parallel, notes, err := parallelism(o.Parallel, shapeNodes(shapes, lanes), m)
+	if err == nil {
+		err = checkLanes(want, shapeNodes(shapes, lanes), lanes, m)
+	}
 	if err != nil {
 		if made {
 			// Nothing ran: the run directory made for it goes too.
@@ -193,7 +209,8 @@ func Run(ctx context.Context, o RunOptions) (*RunResult, error) {
 			return nil, err
 		}
 		shapes = scenario.Plan(todo)
-		if parallel, notes, err = parallelism(o.Parallel, shapeNodes(shapes), m); err != nil {
+		lanes = shapeLanes(want, shapes)
+		if parallel, notes, err = parallelism(o.Parallel, shapeNodes(shapes, lanes), m); err != nil {
 			return nil, err
 		}
 	}
@@ -201,7 +218,8 @@ func Run(ctx context.Context, o RunOptions) (*RunResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	shared := &runShared{run: run, env: &env, eta: &ETA{}, shapes: shapes, parallel: parallel}
+	shared := &runShared{run: run, env: &env, eta: &ETA{}, shapes: shapes, lanes: lanes, parallel: parallel}
+	shared.eta.SideBySide(want)
 	part, atOnce := "", ""
 	if shard != nil {
 		part = fmt.Sprintf("shard %s: %d of the ", shard, len(shard.Cells))
@@ -211,7 +229,12 @@ func Run(ctx context.Context, o RunOptions) (*RunResult, error) {
 		shared.eta.Plan(parallel, restOf(shapes))
 		estimate = shared.eta.RunRemaining()
 		atOnce = fmt.Sprintf(", %d at once", parallel)
-		// Whole lines only, from every shape: see shapeWriter.
+	}
+	if most := slices.Max(append([]int{1}, lanes...)); most > 1 {
+		atOnce += fmt.Sprintf(", up to %d cells at once on each", most)
+	}
+	if parallel > 1 || want > 1 {
+		// Whole lines only, from every shape and lane: see shapeWriter.
 		o.Progress = &lineSink{w: o.Progress}
 	}
 	fmt.Fprintf(o.Progress, "run %s: %s%d cells, %d to run on %d cluster(s)%s; estimated %s; results in %s\n",
@@ -538,7 +561,8 @@ type runShared struct {
 	env      *results.Env
 	eta      *ETA
 	shapes   []scenario.PlanShape
-	parallel int // shapes at once
+	lanes    []int // each shape's cells at once (shapeLanes)
+	parallel int   // shapes at once
 }
 
 // addClusterEnv adds a cluster's facts to env.json and writes it.
@@ -576,7 +600,8 @@ func runShape(ctx context.Context, o RunOptions, sh *runShared, si int, reached 
 		}
 	}
 	l, err := o.bringUp(ctx, UpOptions{Name: name, Scenario: run.ScenarioPath(), Shape: ps.Shape.Cluster.Name,
-		ClusterMitigations: ps.Shape.ClusterMitigations, Retain: o.Retain, Provider: o.Provider, Run: run.Name(), Progress: o.Progress})
+		ClusterMitigations: ps.Shape.ClusterMitigations, CellsAtOnce: sh.lanes[si], Retain: o.Retain, Provider: o.Provider,
+		Run: run.Name(), Progress: o.Progress})
 	if err != nil {
 		return fmt.Errorf("bring cluster %s up: %w", name, err)
 	}
@@ -605,38 +630,90 @@ func runShape(ctx context.Context, o RunOptions, sh *runShared, si int, reached 
 			err = errors.Join(err, fmt.Errorf("cluster %s: cell namespaces left: %w", name, serr))
 		}
 	}()
+	lanes := cr.lanes(sh.lanes[si])
+	if len(lanes) > 1 {
+		var each []string
+		for _, lr := range lanes {
+			each = append(each, lr.lane)
+		}
+		fmt.Fprintf(o.Progress, "cluster %s: %d cells at once, each on workers of its own: %s\n", name, len(lanes), strings.Join(each, "; "))
+		if l.Facts != nil {
+			l.Facts["cellsAtOnce"] = strings.Join(each, "; ")
+		}
+	}
 	if err := sh.addClusterEnv(ctx, l, o.Progress); err != nil {
 		return err
 	}
-	for i, c := range ps.Cells {
-		if ctx.Err() != nil {
-			return nil // the caller marks the cells not reached
+	// Each lane takes the next cell not yet taken, until none is left, the
+	// run is interrupted or a lane failed (a status it could not write).
+	var (
+		mu     sync.Mutex
+		next   int // the next cell to take
+		failed error
+	)
+	runLane := func(lr *clusterRun) error {
+		for {
+			mu.Lock()
+			i := next
+			if i == len(ps.Cells) || ctx.Err() != nil || failed != nil {
+				mu.Unlock()
+				return nil // the caller marks the cells not reached
+			}
+			next++
+			mu.Unlock()
+			c := ps.Cells[i]
+			left := append(slices.Clone(ps.Cells[i+1:]), later...)
+			var startETA time.Duration
+			if side {
+				eta.Left(si, ps.Cells[i:])
+				startETA = eta.RunRemaining()
+			} else {
+				startETA = eta.Remaining(append([]scenario.Cell{c}, left...), clustersLater, true)
+			}
+			where := ""
+			if lr.lane != "" {
+				where = "; " + lr.lane
+			}
+			fmt.Fprintf(o.Progress, "cell %d/%d %s: %s%s; ETA %s\n", i+1, len(ps.Cells), c.ID, cellPlanLine(c, len(lr.workers)), where, startETA)
+			start := time.Now()
+			res := lr.runCell(ctx, c)
+			mu.Lock()
+			reached[c.ID] = res.Status
+			mu.Unlock()
+			if err := run.WriteStatus(res.Status); err != nil {
+				return err
+			}
+			eta.Observe(time.Since(start), c)
+			mu.Lock()
+			rest := ps.Cells[next:]
+			mu.Unlock()
+			var endETA time.Duration
+			if side {
+				eta.Left(si, rest)
+				endETA = eta.RunRemaining()
+			} else {
+				endETA = eta.Remaining(rest, clustersLater, true)
+			}
+			fmt.Fprintf(o.Progress, "cell %d/%d %s: %s in %s; ETA %s\n", i+1, len(ps.Cells), c.ID, resultLine(res),
+				time.Since(start).Round(time.Second), endETA)
 		}
-		left := append(slices.Clone(ps.Cells[i+1:]), later...)
-		var startETA time.Duration
-		if side {
-			eta.Left(si, ps.Cells[i:])
-			startETA = eta.RunRemaining()
-		} else {
-			startETA = eta.Remaining(append([]scenario.Cell{c}, left...), clustersLater, true)
-		}
-		fmt.Fprintf(o.Progress, "cell %d/%d %s: %s; ETA %s\n", i+1, len(ps.Cells), c.ID, cellPlanLine(c, len(cr.workers)), startETA)
-		start := time.Now()
-		res := cr.runCell(ctx, c)
-		reached[c.ID] = res.Status
-		if err := run.WriteStatus(res.Status); err != nil {
-			return err
-		}
-		eta.Observe(time.Since(start), c)
-		var endETA time.Duration
-		if side {
-			eta.Left(si, ps.Cells[i+1:])
-			endETA = eta.RunRemaining()
-		} else {
-			endETA = eta.Remaining(ps.Cells[i+1:], clustersLater, true)
-		}
-		fmt.Fprintf(o.Progress, "cell %d/%d %s: %s in %s; ETA %s\n", i+1, len(ps.Cells), c.ID, resultLine(res),
-			time.Since(start).Round(time.Second), endETA)
 	}
-	return nil
+	if len(lanes) == 1 {
+		return runLane(cr)
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, len(lanes))
+	for k, lr := range lanes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if errs[k] = runLane(lr); errs[k] != nil {
+				mu.Lock()
+				failed = errs[k]
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }

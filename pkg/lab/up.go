@@ -26,6 +26,9 @@ type UpOptions struct {
 	// ClusterMitigations are the cluster-level mitigations (sorted catalog
 	// ids, scenario.Shape.ClusterMitigations) to set up.
 	ClusterMitigations []string
+	// CellsAtOnce > 1 makes a cluster for that many cells side by side
+	// (lanes.go): that many times the shape's workers, kept for the cells.
+	CellsAtOnce int
 	// Provider makes the cluster (default: kind). A
 	// cluster.ExistingProvider makes none: Up reads it and makes the lab's
 	// namespace there (upExisting).
@@ -105,6 +108,10 @@ func Up(ctx context.Context, o UpOptions) (*Testbed, error) {
 	if o.Name != "" {
 		spec.Name = o.Name
 	}
+	workers := fmt.Sprintf("%d workers", spec.Workers)
+	if forCells(&spec, o.CellsAtOnce) {
+		workers = fmt.Sprintf("%d workers for %d cells at once", spec.Workers, o.CellsAtOnce)
+	}
 	start := time.Now()
 	plan, err := images.Build(ctx, images.Options{Kubernetes: version, Progress: o.Progress, Addons: addonImages(shape)})
 	if err != nil {
@@ -115,8 +122,8 @@ func Up(ctx context.Context, o UpOptions) (*Testbed, error) {
 	if spec.PodNetwork, err = podNetwork(shape.PodNetwork, plan); err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(o.Progress, "cluster %s: creating (%d control-plane, %d workers, pod network %s, kube-proxy %s, DNS %s, Kubernetes %s)\n",
-		spec.Name, spec.ControlPlanes, spec.Workers, shape.PodNetwork, spec.KubeProxyMode, shape.DNS.Server, plan.Kube.Version)
+	fmt.Fprintf(o.Progress, "cluster %s: creating (%d control-plane, %s, pod network %s, kube-proxy %s, DNS %s, Kubernetes %s)\n",
+		spec.Name, spec.ControlPlanes, workers, shape.PodNetwork, spec.KubeProxyMode, shape.DNS.Server, plan.Kube.Version)
 	provider := o.Provider
 	if provider == nil {
 		provider = kind.New(o.Progress)
@@ -142,6 +149,17 @@ func Up(ctx context.Context, o UpOptions) (*Testbed, error) {
 	}
 	fmt.Fprintf(o.Progress, "cluster %s: ready in %s (kubeconfig: %s)\n", spec.Name, time.Since(start).Round(time.Second), c.Kubeconfig)
 	return lab, nil
+}
+
+// forCells makes spec a cluster for n cells side by side (n > 1; lanes.go):
+// n times its workers, kept for the cells. It says whether it did.
+func forCells(spec *cluster.Spec, n int) bool {
+	if n <= 1 {
+		return false
+	}
+	spec.Workers *= n
+	spec.CellWorkers = true
+	return true
 }
 
 // deleteFailed deletes a cluster whose setup failed, with a context of its

@@ -138,7 +138,7 @@ func TestLoadInvalid(t *testing.T) {
 		// did not decode is not judged again on the zero it was left with
 		// (controlPlanes, replicas, rate, window).
 		"invalid-mixed.yaml": {
-			"invalid-mixed.yaml:1: colour: unknown field; valid: apiVersion, kind, metadata, clusters, workload, chaos, repeats, images, expect",
+			"invalid-mixed.yaml:1: colour: unknown field; valid: apiVersion, kind, metadata, clusters, workload, chaos, repeats, cellsAtOnce, images, expect",
 			"invalid-mixed.yaml:6: metadata.owner: unknown field; valid: name, description",
 			`invalid-mixed.yaml:9: clusters[0].nodes.controlPlanes: want a whole number, got "one"`,
 			`invalid-mixed.yaml:9: clusters[0].nodes.workers: 11 is out of range; valid: 0 to 10`,
@@ -296,7 +296,7 @@ func TestParseAliasBomb(t *testing.T) {
 	b.WriteString("]\n")
 	_, err := Parse("f.yaml", []byte(b.String()))
 	want := "f.yaml:4: more than 100000 values; aliases (*name) repeating values too often?\n" +
-		"f.yaml:4: x: unknown field; valid: apiVersion, kind, metadata, clusters, workload, chaos, repeats, images, expect"
+		"f.yaml:4: x: unknown field; valid: apiVersion, kind, metadata, clusters, workload, chaos, repeats, cellsAtOnce, images, expect"
 	if err == nil || err.Error() != want {
 		t.Errorf("Parse = %v, want only\n%s", err, want)
 	}

@@ -49,6 +49,11 @@ type Scenario struct {
 	// Chaos is one chaos setting or a list of them (an axis); {} is the bare kernel.
 	Chaos   []Chaos `yaml:"chaos" json:"chaos" labrun:"oneOrMany"`
 	Repeats int     `yaml:"repeats" json:"repeats"`
+	// CellsAtOnce is how many cells of a cluster shape run side by side,
+	// each on workers of its own (the cluster has that many times the
+	// shape's workers); 0 or 1 is one at a time. `labrun run
+	// --cells-at-once` overrides it.
+	CellsAtOnce int `yaml:"cellsAtOnce,omitempty" json:"cellsAtOnce,omitempty"`
 	// Images says where published images come from when the lab lacks them.
 	Images Images `yaml:"images,omitempty" json:"images,omitempty"`
 	// Expect is what every run must show; a run that breaks it exits 3.

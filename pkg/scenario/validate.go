@@ -20,7 +20,10 @@ const (
 	MaxRate          = 10000
 	MaxDuration      = Duration(time.Hour)
 	MaxRepeats       = 20
-	MaxWindow        = Duration(time.Second)
+	// MaxCellsAtOnce bounds cellsAtOnce; a kind cluster's at most 8
+	// workers (cluster.Spec) bound it further for a shape.
+	MaxCellsAtOnce = 4
+	MaxWindow      = Duration(time.Second)
 )
 
 var (
@@ -74,6 +77,9 @@ func (s *Scenario) validate(decoded bool) Problems {
 	v.workload()
 	v.chaos()
 	v.between("repeats", s.Repeats, 1, MaxRepeats)
+	if s.CellsAtOnce != 0 || v.s.src.has("cellsAtOnce") {
+		v.between("cellsAtOnce", s.CellsAtOnce, 1, MaxCellsAtOnce)
+	}
 	if m := s.Images.Mirror; m != "" && !mirror.MatchString(m) {
 		v.bad("images.mirror", fmt.Sprintf("%q is not a registry HOST[:PORT]", m), "e.g. registry.example:5000, or http://10.0.0.5:5000 for plain HTTP; no path")
 	}

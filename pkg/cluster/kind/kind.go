@@ -52,13 +52,26 @@ func New(progress io.Writer) *Provider {
 }
 
 // kindConfig turns a Spec into kind's configuration.
+// cellWorkerPatch makes kubeadm join a worker with cluster.CellTaint.
+const cellWorkerPatch = `kind: JoinConfiguration
+nodeRegistration:
+  taints:
+  - key: ` + cluster.CellTaint + `
+    effect: NoSchedule
+`
+
 func kindConfig(s cluster.Spec) *v1alpha4.Cluster {
 	cfg := &v1alpha4.Cluster{}
 	for i := 0; i < s.ControlPlanes; i++ {
 		cfg.Nodes = append(cfg.Nodes, v1alpha4.Node{Role: v1alpha4.ControlPlaneRole, Image: s.NodeImage})
 	}
 	for i := 0; i < s.Workers; i++ {
-		cfg.Nodes = append(cfg.Nodes, v1alpha4.Node{Role: v1alpha4.WorkerRole, Image: s.NodeImage})
+		n := v1alpha4.Node{Role: v1alpha4.WorkerRole, Image: s.NodeImage}
+		if s.CellWorkers {
+			// Registered tainted, before anything is scheduled there.
+			n.KubeadmConfigPatches = []string{cellWorkerPatch}
+		}
+		cfg.Nodes = append(cfg.Nodes, n)
 	}
 	cfg.Networking.KubeProxyMode = v1alpha4.ProxyMode(s.KubeProxyMode)
 	cfg.Networking.PodSubnet = s.PodSubnet
@@ -190,6 +203,12 @@ func (k *Provider) Create(ctx context.Context, s cluster.Spec) (c *cluster.Clust
 	}
 	if err := cluster.WaitReady(ctx, c, s.DNSReplicas, k.progress); err != nil {
 		return nil, err
+	}
+	if s.PodNetwork == nil {
+		// labnet routes the pod CIDRs node to node.
+		if err := cluster.WaitPodRoutes(ctx, c, k.progress); err != nil {
+			return nil, err
+		}
 	}
 	return c, nil
 }

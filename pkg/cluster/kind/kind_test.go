@@ -74,3 +74,39 @@ func TestSpecRefusesUnknownKubeProxyMode(t *testing.T) {
 		t.Errorf("Validate: %v", err)
 	}
 }
+
+// With CellWorkers, every worker (and no control plane) joins with the cell
+// taint, through a JoinConfiguration patch kubeadm reads as YAML.
+func TestKindConfigCellWorkers(t *testing.T) {
+	for _, cellWorkers := range []bool{false, true} {
+		s := cluster.DefaultSpec()
+		s.Name, s.NodeImage, s.Workers, s.CellWorkers = "labrun-test", "labrun/node:v1.36.1", 4, cellWorkers
+		cfg := kindConfig(s)
+		tainted := 0
+		for _, n := range cfg.Nodes {
+			if len(n.KubeadmConfigPatches) == 0 {
+				continue
+			}
+			if n.Role != v1alpha4.WorkerRole {
+				t.Errorf("cellWorkers %v: a %s node has patches %q", cellWorkers, n.Role, n.KubeadmConfigPatches)
+			}
+			var join struct {
+				Kind             string `json:"kind"`
+				NodeRegistration struct {
+					Taints []struct{ Key, Effect string } `json:"taints"`
+				} `json:"nodeRegistration"`
+			}
+			if err := yaml.UnmarshalStrict([]byte(n.KubeadmConfigPatches[0]), &join); err != nil {
+				t.Fatalf("patch %q: %v", n.KubeadmConfigPatches[0], err)
+			}
+			taints := join.NodeRegistration.Taints
+			if join.Kind != "JoinConfiguration" || len(taints) != 1 || taints[0].Key != cluster.CellTaint || taints[0].Effect != "NoSchedule" {
+				t.Errorf("patch %+v: want a JoinConfiguration with the taint %s:NoSchedule", join, cluster.CellTaint)
+			}
+			tainted++
+		}
+		if want := map[bool]int{false: 0, true: 4}[cellWorkers]; tainted != want {
+			t.Errorf("cellWorkers %v: %d tainted workers, want %d", cellWorkers, tainted, want)
+		}
+	}
+}

@@ -1,0 +1,170 @@
+package lab
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"labrun.dev/labrun/pkg/cluster"
+	"labrun.dev/labrun/pkg/scenario"
+)
+
+// One shape of four bare-kernel cells, two at once by the scenario's default.
+const sideBySideYAML = `apiVersion: labrun.dev/v1alpha1
+kind: Scenario
+metadata: {name: lanes}
+workload:
+  resolvers: [glibc, musl]
+  mitigations: [none, single-request-reopen]
+  names:
+    - {name: kubernetes.default, kind: short}
+  load: {podsPerNode: 1, concurrency: 1, rate: 10/s, duration: 1s}
+cellsAtOnce: 2
+`
+
+// lanesRun runs the scenario with cellsAtOnce (0: the scenario's) on fake
+// clusters; onExec sees every node command.
+func lanesRun(t *testing.T, file string, cellsAtOnce int, onExec func(node, what string)) (*RunResult, *events, *bytes.Buffer, []cluster.Spec) {
+	t.Helper()
+	ev := &events{}
+	var out bytes.Buffer
+	var mu sync.Mutex
+	var specs []cluster.Spec
+	p := &fakeProvider{ev: ev, sc: script{onExec: onExec}, clusters: map[string]*cluster.Cluster{}}
+	up := bringUpWith(specRecorder{p, func(s cluster.Spec) { mu.Lock(); specs = append(specs, s); mu.Unlock() }})
+	res, err := Run(context.Background(), RunOptions{Scenario: file, ResultsDir: t.TempDir(), Provider: p, Progress: &out,
+		CellsAtOnce: cellsAtOnce, probe: fakeHost, hostEnv: fakeEnv, machine: bigMachine, bringUp: up})
+	// The fake probes leave no summary: every cell is incomplete.
+	if !errors.Is(err, ErrCellsIncomplete) {
+		t.Fatalf("cells at once %d: err = %v, want ErrCellsIncomplete\n%s", cellsAtOnce, err, out.String())
+	}
+	return res, ev, &out, specs
+}
+
+// specRecorder is a provider that tells what it was asked to make.
+type specRecorder struct {
+	*fakeProvider
+	saw func(cluster.Spec)
+}
+
+func (p specRecorder) Create(ctx context.Context, s cluster.Spec) (*cluster.Cluster, error) {
+	p.saw(s)
+	return p.fakeProvider.Create(ctx, s)
+}
+
+// TestRunCellsSideBySide: with cellsAtOnce 2 the shape's cluster has twice
+// its workers, kept for the cells; two cells run at once (each waits at its
+// first counters read until the other lane reads its own); each cell's
+// counters are of one lane's workers only, both lanes are used, and every
+// cell ends with the status a run one cell at a time gives it.
+func TestRunCellsSideBySide(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "lanes.yaml")
+	if err := os.WriteFile(file, []byte(sideBySideYAML), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sc, err := scenario.LoadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cells := sc.Expand()
+	lane := map[string]int{"labrun-default-worker": 1, "labrun-default-worker2": 1, "labrun-default-worker3": 2, "labrun-default-worker4": 2}
+
+	// Each lane's first counters read waits (10 s at most) for the other's.
+	var once [3]sync.Once
+	read := [3]chan struct{}{nil, make(chan struct{}), make(chan struct{})}
+	overlap := func(node, what string) {
+		l := lane[node]
+		if what != "counters" || l == 0 {
+			return
+		}
+		once[l].Do(func() { close(read[l]) })
+		select {
+		case <-read[3-l]:
+		case <-time.After(10 * time.Second):
+			t.Errorf("lane %d read counters on %s, and the other lane did not in 10 s: the cells did not run side by side", l, node)
+		}
+	}
+	res, _, out, specs := lanesRun(t, file, 0, overlap)
+	t.Logf("progress:\n%s", out)
+	if len(specs) != 1 || specs[0].Workers != 4 || !specs[0].CellWorkers {
+		t.Fatalf("clusters asked for %+v: want one of 4 workers kept for the cells", specs)
+	}
+	used := map[int]int{}
+	for _, c := range cells {
+		counters, ok, err := res.Run.ReadCounters(c.ID)
+		if err != nil || !ok {
+			t.Fatalf("%s: counters: ok %v, err %v", c.ID, ok, err)
+		}
+		nodes := slices.Sorted(maps.Keys(counters.Nodes))
+		if len(nodes) != 2 || lane[nodes[0]] == 0 || lane[nodes[0]] != lane[nodes[1]] {
+			t.Errorf("%s: counters of %v: want the two workers of one lane", c.ID, nodes)
+			continue
+		}
+		used[lane[nodes[0]]]++
+	}
+	if used[1] == 0 || used[2] == 0 {
+		t.Errorf("cells per lane %v: want both lanes used", used)
+	}
+	if !strings.Contains(out.String(), "4 to run on 1 cluster(s), up to 2 cells at once on each") ||
+		!strings.Contains(out.String(), "2 cells at once, each on workers of its own: lane 1 of 2 (labrun-default-worker, labrun-default-worker2); lane 2 of 2 (labrun-default-worker3, labrun-default-worker4)") {
+		t.Errorf("progress does not say the cells run two at once, on which workers")
+	}
+
+	// One at a time (the flag overrides the scenario): two workers, as
+	// before, and the same statuses.
+	alone, _, _, specs := lanesRun(t, file, 1, nil)
+	if len(specs) != 1 || specs[0].Workers != 2 || specs[0].CellWorkers {
+		t.Fatalf("one at a time: clusters asked for %+v: want one of 2 workers", specs)
+	}
+	got, want := statuses(t, res.Run, cells), statuses(t, alone.Run, cells)
+	for _, c := range cells {
+		g, w := got[c.ID], want[c.ID]
+		g.Reason = strings.ReplaceAll(g.Reason, res.Run.Name(), "RUN")
+		w.Reason = strings.ReplaceAll(w.Reason, alone.Run.Name(), "RUN")
+		if g != w {
+			t.Errorf("%s: side by side %+v, one at a time %+v", c.ID, g, w)
+		}
+	}
+}
+
+func TestLanesFor(t *testing.T) {
+	for _, tc := range []struct {
+		want, workers, cells, lanes int
+	}{
+		{want: 0, workers: 2, cells: 4, lanes: 1},
+		{want: 1, workers: 2, cells: 4, lanes: 1},
+		{want: 2, workers: 2, cells: 4, lanes: 2},
+		{want: 4, workers: 2, cells: 4, lanes: 4},
+		{want: 4, workers: 2, cells: 3, lanes: 3}, // no more lanes than cells
+		{want: 4, workers: 3, cells: 9, lanes: 2}, // 8 workers at most: 2 lanes of 3
+		{want: 2, workers: 5, cells: 9, lanes: 1},
+		{want: 3, workers: 0, cells: 9, lanes: 1}, // cells on the control plane
+	} {
+		shape := scenario.Cluster{Nodes: scenario.Nodes{ControlPlanes: 1, Workers: tc.workers}}
+		if got := lanesFor(tc.want, shape, tc.cells); got != tc.lanes {
+			t.Errorf("lanesFor(%d, %d workers, %d cells) = %d, want %d", tc.want, tc.workers, tc.cells, got, tc.lanes)
+		}
+	}
+}
+
+func TestCheckLanes(t *testing.T) {
+	small := machine{memAvailable: 4 << 30, cpus: 2} // 6 nodes of 600 MiB fit, 7 do not
+	if err := checkLanes(3, []int{7}, []int{3}, small); !errors.Is(err, ErrTooParallel) ||
+		!strings.Contains(err.Error(), "--cells-at-once 3: a cluster of 7 nodes needs ≈ 4.1 GiB (600 MiB a node), 4.0 GiB available") {
+		t.Errorf("7 nodes in 4 GiB: %v", err)
+	}
+	if err := checkLanes(2, []int{5}, []int{2}, small); err != nil {
+		t.Errorf("5 nodes in 4 GiB: %v", err)
+	}
+	if err := checkLanes(1, []int{9}, []int{1}, small); err != nil {
+		t.Errorf("one lane is not checked (as before): %v", err)
+	}
+}
