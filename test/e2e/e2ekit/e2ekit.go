@@ -156,14 +156,19 @@ func (r *Run) Cluster(t *testing.T, shape string) *cluster.Cluster {
 // RunScenario runs a scenario with its clusters named prefix-<shape> and
 // kept (Keep removes them when the test ends, whatever happened), reads its
 // summary.json and gets each shape's cluster. Any failure ends the test.
-func RunScenario(ctx context.Context, t *testing.T, scenarioFile, prefix string) *Run {
+// Each opt may set more options of the run.
+func RunScenario(ctx context.Context, t *testing.T, scenarioFile, prefix string, opts ...func(*lab.RunOptions)) *Run {
 	t.Helper()
 	Keep(t, prefix)
 	start := time.Now()
-	res, err := lab.Run(ctx, lab.RunOptions{
+	o := lab.RunOptions{
 		Scenario: scenarioFile, ResultsDir: t.TempDir(),
 		Retain: true, ClusterPrefix: prefix, Progress: os.Stderr,
-	})
+	}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	res, err := lab.Run(ctx, o)
 	if err != nil {
 		t.Fatalf("lab.Run %s: %v", scenarioFile, err)
 	}
