@@ -55,7 +55,7 @@ shard: shard 1 records them. See docs/scenario-reference.md.`,
 			if asJSON {
 				e := json.NewEncoder(s.Out)
 				e.SetIndent("", "  ")
-				return e.Encode(plan.NewDocument(sc.Metadata.Name, cells, split))
+				return e.Encode(plan.NewDocument(sc.Metadata.Name, cells, split, sc.CellsAtOnce))
 			}
 			if split != nil {
 				writeShards(s, args[0], sc, cells, split)
@@ -79,7 +79,7 @@ func writeHeader(s Streams, sc *scenario.Scenario, cells []scenario.Cell) {
 		}
 	}
 	fmt.Fprintf(s.Out, "scenario %s: %d cells on %d cluster shape(s); %d will run, %d not run; estimated wall time %s\n",
-		sc.Metadata.Name, len(cells), len(scenario.Plan(cells)), runs, len(cells)-runs, scenario.EstimateWallTime(cells).Round(time.Second))
+		sc.Metadata.Name, len(cells), len(scenario.Plan(cells)), runs, len(cells)-runs, scenario.EstimateWallTime(cells, sc.CellsAtOnce).Round(time.Second))
 }
 
 func writePlan(s Streams, sc *scenario.Scenario, cells []scenario.Cell) {

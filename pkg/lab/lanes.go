@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"strings"
 
-	"labrun.dev/labrun/pkg/cluster"
 	"labrun.dev/labrun/pkg/scenario"
 )
 
@@ -31,15 +30,9 @@ func cellsAtOnce(flag int, sc *scenario.Scenario) int {
 }
 
 // lanesFor is how many cells of a shape with cells cells run side by side
-// when want are asked for: no more than its cells, nor than
-// cluster.MaxWorkers holds of its workers; one for a shape without workers
-// (its cells run on the control plane).
+// when want are asked for (scenario.Lanes).
 func lanesFor(want int, shape scenario.Cluster, cells int) int {
-	w := specFor(shape).Workers
-	if want <= 1 || w == 0 {
-		return 1
-	}
-	return max(1, min(want, cells, cluster.MaxWorkers/w))
+	return scenario.Lanes(want, specFor(shape).Workers, cells)
 }
 
 // shapeLanes is lanesFor of each shape.

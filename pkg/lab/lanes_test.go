@@ -135,23 +135,14 @@ func TestRunCellsSideBySide(t *testing.T) {
 	}
 }
 
+// The plan's lanes (scenario.Lanes) are the run's: the same worker bound.
 func TestLanesFor(t *testing.T) {
-	for _, tc := range []struct {
-		want, workers, cells, lanes int
-	}{
-		{want: 0, workers: 2, cells: 4, lanes: 1},
-		{want: 1, workers: 2, cells: 4, lanes: 1},
-		{want: 2, workers: 2, cells: 4, lanes: 2},
-		{want: 4, workers: 2, cells: 4, lanes: 4},
-		{want: 4, workers: 2, cells: 3, lanes: 3}, // no more lanes than cells
-		{want: 4, workers: 3, cells: 9, lanes: 2}, // 8 workers at most: 2 lanes of 3
-		{want: 2, workers: 5, cells: 9, lanes: 1},
-		{want: 3, workers: 0, cells: 9, lanes: 1}, // cells on the control plane
-	} {
-		shape := scenario.Cluster{Nodes: scenario.Nodes{ControlPlanes: 1, Workers: tc.workers}}
-		if got := lanesFor(tc.want, shape, tc.cells); got != tc.lanes {
-			t.Errorf("lanesFor(%d, %d workers, %d cells) = %d, want %d", tc.want, tc.workers, tc.cells, got, tc.lanes)
-		}
+	if scenario.MaxClusterWorkers != cluster.MaxWorkers {
+		t.Errorf("scenario.MaxClusterWorkers %d, cluster.MaxWorkers %d: the plan's lanes would not be the run's", scenario.MaxClusterWorkers, cluster.MaxWorkers)
+	}
+	shape := scenario.Cluster{Nodes: scenario.Nodes{ControlPlanes: 1, Workers: 3}}
+	if got := lanesFor(4, shape, 9); got != 2 {
+		t.Errorf("lanesFor(4, 3 workers, 9 cells) = %d, want 2", got)
 	}
 }
 

@@ -61,7 +61,7 @@ type ShardDoc struct {
 
 // NewDocument is the plan of the cells (as lab.PlanCells marks them), with
 // the shards when there are any.
-func NewDocument(name string, cells []scenario.Cell, shards []Shard) Document {
+func NewDocument(name string, cells []scenario.Cell, shards []Shard, atOnce int) Document {
 	d := Document{Scenario: name, Cells: make([]Cell, 0, len(cells))}
 	in := map[string]int{}
 	for _, s := range shards {
@@ -97,7 +97,7 @@ func NewDocument(name string, cells []scenario.Cell, shards []Shard) Document {
 			}
 		}
 	}
-	d.Totals.EstimateSeconds = seconds(scenario.EstimateWallTime(cells))
+	d.Totals.EstimateSeconds = seconds(scenario.EstimateWallTime(cells, atOnce))
 	return d
 }
 

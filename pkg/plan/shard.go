@@ -25,7 +25,8 @@ type Shard struct {
 	Cells []scenario.Cell
 	// Shapes are the ids of the cluster shapes of Cells, in run order.
 	Shapes []string
-	// Estimate is scenario.EstimateWallTime of Cells: a cluster per shape.
+	// Estimate is scenario.EstimateWallTime of Cells, one cell at a time
+	// (what balances the shards): a cluster per shape.
 	Estimate time.Duration
 }
 
@@ -189,7 +190,7 @@ func assign(groups [][]scenario.Cell, parts []int, n int, order map[string]int) 
 				s.Shapes = append(s.Shapes, c.Shape.ID)
 			}
 		}
-		s.Estimate = scenario.EstimateWallTime(s.Cells)
+		s.Estimate = scenario.EstimateWallTime(s.Cells, 1)
 		a.makespan = max(a.makespan, s.Estimate)
 	}
 	return a

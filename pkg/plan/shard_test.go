@@ -175,7 +175,7 @@ func checkSplit(t *testing.T, cells []scenario.Cell, n int, shards []Shard) {
 		if !slices.Equal(shapes, s.Shapes) {
 			t.Errorf("shard %s: shapes %v, its cells have %v", s, s.Shapes, shapes)
 		}
-		if want := scenario.EstimateWallTime(s.Cells); s.Estimate != want {
+		if want := scenario.EstimateWallTime(s.Cells, 1); s.Estimate != want {
 			t.Errorf("shard %s: estimate %s, want %s", s, s.Estimate, want)
 		}
 		switch {
@@ -249,8 +249,8 @@ func TestSplitShippedScenarios(t *testing.T) {
 					for _, s := range shards {
 						longest = max(longest, s.Estimate)
 					}
-					if n == 1 && longest != scenario.EstimateWallTime(cells) {
-						t.Errorf("one shard: %s, the plan %s", longest, scenario.EstimateWallTime(cells))
+					if n == 1 && longest != scenario.EstimateWallTime(cells, 1) {
+						t.Errorf("one shard: %s, the plan %s", longest, scenario.EstimateWallTime(cells, 1))
 					}
 					if bound := wholeShapes(whole, n); longest > bound {
 						t.Errorf("%d shards: longest %s, longer than with whole shapes (%s)", n, longest, bound)
@@ -266,7 +266,7 @@ func TestSplitShippedScenarios(t *testing.T) {
 func wholeShapes(shapes map[string][]scenario.Cell, n int) time.Duration {
 	var costs []time.Duration
 	for _, cells := range shapes {
-		costs = append(costs, scenario.EstimateWallTime(cells))
+		costs = append(costs, scenario.EstimateWallTime(cells, 1))
 	}
 	slices.Sort(costs)
 	slices.Reverse(costs)
@@ -283,7 +283,7 @@ func TestNewDocument(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := NewDocument("unit", cells, shards)
+	d := NewDocument("unit", cells, shards, 1)
 	want := Totals{Cells: 3, WillRun: 2, NotRun: 1, Shapes: 2, ShapesWillRun: 1, EstimateSeconds: 70 + 2*75}
 	if d.Totals != want {
 		t.Errorf("totals %+v, want %+v", d.Totals, want)
@@ -307,7 +307,7 @@ func TestNewDocument(t *testing.T) {
 			t.Errorf("JSON lacks %s:\n%s", s, b)
 		}
 	}
-	if b, _ := json.Marshal(NewDocument("unit", cells, nil)); strings.Contains(string(b), "shard") {
+	if b, _ := json.Marshal(NewDocument("unit", cells, nil, 1)); strings.Contains(string(b), "shard") {
 		t.Errorf("a plan without shards names one: %s", b)
 	}
 }

@@ -248,23 +248,42 @@ func Plan(cells []Cell) []PlanShape {
 	return out
 }
 
-// EstimateWallTime is how long running the cells should take: a cluster per
-// shape that has a cell to run, and each cell's duration plus overhead.
-func EstimateWallTime(cells []Cell) time.Duration {
+// EstimateWallTime is how long running the cells should take, up to atOnce
+// cells of a shape at a time (Lanes; 0 or 1: one after another): a cluster
+// per shape that has a cell to run, and each cell's duration plus overhead,
+// divided among the shape's lanes.
+func EstimateWallTime(cells []Cell, atOnce int) time.Duration {
 	var total time.Duration
 	for _, ps := range Plan(cells) {
-		runs := false
+		var shape time.Duration
+		runs := 0
 		for _, c := range ps.Cells {
 			if c.Runs() {
-				runs = true
-				total += EstimateCell(c)
+				runs++
+				shape += EstimateCell(c)
 			}
 		}
-		if runs {
-			total += EstimateCluster
+		if runs > 0 {
+			total += EstimateCluster + shape/time.Duration(Lanes(atOnce, ps.Shape.Cluster.Nodes.Workers, runs))
 		}
 	}
 	return total
+}
+
+// MaxClusterWorkers is the most workers a lab cluster has (cluster.MaxWorkers):
+// what bounds the lanes of cells side by side.
+const MaxClusterWorkers = 8
+
+// Lanes is how many cells of a shape with workers workers and cells cells
+// run side by side when want are asked for (cellsAtOnce, labrun run
+// --cells-at-once): each lane has the shape's workers, so no more than
+// MaxClusterWorkers allows, nor than the cells; one for a shape without
+// workers (its cells run on the control plane).
+func Lanes(want, workers, cells int) int {
+	if want <= 1 || workers <= 0 {
+		return 1
+	}
+	return max(1, min(want, cells, MaxClusterWorkers/workers))
 }
 
 // EstimateCluster is what a shape's cluster costs whatever its cells: bring-up

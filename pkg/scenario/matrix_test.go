@@ -149,7 +149,26 @@ func TestEstimateWallTime(t *testing.T) {
 	s := mustLoad(t, "workload: {resolvers: [glibc, musl], mitigations: [none, grpc-native], load: {duration: 30s}}\n")
 	// glibc/none and musl/none run; grpc-native is not applicable to either.
 	want := EstimateClusterUp + EstimateClusterDown + 2*(30*time.Second+EstimateCellOverhead)
-	if got := EstimateWallTime(s.Expand()); got != want {
+	if got := EstimateWallTime(s.Expand(), 1); got != want {
 		t.Errorf("EstimateWallTime = %v, want %v", got, want)
+	}
+	// Two at once: the two cells share the time.
+	want = EstimateClusterUp + EstimateClusterDown + (30*time.Second + EstimateCellOverhead)
+	if got := EstimateWallTime(s.Expand(), 2); got != want {
+		t.Errorf("EstimateWallTime two at once = %v, want %v", got, want)
+	}
+}
+
+func TestLanes(t *testing.T) {
+	for _, tc := range []struct{ want, workers, cells, lanes int }{
+		{0, 2, 4, 1}, {1, 2, 4, 1}, {2, 2, 4, 2}, {4, 2, 4, 4},
+		{4, 2, 3, 3}, // no more lanes than cells
+		{4, 3, 9, 2}, // 8 workers at most: 2 lanes of 3
+		{2, 5, 9, 1},
+		{3, 0, 9, 1}, // cells on the control plane
+	} {
+		if got := Lanes(tc.want, tc.workers, tc.cells); got != tc.lanes {
+			t.Errorf("Lanes(%d, %d workers, %d cells) = %d, want %d", tc.want, tc.workers, tc.cells, got, tc.lanes)
+		}
 	}
 }
