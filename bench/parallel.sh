@@ -5,11 +5,16 @@
 # time, per-cell overhead (the run's time beyond its probes' own duration,
 # divided by its cells), peak memory in use on the host, whether every cell
 # completed and the claims the report checked; then the speed-up as a ratio.
-# Usage: bench/parallel.sh [SCENARIO]   (root; Docker running, images built:
-# make images). docs/quick-start.md keeps the results.
+# Usage: bench/parallel.sh [SCENARIO [FLAG...]]   (root; Docker running,
+# images built: make images). The FLAGs make the second run parallel
+# (default --parallel 2; --cells-at-once 2 runs two cells of a shape at once
+# on one cluster instead); the first is one shape and one cell at a time.
+# docs/quick-start.md keeps the results.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scenario=${1:-test/e2e/nightly/testdata/two-shapes.yaml}
+flags=("${@:2}")
+((${#flags[@]})) || flags=(--parallel 2)
 dir=$(mktemp -d /var/tmp/labrun-bench.XXXXXX)
 trap 'rm -rf "$dir"' EXIT
 go build -o "$dir/labrun" ./cmd/labrun
@@ -40,7 +45,7 @@ bench() {
 	echo "$wall" >"$dir/$name.wall"
 }
 
-echo "bench/parallel.sh: $scenario, $cells cells, $(nproc) CPUs, $(awk '/^MemTotal:/ {print int($2/1048576)}' /proc/meminfo) GiB"
-bench sequential
-bench parallel --parallel 2
+echo "bench/parallel.sh: $scenario (second run: ${flags[*]}), $cells cells, $(nproc) CPUs, $(awk '/^MemTotal:/ {print int($2/1048576)}' /proc/meminfo) GiB"
+bench sequential --cells-at-once 1
+bench parallel "${flags[@]}"
 echo "speed-up: $(echo "$(cat "$dir/sequential.wall") / $(cat "$dir/parallel.wall")" | bc -l | xargs printf '%.2f')x"

@@ -146,16 +146,56 @@ func TestLanesFor(t *testing.T) {
 	}
 }
 
+// A cluster of lanes that memory cannot hold: asked for with the flag, the
+// run is refused (ErrTooParallel, exit 2) and leaves no run directory; the
+// scenario's default runs the cells one at a time and says so.
+func TestCellsAtOnceMemory(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "lanes.yaml")
+	if err := os.WriteFile(file, []byte(sideBySideYAML), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	small := func() machine { return machine{memAvailable: 2 << 30, cpus: 2} } // 3 nodes fit, 5 do not
+	for _, flag := range []int{0, 2} {
+		dir := t.TempDir()
+		var out bytes.Buffer
+		var specs []cluster.Spec
+		p := &fakeProvider{ev: &events{}, clusters: map[string]*cluster.Cluster{}}
+		var mu sync.Mutex
+		up := bringUpWith(specRecorder{p, func(s cluster.Spec) { mu.Lock(); specs = append(specs, s); mu.Unlock() }})
+		_, err := Run(context.Background(), RunOptions{Scenario: file, ResultsDir: dir, Provider: p, Progress: &out,
+			CellsAtOnce: flag, probe: fakeHost, hostEnv: fakeEnv, machine: small, bringUp: up})
+		switch flag {
+		case 2:
+			if !errors.Is(err, ErrTooParallel) || !strings.Contains(err.Error(), "--cells-at-once 2: a cluster of 5 nodes needs ≈ 2.9 GiB (600 MiB a node), 2.0 GiB available") {
+				t.Errorf("--cells-at-once 2 in 2 GiB: %v", err)
+			}
+			if entries, _ := os.ReadDir(dir); len(entries) != 0 || len(specs) != 0 {
+				t.Errorf("refused, yet left %v and made %v", entries, specs)
+			}
+		default:
+			if !errors.Is(err, ErrCellsIncomplete) { // the fake probes leave no summary
+				t.Fatalf("the scenario's cellsAtOnce 2 in 2 GiB: %v", err)
+			}
+			if len(specs) != 1 || specs[0].Workers != 2 || specs[0].CellWorkers {
+				t.Errorf("clusters %+v: want one of 2 workers", specs)
+			}
+			if !strings.Contains(out.String(), "cellsAtOnce 2 of scenario lanes: a cluster of 5 nodes needs ≈ 2.9 GiB (600 MiB a node), 2.0 GiB available: the cells run one at a time") {
+				t.Errorf("progress does not say why the cells run one at a time:\n%s", out.String())
+			}
+		}
+	}
+}
+
 func TestCheckLanes(t *testing.T) {
 	small := machine{memAvailable: 4 << 30, cpus: 2} // 6 nodes of 600 MiB fit, 7 do not
-	if err := checkLanes(3, []int{7}, []int{3}, small); !errors.Is(err, ErrTooParallel) ||
-		!strings.Contains(err.Error(), "--cells-at-once 3: a cluster of 7 nodes needs ≈ 4.1 GiB (600 MiB a node), 4.0 GiB available") {
+	if err := checkLanes([]int{7}, []int{3}, small); err == nil ||
+		err.Error() != "a cluster of 7 nodes needs ≈ 4.1 GiB (600 MiB a node), 4.0 GiB available" {
 		t.Errorf("7 nodes in 4 GiB: %v", err)
 	}
-	if err := checkLanes(2, []int{5}, []int{2}, small); err != nil {
+	if err := checkLanes([]int{5}, []int{2}, small); err != nil {
 		t.Errorf("5 nodes in 4 GiB: %v", err)
 	}
-	if err := checkLanes(1, []int{9}, []int{1}, small); err != nil {
+	if err := checkLanes([]int{9}, []int{1}, small); err != nil {
 		t.Errorf("one lane is not checked (as before): %v", err)
 	}
 }

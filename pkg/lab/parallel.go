@@ -86,16 +86,16 @@ func shapeNodes(shapes []scenario.PlanShape, lanes []int) []int {
 	return out
 }
 
-// checkLanes fails when a cluster with lanes of cells side by side does not
-// fit in memory on its own.
-func checkLanes(want int, nodes, lanes []int, m machine) error {
+// checkLanes says what does not fit when a cluster with lanes of cells side
+// by side does not fit in memory on its own.
+func checkLanes(nodes, lanes []int, m machine) error {
 	if m.memErr != nil {
 		return nil
 	}
 	for i, n := range nodes {
 		if lanes[i] > 1 && uint64(n)*NodeMemory > m.memAvailable {
-			return fmt.Errorf("--cells-at-once %d: a cluster of %d nodes needs ≈ %s (%d MiB a node), %s available; ask for fewer cells at once: %w",
-				want, n, gib(uint64(n)*NodeMemory), NodeMemory>>20, gib(m.memAvailable), ErrTooParallel)
+			return fmt.Errorf("a cluster of %d nodes needs ≈ %s (%d MiB a node), %s available",
+				n, gib(uint64(n)*NodeMemory), NodeMemory>>20, gib(m.memAvailable))
 		}
 	}
 	return nil

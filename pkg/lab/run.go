@@ -186,9 +186,24 @@ func Run(ctx context.Context, o RunOptions) (*RunResult, error) {
 	m := o.machine()
 	want := cellsAtOnce(o.CellsAtOnce, sc)
 	lanes := shapeLanes(want, shapes)
+	var fewer string
+	var tooMany error
+	if err := checkLanes(shapeNodes(shapes, lanes), lanes, m); err != nil {
+		if o.CellsAtOnce > 0 {
+			tooMany = fmt.Errorf("--cells-at-once %d: %v; ask for fewer cells at once: %w", want, err, ErrTooParallel)
+		} else {
+			// The scenario's default, not the user's ask: on a machine that
+			// cannot hold it the cells run one at a time.
+			fewer = fmt.Sprintf("cellsAtOnce %d of scenario %s: %v: the cells run one at a time", want, sc.Metadata.Name, err)
+			want, lanes = 1, shapeLanes(1, shapes)
+		}
+	}
 	parallel, notes, err := parallelism(o.Parallel, shapeNodes(shapes, lanes), m)
-	if err == nil {
-		err = checkLanes(want, shapeNodes(shapes, lanes), lanes, m)
+	if fewer != "" {
+		notes = append([]string{fewer}, notes...)
+	}
+	if tooMany != nil {
+		err = tooMany
 	}
 	if err != nil {
 		if made {
