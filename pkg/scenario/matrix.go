@@ -158,6 +158,8 @@ func (s *Scenario) cell(shape Shape, r string, set mitigation.Set, ns NameSet, l
 		c.NotRun = "not applicable: " + a.Reason
 	case set.Has("autopath") && shape.Cluster.DNS.Server == "kube-dns":
 		c.NotRun = "not applicable: autopath is a CoreDNS plugin; kube-dns has none"
+	case set.Has("random-fully") && shape.Cluster.PodNetwork != DefaultPodNetwork:
+		c.NotRun = "not set up: random-fully is put on the masquerade rule of the lab's own pod network (podNetwork default); the lab does not rewrite " + shape.Cluster.PodNetwork + "'s"
 	default:
 		c.NotRun = Unsupported(c)
 	}

@@ -72,6 +72,14 @@ func TestExpand(t *testing.T) {
 			},
 		},
 		{
+			name: "random-fully is set up on the lab's own pod network only",
+			yaml: "clusters: [{name: a}, {name: k, podNetwork: kube-router}]\nworkload: {mitigations: [random-fully]}\n",
+			want: []string{
+				"a+random-fully_glibc_random-fully",
+				"k+random-fully_glibc_random-fully | not set up: random-fully is put on the masquerade rule of the lab's own pod network (podNetwork default); the lab does not rewrite kube-router's",
+			},
+		},
+		{
 			name: "jvm variants take resolv.conf options, not grpc-native; dotnet is named and not run",
 			yaml: "workload: {resolvers: [jvm, jvm-nocache, dotnet], mitigations: [none, single-request-reopen, grpc-native]}\n",
 			want: []string{
