@@ -30,16 +30,18 @@ func cellsAtOnce(flag int, sc *scenario.Scenario) int {
 }
 
 // lanesFor is how many cells of a shape with cells cells run side by side
-// when want are asked for (scenario.Lanes).
-func lanesFor(want int, shape scenario.Cluster, cells int) int {
-	return scenario.Lanes(want, specFor(shape).Workers, cells)
+// when want are asked for (scenario.Lanes, with the workers the cluster
+// gets), and why only one when that is not for the cells or the workers.
+func lanesFor(want int, shape scenario.Cluster, cells int) (int, string) {
+	shape.Nodes.Workers = specFor(shape).Workers
+	return scenario.Lanes(want, shape, cells)
 }
 
 // shapeLanes is lanesFor of each shape.
 func shapeLanes(want int, shapes []scenario.PlanShape) []int {
 	out := make([]int, len(shapes))
 	for i, ps := range shapes {
-		out[i] = lanesFor(want, ps.Shape.Cluster, len(ps.Cells))
+		out[i], _ = lanesFor(want, ps.Shape.Cluster, len(ps.Cells))
 	}
 	return out
 }

@@ -135,13 +135,31 @@ func TestRunCellsSideBySide(t *testing.T) {
 	}
 }
 
+// On another pod network than the lab's own the scenario's cellsAtOnce
+// runs the cells one at a time on a cluster of the shape's workers, and the
+// progress says why.
+func TestCellsAtOnceOtherPodNetwork(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "lanes.yaml")
+	yaml := strings.Replace(sideBySideYAML, "workload:", "clusters: [{name: default, podNetwork: kube-router}]\nworkload:", 1)
+	if err := os.WriteFile(file, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, _, out, specs := lanesRun(t, file, 0, nil)
+	if len(specs) != 1 || specs[0].Workers != 2 || specs[0].CellWorkers {
+		t.Errorf("clusters asked for %+v: want one of 2 workers", specs)
+	}
+	if !strings.Contains(out.String(), "cluster labrun-default: one cell at a time: pod network kube-router: its agents act on every pod of the cluster") {
+		t.Errorf("progress does not say why the cells run one at a time:\n%s", out)
+	}
+}
+
 // The plan's lanes (scenario.Lanes) are the run's: the same worker bound.
 func TestLanesFor(t *testing.T) {
 	if scenario.MaxClusterWorkers != cluster.MaxWorkers {
 		t.Errorf("scenario.MaxClusterWorkers %d, cluster.MaxWorkers %d: the plan's lanes would not be the run's", scenario.MaxClusterWorkers, cluster.MaxWorkers)
 	}
 	shape := scenario.Cluster{Nodes: scenario.Nodes{ControlPlanes: 1, Workers: 3}}
-	if got := lanesFor(4, shape, 9); got != 2 {
+	if got, _ := lanesFor(4, shape, 9); got != 2 {
 		t.Errorf("lanesFor(4, 3 workers, 9 cells) = %d, want 2", got)
 	}
 }

@@ -233,7 +233,7 @@ func Run(ctx context.Context, o RunOptions) (*RunResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	shared := &runShared{run: run, env: &env, eta: &ETA{}, shapes: shapes, lanes: lanes, parallel: parallel}
+	shared := &runShared{run: run, env: &env, eta: &ETA{}, shapes: shapes, atOnce: want, lanes: lanes, parallel: parallel}
 	shared.eta.SideBySide(want)
 	part, atOnce := "", ""
 	if shard != nil {
@@ -576,6 +576,7 @@ type runShared struct {
 	env      *results.Env
 	eta      *ETA
 	shapes   []scenario.PlanShape
+	atOnce   int   // cells of a shape at once asked for
 	lanes    []int // each shape's cells at once (shapeLanes)
 	parallel int   // shapes at once
 }
@@ -646,6 +647,9 @@ func runShape(ctx context.Context, o RunOptions, sh *runShared, si int, reached 
 		}
 	}()
 	lanes := cr.lanes(sh.lanes[si])
+	if _, why := lanesFor(sh.atOnce, ps.Shape.Cluster, len(ps.Cells)); why != "" {
+		fmt.Fprintf(o.Progress, "cluster %s: one cell at a time: %s\n", name, why)
+	}
 	if len(lanes) > 1 {
 		var each []string
 		for _, lr := range lanes {

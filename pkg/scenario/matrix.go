@@ -266,7 +266,8 @@ func EstimateWallTime(cells []Cell, atOnce int) time.Duration {
 			}
 		}
 		if runs > 0 {
-			total += EstimateCluster + shape/time.Duration(Lanes(atOnce, ps.Shape.Cluster.Nodes.Workers, runs))
+			lanes, _ := Lanes(atOnce, ps.Shape.Cluster, runs)
+			total += EstimateCluster + shape/time.Duration(lanes)
 		}
 	}
 	return total
@@ -276,16 +277,24 @@ func EstimateWallTime(cells []Cell, atOnce int) time.Duration {
 // what bounds the lanes of cells side by side.
 const MaxClusterWorkers = 8
 
-// Lanes is how many cells of a shape with workers workers and cells cells
-// run side by side when want are asked for (cellsAtOnce, labrun run
-// --cells-at-once): each lane has the shape's workers, so no more than
-// MaxClusterWorkers allows, nor than the cells; one for a shape without
-// workers (its cells run on the control plane).
-func Lanes(want, workers, cells int) int {
-	if want <= 1 || workers <= 0 {
-		return 1
+// Lanes is how many cells of a cluster shape with cells cells run side by
+// side when want are asked for (cellsAtOnce, labrun run --cells-at-once):
+// each lane has the shape's workers, so no more than MaxClusterWorkers
+// allows, nor than the cells; one for a shape without workers (its cells
+// run on the control plane), and one on a pod network other than the lab's
+// own, with why.
+func Lanes(want int, c Cluster, cells int) (int, string) {
+	workers := c.Nodes.Workers
+	switch {
+	case want <= 1 || workers <= 0:
+		return 1, ""
+	case c.PodNetwork != "" && c.PodNetwork != DefaultPodNetwork:
+		// Measured (nightly, 2026-12-07): kube-router's cells side by side
+		// lost bursts of DNS packets, up to 2 s into a cell, with no drop
+		// of the emulator's. labnet watches nodes only.
+		return 1, "pod network " + c.PodNetwork + ": its agents act on every pod of the cluster (network policy), so one lane's pods would disturb the other lane's nodes"
 	}
-	return max(1, min(want, cells, MaxClusterWorkers/workers))
+	return max(1, min(want, cells, MaxClusterWorkers/workers)), ""
 }
 
 // EstimateCluster is what a shape's cluster costs whatever its cells: bring-up

@@ -168,15 +168,25 @@ func TestEstimateWallTime(t *testing.T) {
 }
 
 func TestLanes(t *testing.T) {
-	for _, tc := range []struct{ want, workers, cells, lanes int }{
-		{0, 2, 4, 1}, {1, 2, 4, 1}, {2, 2, 4, 2}, {4, 2, 4, 4},
-		{4, 2, 3, 3}, // no more lanes than cells
-		{4, 3, 9, 2}, // 8 workers at most: 2 lanes of 3
-		{2, 5, 9, 1},
-		{3, 0, 9, 1}, // cells on the control plane
+	for _, tc := range []struct {
+		want, workers, cells int
+		network              string
+		lanes                int
+		why                  string
+	}{
+		{0, 2, 4, "", 1, ""}, {1, 2, 4, "default", 1, ""}, {2, 2, 4, "default", 2, ""}, {4, 2, 4, "", 4, ""},
+		{4, 2, 3, "default", 3, ""}, // no more lanes than cells
+		{4, 3, 9, "default", 2, ""}, // 8 workers at most: 2 lanes of 3
+		{2, 5, 9, "default", 1, ""},
+		{3, 0, 9, "default", 1, ""}, // cells on the control plane
+		{2, 2, 9, "kube-router", 1, "pod network kube-router: its agents act on every pod of the cluster"},
+		{2, 2, 9, "calico", 1, "pod network calico: "},
+		{1, 2, 9, "weave", 1, ""}, // one asked for: nothing to say
 	} {
-		if got := Lanes(tc.want, tc.workers, tc.cells); got != tc.lanes {
-			t.Errorf("Lanes(%d, %d workers, %d cells) = %d, want %d", tc.want, tc.workers, tc.cells, got, tc.lanes)
+		c := Cluster{Nodes: Nodes{ControlPlanes: 1, Workers: tc.workers}, PodNetwork: tc.network}
+		got, why := Lanes(tc.want, c, tc.cells)
+		if got != tc.lanes || !strings.HasPrefix(why, tc.why) || (tc.why == "") != (why == "") {
+			t.Errorf("Lanes(%d, %d workers on %q, %d cells) = %d, %q; want %d, %q…", tc.want, tc.workers, tc.network, tc.cells, got, why, tc.lanes, tc.why)
 		}
 	}
 }
