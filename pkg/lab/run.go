@@ -726,6 +726,16 @@ func runShape(ctx context.Context, o RunOptions, sh *runShared, si int, reached 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			// A panic outside a cell (which recovers its own) fails the
+			// lane, not the process with the other lane's cell running.
+			defer func() {
+				if r := recover(); r != nil {
+					mu.Lock()
+					errs[k] = fmt.Errorf("%s: panic: %v", lr.lane, r)
+					failed = errs[k]
+					mu.Unlock()
+				}
+			}()
 			if errs[k] = runLane(lr); errs[k] != nil {
 				mu.Lock()
 				failed = errs[k]
