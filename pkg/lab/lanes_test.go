@@ -6,7 +6,6 @@ import (
 	"errors"
 	"maps"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -66,15 +65,8 @@ func (p specRecorder) Create(ctx context.Context, s cluster.Spec) (*cluster.Clus
 // counters are of one lane's workers only, both lanes are used, and every
 // cell ends with the status a run one cell at a time gives it.
 func TestRunCellsSideBySide(t *testing.T) {
-	file := filepath.Join(t.TempDir(), "lanes.yaml")
-	if err := os.WriteFile(file, []byte(sideBySideYAML), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	sc, err := scenario.LoadFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cells := sc.Expand()
+	file := scenarioFile(t, sideBySideYAML)
+	cells := fileCells(t, file)
 	lane := map[string]int{"labrun-default-worker": 1, "labrun-default-worker2": 1, "labrun-default-worker3": 2, "labrun-default-worker4": 2}
 
 	// Each lane's first counters read waits (10 s at most) for the other's.
@@ -139,11 +131,7 @@ func TestRunCellsSideBySide(t *testing.T) {
 // runs the cells one at a time on a cluster of the shape's workers, and the
 // progress says why.
 func TestCellsAtOnceOtherPodNetwork(t *testing.T) {
-	file := filepath.Join(t.TempDir(), "lanes.yaml")
-	yaml := strings.Replace(sideBySideYAML, "workload:", "clusters: [{name: default, podNetwork: kube-router}]\nworkload:", 1)
-	if err := os.WriteFile(file, []byte(yaml), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	file := scenarioFile(t, strings.Replace(sideBySideYAML, "workload:", "clusters: [{name: default, podNetwork: kube-router}]\nworkload:", 1))
 	_, _, out, specs := lanesRun(t, file, 0, nil)
 	if len(specs) != 1 || specs[0].Workers != 2 || specs[0].CellWorkers {
 		t.Errorf("clusters asked for %+v: want one of 2 workers", specs)
@@ -168,10 +156,7 @@ func TestLanesFor(t *testing.T) {
 // run is refused (ErrTooParallel, exit 2) and leaves no run directory; the
 // scenario's default runs the cells one at a time and says so.
 func TestCellsAtOnceMemory(t *testing.T) {
-	file := filepath.Join(t.TempDir(), "lanes.yaml")
-	if err := os.WriteFile(file, []byte(sideBySideYAML), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	file := scenarioFile(t, sideBySideYAML)
 	small := func() machine { return machine{memAvailable: 2 << 30, cpus: 2} } // 3 nodes fit, 5 do not
 	for _, flag := range []int{0, 2} {
 		dir := t.TempDir()

@@ -107,10 +107,7 @@ clusters: [{name: a}, {name: c, podNetwork: calico}]
 // runs, and the cells whose images the mirror lacks (here an empty one) are
 // not run, with the host's reason, their shape no longer counted.
 func TestRunParallelMirror(t *testing.T) {
-	file := filepath.Join(t.TempDir(), "mirror.yaml")
-	if err := os.WriteFile(file, []byte(strings.Replace(threeShapesYAML, "  - {name: b}", "  - {name: b, podNetwork: calico}", 1)), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	file := scenarioFile(t, strings.Replace(threeShapesYAML, "  - {name: b}", "  - {name: b, podNetwork: calico}", 1))
 	for _, tc := range []struct {
 		name    string
 		machine machine
@@ -160,6 +157,16 @@ func TestRunParallelMirror(t *testing.T) {
 			}
 		})
 	}
+}
+
+// scenarioFile writes a scenario into a file of the test's and returns its path.
+func scenarioFile(t *testing.T, yaml string) string {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "scenario.yaml")
+	if err := os.WriteFile(file, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return file
 }
 
 // fileCells are the cells of a scenario file.

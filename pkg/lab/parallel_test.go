@@ -36,15 +36,8 @@ workload:
 
 func threeShapes(t *testing.T) (file string, cells []scenario.Cell) {
 	t.Helper()
-	file = filepath.Join(t.TempDir(), "par.yaml")
-	if err := os.WriteFile(file, []byte(threeShapesYAML), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	sc, err := scenario.LoadFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cells = sc.Expand()
+	file = scenarioFile(t, threeShapesYAML)
+	cells = fileCells(t, file)
 	if shapes := scenario.Plan(cells); len(shapes) != 3 || len(cells) != 6 {
 		t.Fatalf("the test wants 3 shapes of 2 cells: %d shapes, %d cells", len(shapes), len(cells))
 	}

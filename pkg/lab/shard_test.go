@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -63,15 +62,8 @@ func created(ev *events) []string {
 // cells only (shard 1 also for the cells the plan does not run), makes only
 // its shapes' clusters, has a name of its own, and a resume keeps to it.
 func TestRunShard(t *testing.T) {
-	file := filepath.Join(t.TempDir(), "shards.yaml")
-	if err := os.WriteFile(file, []byte(shardYAML), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	sc, err := scenario.LoadFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cells := sc.Expand()
+	file := scenarioFile(t, shardYAML)
+	cells := fileCells(t, file)
 	markHostLimits(cells, fakeHost(context.Background()))
 	split, err := plan.Split(cells, 2)
 	if err != nil {
