@@ -91,6 +91,18 @@ func writePlan(s Streams, sc *scenario.Scenario, cells []scenario.Cell) {
 		if len(ps.Shape.ClusterMitigations) > 0 {
 			fmt.Fprintf(s.Out, ", with %s", strings.Join(ps.Shape.ClusterMitigations, ", "))
 		}
+		runs := 0
+		for _, c := range ps.Cells {
+			if c.Runs() {
+				runs++
+			}
+		}
+		switch lanes, why := scenario.Lanes(sc.CellsAtOnce, cl, runs); {
+		case lanes > 1:
+			fmt.Fprintf(s.Out, "; %d cells at once, on %d workers", lanes, lanes*cl.Nodes.Workers)
+		case why != "":
+			fmt.Fprintf(s.Out, "; one cell at a time: %s", why)
+		}
 		fmt.Fprintln(s.Out)
 		tw := tabwriter.NewWriter(s.Out, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "  CELL\tBACK END\tMITIGATION\tLOAD\tCHAOS\tSTATUS")

@@ -67,6 +67,19 @@ func TestPlanNotRun(t *testing.T) {
 	}
 }
 
+// cellsAtOnce: the plan says, per cluster, how many cells run at once on how
+// many workers, or why one at a time; its estimate counts the lanes.
+func TestPlanCellsAtOnce(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "s.yaml")
+	os.WriteFile(f, []byte("apiVersion: labrun.dev/v1alpha1\nkind: Scenario\nmetadata: {name: s}\nclusters: [{name: a}, {name: k, podNetwork: kube-router}]\nworkload: {resolvers: [glibc, musl], mitigations: [none, use-vc], load: {duration: 30s}}\ncellsAtOnce: 2\n"), 0o644)
+	out, err := runCLI(t, "plan", f)
+	if err != nil || !strings.Contains(out, "cluster a: ") || !strings.Contains(out, "; 2 cells at once, on 4 workers\n") ||
+		!strings.Contains(out, "; one cell at a time: pod network kube-router: ") ||
+		!strings.Contains(out, "estimated wall time 6m50s") { // 2 clusters × 70 s + a: 4 × 45 s / 2 + k: 4 × 45 s = 410 s
+		t.Errorf("plan: %v\n%s", err, out)
+	}
+}
+
 func TestReportFromDisk(t *testing.T) {
 	run, err := resultstest.WriteRun(t.TempDir(), "run", "apiVersion: labrun.dev/v1alpha1\nkind: Scenario\nmetadata: {name: s}\nworkload: {mitigations: [none, use-vc]}\nchaos: {raceEmulator: {}}\n",
 		func(c scenario.Cell) (resultstest.Cell, bool) {
