@@ -89,6 +89,9 @@ func TestRunCellsSideBySide(t *testing.T) {
 	if len(specs) != 1 || specs[0].Workers != 4 || !specs[0].CellWorkers {
 		t.Fatalf("clusters asked for %+v: want one of 4 workers kept for the cells", specs)
 	}
+	if env, ok, err := res.Run.ReadEnv(); err != nil || !ok || env.Extra["cells_at_once"] != "2" {
+		t.Errorf("env.json: cells_at_once %q (ok %v, err %v), want 2: the report says so", env.Extra["cells_at_once"], ok, err)
+	}
 	used := map[int]int{}
 	for _, c := range cells {
 		counters, ok, err := res.Run.ReadCounters(c.ID)

@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"runtime/debug"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -232,6 +233,13 @@ func Run(ctx context.Context, o RunOptions) (*RunResult, error) {
 	env, err := startEnv(ctx, o.hostEnv, run, inShard(cells, shard), host)
 	if err != nil {
 		return nil, err
+	}
+	if slices.Max(append([]int{1}, lanes...)) > 1 {
+		// The report says so: neighbours share the CPUs.
+		env.Extra["cells_at_once"] = strconv.Itoa(want)
+		if err := run.WriteEnv(env); err != nil {
+			return nil, err
+		}
 	}
 	shared := &runShared{run: run, env: &env, eta: &ETA{}, shapes: shapes, atOnce: want, lanes: lanes, parallel: parallel}
 	shared.eta.SideBySide(want)

@@ -201,6 +201,33 @@ func TestHTMLEscapes(t *testing.T) {
 	}
 }
 
+// A run of cells side by side says so in the page's header; one that ran
+// them one at a time says nothing of it.
+func TestHTMLCellsAtOnce(t *testing.T) {
+	a, err := analyze.Load(syntheticRun(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := NewSummary(a)
+	html, err := HTML(s, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(html), "Cells at once") {
+		t.Error("a run without cells_at_once shows cells at once")
+	}
+	if s.Env.Extra == nil {
+		s.Env.Extra = map[string]string{}
+	}
+	s.Env.Extra["cells_at_once"] = "2"
+	if html, err = HTML(s, nil); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(html), "<dt>Cells at once</dt><dd>up to <strong>2</strong> of a cluster side by side") {
+		t.Error("the header does not say the cells ran two at once")
+	}
+}
+
 func TestStaleFiguresRemoved(t *testing.T) {
 	run := syntheticRun(t)
 	stale := filepath.Join(run.PlotsDir(), "ccdf-go.png")
