@@ -194,16 +194,26 @@ func AgentCounters(ctx context.Context, nodeIP string) (emulator.Snapshot, error
 	return s, nil
 }
 
-// agentRules counts the agent's iptables rules and chains on a node, in both
-// iptables flavours (the agent picks the one holding rules).
-func agentRules(ctx context.Context, c *cluster.Cluster, node string) (int, error) {
-	const script = `for t in mangle raw; do iptables-nft-save -t $t 2>/dev/null; iptables-legacy-save -t $t 2>/dev/null; done; true`
-	out, err := c.Exec(ctx, node, "sh", "-c", script)
-	if err != nil {
-		return 0, fmt.Errorf("list iptables rules on %s: %w", node, err)
-	}
-	return countAgentRules(string(out)), nil
+// agentOnNode says whether an agent runs on a node (it holds the lock, an
+// abstract unix socket of the node's network namespace, until its process
+// exits) and counts its iptables rules and chains there, in both iptables
+// flavours (the agent picks the one holding rules): one exec.
+func agentOnNode(ctx context.Context, c *cluster.Cluster, node string) (running bool, rules int, err error) {
+	return lookOnNode(ctx, c, node, emulator.LockName)
 }
+
+func lookOnNode(ctx context.Context, c *cluster.Cluster, node, lock string) (running bool, rules int, err error) {
+	const script = `if grep -q " $1$" /proc/net/unix; then echo "$2"; fi
+for t in mangle raw; do iptables-nft-save -t $t 2>/dev/null; iptables-legacy-save -t $t 2>/dev/null; done; true`
+	out, err := c.Exec(ctx, node, "sh", "-c", script, "sh", lock, agentRunning)
+	if err != nil {
+		return false, 0, fmt.Errorf("look for the race emulator on %s: %w", node, err)
+	}
+	return strings.HasPrefix(string(out), agentRunning+"\n"), countAgentRules(string(out)), nil
+}
+
+// agentRunning is what agentOnNode's script prints when the lock is held.
+const agentRunning = "labrun: an agent holds the lock"
 
 // countAgentRules counts the lines of iptables-save output that belong to
 // the agent: its rules (by comment or jump) and its chain declarations.
@@ -239,7 +249,7 @@ func installAgent(ctx context.Context, cs kubernetes.Interface, c *cluster.Clust
 			if _, err := AgentCounters(ctx, n.IP); err != nil {
 				return err
 			}
-			rules, err := agentRules(ctx, c, n.Name)
+			_, rules, err := agentOnNode(ctx, c, n.Name)
 			if err == nil && rules == 0 {
 				err = fmt.Errorf("node %s: the agent's rules are not installed yet", n.Name)
 			}
@@ -253,40 +263,52 @@ func installAgent(ctx context.Context, cs kubernetes.Interface, c *cluster.Clust
 	return nil
 }
 
-// deleteAgent deletes the race emulator's DaemonSet; its pods get SIGTERM,
-// on which each agent removes its rules.
+// deleteAgent deletes the race emulator's DaemonSet and its pods (at once,
+// not a garbage collector's pass later); each agent gets SIGTERM, on which
+// it removes its rules.
 func deleteAgent(ctx context.Context, cs kubernetes.Interface, namespace string) error {
 	err := cs.AppsV1().DaemonSets(namespace).Delete(ctx, AgentName, metav1.DeleteOptions{})
 	if err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("delete race emulator DaemonSet: %w", err)
 	}
+	err = cs.CoreV1().Pods(namespace).DeleteCollection(ctx, metav1.DeleteOptions{},
+		metav1.ListOptions{LabelSelector: workload.LabelApp + "=" + AgentName})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("delete race emulator pods: %w", err)
+	}
 	return nil
 }
 
-// checkAgentGone waits for the agent's pods to be gone and checks that no
-// rule of theirs is left on any node.
-func checkAgentGone(ctx context.Context, cs kubernetes.Interface, c *cluster.Cluster, namespace string) error {
-	selector := workload.LabelApp + "=" + AgentName
-	if err := workload.WaitNoPods(ctx, cs, namespace, selector, time.Minute); err != nil {
-		return fmt.Errorf("race emulator pods: %w", err)
-	}
+// checkAgentGone waits until no node runs an agent (the processes have
+// exited: the next cell's agent can take the lock and the queues) and checks
+// that none kept a rule. The pods' objects go with the cell's namespace:
+// waiting for the API server to remove them would add the kubelet's status
+// round trip, a second or two, to every cell.
+func checkAgentGone(ctx context.Context, c *cluster.Cluster) error {
 	var mu sync.Mutex
-	var left []string
-	err := cluster.EachNode(c.Nodes, func(n cluster.Node) error {
-		rules, err := agentRules(ctx, c, n.Name)
-		if rules > 0 {
+	var running, left []string
+	err := wait.PollUntilContextTimeout(ctx, workload.PollEvery, time.Minute, true, func(ctx context.Context) (bool, error) {
+		running, left = nil, nil
+		err := cluster.EachNode(c.Nodes, func(n cluster.Node) error {
+			on, rules, err := agentOnNode(ctx, c, n.Name)
 			mu.Lock()
-			left = append(left, fmt.Sprintf("%s: %d", n.Name, rules))
-			mu.Unlock()
-		}
-		return err
+			defer mu.Unlock()
+			if on {
+				running = append(running, n.Name)
+			} else if rules > 0 {
+				left = append(left, fmt.Sprintf("%s: %d", n.Name, rules))
+			}
+			return err
+		})
+		return err == nil && len(running) == 0, err
 	})
-	if err != nil {
-		return err
-	}
-	if len(left) > 0 {
+	switch {
+	case len(left) > 0:
 		slices.Sort(left)
-		return fmt.Errorf("race emulator rules left after its pods stopped (%s)", strings.Join(left, ", "))
+		return fmt.Errorf("race emulator rules left after its agent stopped (%s)", strings.Join(left, ", "))
+	case len(running) > 0:
+		slices.Sort(running)
+		return fmt.Errorf("race emulator still running on %s: %w", strings.Join(running, ", "), err)
 	}
-	return nil
+	return err
 }

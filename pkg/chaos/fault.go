@@ -56,13 +56,13 @@ func NewAgent(c *cluster.Cluster, cell scenario.Cell, o AgentOptions) (*Agent, e
 // answers and has its rules in place.
 func (a *Agent) Inject(ctx context.Context) error { return installAgent(ctx, a.c.Client, a.c, a.ds) }
 
-// Revert deletes the DaemonSet, waits for its pods to be gone and checks
-// that no node kept one of its rules.
+// Revert deletes the DaemonSet and its pods, waits for every agent to have
+// exited and checks that no node kept one of its rules.
 func (a *Agent) Revert(ctx context.Context) error {
 	if err := deleteAgent(ctx, a.c.Client, a.ds.Namespace); err != nil {
 		return err
 	}
-	if err := checkAgentGone(ctx, a.c.Client, a.c, a.ds.Namespace); err != nil {
+	if err := checkAgentGone(ctx, a.c); err != nil {
 		return fmt.Errorf("revert %s: %w", AgentName, err)
 	}
 	return nil

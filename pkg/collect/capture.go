@@ -88,7 +88,8 @@ echo "tcpdump did not start listening within 10 s:"; cat err; exit 1
 `
 
 // captureStop stops tcpdump with SIGINT (it then writes out what it has and
-// its counts), waits for it, and prints its stderr.
+// its counts), waits for it, prints its stderr, then pcapMark and the
+// capture, and removes the capture from the node: one exec, not three.
 const captureStop = `d=$1
 [ -s "$d/pid" ] || { echo "no capture in $d"; exit 0; }
 p=$(cat "$d/pid")
@@ -97,7 +98,13 @@ i=0
 while kill -0 "$p" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
 if kill -0 "$p" 2>/dev/null; then kill -KILL -- "-$p" 2>/dev/null; echo "tcpdump killed: it did not stop within 10 s of SIGINT"; fi
 cat "$d/err"
+printf '\n%s\n' "$2"
+cat "$d/cap.pcap" || exit 1
+rm -rf "$d"
 `
+
+// pcapMark ends captureStop's text: the pcap's bytes follow it.
+const pcapMark = "--- labrun: the pcap follows ---"
 
 // Capture is tcpdump running on some nodes.
 type Capture struct {
@@ -155,19 +162,16 @@ func (k *Capture) Stop(ctx context.Context) error {
 	k.pcaps, k.stats = map[string][]byte{}, map[string]string{}
 	var mu sync.Mutex
 	k.stopErr = cluster.EachNode(k.nodes, func(n CaptureNode) error {
+		out, err := k.c.Exec(ctx, n.Name, "sh", "-c", captureStop, "sh", k.dir, pcapMark)
+		text, pcap, found := bytes.Cut(out, []byte("\n"+pcapMark+"\n"))
+		stats := strings.TrimSpace(string(text))
 		var errs []error
-		out, err := k.c.Exec(ctx, n.Name, "sh", "-c", captureStop, "sh", k.dir)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("stop tcpdump on %s: %w", n.Name, err))
-		}
-		stats := strings.TrimSpace(string(out))
-		pcap, err := k.c.Exec(ctx, n.Name, "cat", k.dir+"/cap.pcap")
-		if err != nil && !strings.Contains(stats, "no capture in") {
-			errs = append(errs, fmt.Errorf("copy the capture of %s: %w", n.Name, err))
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("stop tcpdump on %s, copy and remove its capture: %w", n.Name, err))
 			pcap = nil
-		}
-		if _, err := k.c.Exec(ctx, n.Name, "rm", "-rf", k.dir); err != nil {
-			errs = append(errs, fmt.Errorf("remove the capture from %s: %w", n.Name, err))
+		case !found && !strings.Contains(stats, "no capture in"):
+			errs = append(errs, fmt.Errorf("copy the capture of %s: no pcap in what the node printed (%q)", n.Name, stats))
 		}
 		mu.Lock()
 		defer mu.Unlock()

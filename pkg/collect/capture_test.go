@@ -238,18 +238,26 @@ func TestCaptureNodeScripts(t *testing.T) {
 	if !alive(dir) {
 		t.Fatal("tcpdump not running after start")
 	}
-	out, err := sh(captureStop, dir)
+	pidFile, err := os.ReadFile(filepath.Join(dir, "pid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := sh(captureStop, dir, pcapMark)
 	if err != nil {
 		t.Fatalf("stop: %v: %s", err, out)
 	}
-	if !strings.Contains(out, "2 packets dropped by kernel") || droppedByKernel.FindStringSubmatch(out)[1] != "2" {
-		t.Errorf("stop printed %q, want tcpdump's counts", out)
+	counts, pcap, found := strings.Cut(out, "\n"+pcapMark+"\n")
+	if !found || pcap != "PCAP" {
+		t.Errorf("stop printed %q, want the counts, the mark and the capture (PCAP)", out)
 	}
-	if alive(dir) {
+	if !strings.Contains(counts, "2 packets dropped by kernel") || droppedByKernel.FindStringSubmatch(counts)[1] != "2" {
+		t.Errorf("stop printed %q before the capture, want tcpdump's counts", counts)
+	}
+	if exec.Command("kill", "-0", strings.TrimSpace(string(pidFile))).Run() == nil {
 		t.Error("tcpdump still running after stop")
 	}
-	if b, _ := os.ReadFile(filepath.Join(dir, "cap.pcap")); string(b) != "PCAP" {
-		t.Errorf("capture file %q", b)
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("the capture's directory is still on the node after stop (%v)", err)
 	}
 
 	// Nobody stops it: timeout does, at the limit.
@@ -265,7 +273,7 @@ func TestCaptureNodeScripts(t *testing.T) {
 		t.Error("tcpdump outlived its limit")
 	}
 	// Stopping what is not running (or was never started) is fine.
-	if out, err := sh(captureStop, filepath.Join(t.TempDir(), "none")); err != nil || !strings.Contains(out, "no capture") {
+	if out, err := sh(captureStop, filepath.Join(t.TempDir(), "none"), pcapMark); err != nil || !strings.Contains(out, "no capture") {
 		t.Errorf("stop without a capture: %v: %s", err, out)
 	}
 }

@@ -30,8 +30,10 @@ const keptNoise = 3
 // copySamples reads a probe's log (stdout and stderr interleaved, as the
 // kubelet keeps them) and writes its JSON lines, samples and summary, to w.
 // Other lines are the probe's stderr: kept aside, not written, so that the
-// raw file holds only the sample format.
-func copySamples(r io.Reader, w io.Writer, log *ProbeLog) error {
+// raw file holds only the sample format. Following a running probe, it
+// returns at the summary line when that balances what was read: the probe
+// is done, and the stream would only end once the kubelet saw it exit.
+func copySamples(r io.Reader, w io.Writer, log *ProbeLog, follow bool) error {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64*1024), 1024*1024)
 	for sc.Scan() {
@@ -56,6 +58,9 @@ func copySamples(r io.Reader, w io.Writer, log *ProbeLog) error {
 		}
 		if sum != nil {
 			log.Probe.Summary = sum
+			if follow && log.balanced() {
+				return nil
+			}
 			continue
 		}
 		log.Probe.Samples++
@@ -83,7 +88,7 @@ func readProbeLog(ctx context.Context, cs kubernetes.Interface, run results.RunD
 	if err != nil {
 		return log, err
 	}
-	copyErr := copySamples(stream, f, log)
+	copyErr := copySamples(stream, f, log, follow)
 	if err := f.Commit(); err != nil {
 		log.Commit = err
 		return log, err

@@ -2,8 +2,10 @@ package collect
 
 import (
 	"bytes"
+	"io"
 	"strings"
 	"testing"
+	"time"
 
 	"labrun.dev/labrun/pkg/results"
 )
@@ -18,7 +20,7 @@ probe: a line on stderr
 func TestCopySamplesKeepsOnlyTheSampleFormat(t *testing.T) {
 	var out bytes.Buffer
 	log := &ProbeLog{Probe: results.Probe{File: "p.jsonl"}}
-	if err := copySamples(strings.NewReader(probeOutput), &out, log); err != nil {
+	if err := copySamples(strings.NewReader(probeOutput), &out, log, false); err != nil {
 		t.Fatal(err)
 	}
 	if strings.Contains(out.String(), "stderr") || strings.Count(out.String(), "\n") != 3 {
@@ -32,10 +34,48 @@ func TestCopySamplesKeepsOnlyTheSampleFormat(t *testing.T) {
 	}
 }
 
+// stalled is a log stream that has no more to say but has not ended: a
+// container that wrote its last line and has not been seen to exit.
+type stalled struct{ asked chan struct{} }
+
+func (s stalled) Read([]byte) (int, error) {
+	close(s.asked)
+	select {}
+}
+
+// TestCopySamplesFollowStopsAtTheSummary: following a probe's log, a summary
+// that balances the samples ends the copy without waiting for the stream to
+// end; one that does not keeps reading (a line may have been lost).
+func TestCopySamplesFollowStopsAtTheSummary(t *testing.T) {
+	log := &ProbeLog{}
+	done := make(chan error, 1)
+	go func() {
+		done <- copySamples(io.MultiReader(strings.NewReader(probeOutput), stalled{make(chan struct{})}), io.Discard, log, true)
+	}()
+	select {
+	case err := <-done:
+		if err != nil || !log.balanced() || log.Probe.Samples != 2 {
+			t.Errorf("err %v, samples %d, balanced %v", err, log.Probe.Samples, log.balanced())
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the copy waited for the stream's end after a balanced summary")
+	}
+
+	lines := strings.Split(probeOutput, "\n")
+	lost := strings.Join(append(lines[:2:2], lines[3:]...), "\n") // the second sample never arrived
+	rest := stalled{make(chan struct{})}
+	go func() { _ = copySamples(io.MultiReader(strings.NewReader(lost), rest), io.Discard, &ProbeLog{}, true) }()
+	select {
+	case <-rest.asked:
+	case <-time.After(5 * time.Second):
+		t.Fatal("an unbalanced summary ended the copy")
+	}
+}
+
 func TestAccount(t *testing.T) {
 	read := func(s string) *ProbeLog {
 		l := &ProbeLog{Probe: results.Probe{File: "p"}}
-		if err := copySamples(strings.NewReader(s), &bytes.Buffer{}, l); err != nil {
+		if err := copySamples(strings.NewReader(s), &bytes.Buffer{}, l, false); err != nil {
 			t.Fatal(err)
 		}
 		return l

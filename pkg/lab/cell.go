@@ -99,30 +99,70 @@ type cellResult struct {
 // teardown is a cell's undo steps: each set-up step that made something
 // pushes the step that removes it, and they run in reverse order when the
 // cell ends, however it ends (an error, a panic, an interrupt), each with a
-// context of its own that an interrupt does not cancel.
+// context of its own that an interrupt does not cancel. Steps pushed
+// alongside one another run at the same time: they touch different things.
 type teardown struct {
 	steps []undo
 }
 
 type undo struct {
-	name string
-	fn   func(context.Context) error
+	fn        func(context.Context) []string // the problems met
+	alongside bool
 }
 
+// push adds a step that runs alone.
 func (t *teardown) push(name string, fn func(context.Context) error) {
-	t.steps = append(t.steps, undo{name, fn})
+	t.steps = append(t.steps, undo{fn: named(name, fn)})
 }
 
-// run runs the undo steps, last first, and returns their problems.
-func (t *teardown) run(ctx context.Context) []string {
-	var problems []string
-	for i := len(t.steps) - 1; i >= 0; i-- {
-		u := t.steps[i]
-		cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
-		if err := u.fn(cleanup); err != nil {
-			problems = append(problems, fmt.Sprintf("teardown %s: %v", u.name, err))
+// pushAlongside adds a step that runs at the same time as the steps next to
+// it that were pushed alongside too.
+func (t *teardown) pushAlongside(name string, fn func(context.Context) error) {
+	t.steps = append(t.steps, undo{fn: named(name, fn), alongside: true})
+}
+
+// awaitAlongside adds, alongside, a wait for something that ends on its own
+// and says what went wrong.
+func (t *teardown) awaitAlongside(wait func() []string) {
+	t.steps = append(t.steps, undo{fn: func(context.Context) []string { return wait() }, alongside: true})
+}
+
+func named(name string, fn func(context.Context) error) func(context.Context) []string {
+	return func(ctx context.Context) []string {
+		if err := fn(ctx); err != nil {
+			return []string{fmt.Sprintf("teardown %s: %v", name, err)}
 		}
-		cancel()
+		return nil
+	}
+}
+
+// run runs the undo steps, last first, and returns their problems in that
+// order. A step that panics is a problem of the cell (in its own goroutine,
+// the cell's recover would not see it and the process would end).
+func (t *teardown) run(ctx context.Context) []string {
+	step := func(u undo) (problems []string) {
+		defer func() {
+			if r := recover(); r != nil {
+				problems = append(problems, fmt.Sprintf("teardown: panic: %v", r))
+			}
+		}()
+		cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+		defer cancel()
+		return u.fn(cleanup)
+	}
+	var problems []string
+	for i := len(t.steps) - 1; i >= 0; {
+		group := []undo{t.steps[i]}
+		for i--; group[0].alongside && i >= 0 && t.steps[i].alongside; i-- {
+			group = append(group, t.steps[i])
+		}
+		found := make([][]string, len(group))
+		var wg sync.WaitGroup
+		for k, u := range group {
+			wg.Go(func() { found[k] = step(u) })
+		}
+		wg.Wait()
+		problems = append(problems, slices.Concat(found...)...)
 	}
 	t.steps = nil
 	return problems
@@ -213,7 +253,7 @@ func (cr *clusterRun) runCell(ctx context.Context, cell scenario.Cell) (res cell
 		if problem(err) {
 			return res
 		}
-		undo.push(chaos.AgentName, agent.Revert) // also after a failed Inject: it may have made the DaemonSet
+		undo.pushAlongside(chaos.AgentName, agent.Revert) // also after a failed Inject: it may have made the DaemonSet
 		if problem(agent.Inject(ctx)) {
 			return res
 		}
@@ -247,7 +287,7 @@ func (cr *clusterRun) runCell(ctx context.Context, cell scenario.Cell) (res cell
 	} else if capt, err = collect.StartCellCapture(ctx, cr.c, cr.run, cell, ns.Name, cr.workers); problem(err) {
 		return res
 	}
-	undo.push("capture", func(ctx context.Context) error { return capt.Finish(ctx, cr.progress) })
+	undo.pushAlongside("capture", func(ctx context.Context) error { return capt.Finish(ctx, cr.progress) })
 	probesStart = time.Now()
 	for _, p := range pods {
 		if _, err := cs.CoreV1().Pods(ns.Name).Create(ctx, p, metav1.CreateOptions{}); err != nil {
@@ -258,9 +298,12 @@ func (cr *clusterRun) runCell(ctx context.Context, cell scenario.Cell) (res cell
 	if cr.progress != nil {
 		fmt.Fprintf(cr.progress, "cell %s: probes running (%d pods)\n", cell.ID, len(pods))
 	}
-	logs, podProblems := collect.Probes(ctx, cs, cr.run, cell, ns.Name, pods)
-	problems = append(problems, podProblems...)
+	logs, ended := collect.Probes(ctx, cs, cr.run, cell, ns.Name, pods)
 	probesEnd = time.Now()
+	// Every probe wrote its summary: the counters are read now, and the
+	// pods' ends (the kubelet reports them a second or two later) are
+	// awaited alongside the capture's and the agent's teardown.
+	undo.awaitAlongside(ended)
 
 	if notRead != "" {
 		problem(cr.run.WriteCounters(results.Counters{Cell: cell.ID, NotRead: notRead}))

@@ -118,10 +118,9 @@ func (c *Config) validate() error {
 	return errors.Join(errs...)
 }
 
-// LockName is the abstract unix socket that marks a running agent. Abstract
-// sockets belong to a network namespace and vanish with their process, even
-// on SIGKILL, so a dead agent never blocks the next one.
-const LockName = "@labrun-agent"
+// LockName is the abstract unix socket that marks a running agent
+// (emulator.LockName: the runner looks for it too).
+const LockName = emulator.LockName
 
 // ErrAlreadyRunning is returned when another agent holds the lock.
 var ErrAlreadyRunning = errors.New("another labagent is already running in this network namespace")

@@ -10,6 +10,13 @@ import (
 	"time"
 )
 
+// LockName is the abstract unix socket an agent holds while it runs, one per
+// node network namespace: a second agent there refuses to start, and the
+// runner knows the last cell's agents are gone when no node lists it in
+// /proc/net/unix. Abstract sockets belong to a network namespace and vanish
+// with their process, even on SIGKILL, so a dead agent never blocks the next.
+const LockName = "@labrun-agent"
+
 // Counts are the agent's event counters: they only grow while it runs, so
 // after − before counts what happened during a cell. Race-queue packets are
 // those that open a connection toward a VIP; delay-queue packets are every
