@@ -6,6 +6,7 @@ package chaos
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -50,6 +51,17 @@ func NewAgent(c *cluster.Cluster, cell scenario.Cell, o AgentOptions) (*Agent, e
 		return nil, err
 	}
 	return &Agent{c: c, ds: ds}, nil
+}
+
+// Spec is what the agent runs, as a string: two agents of equal Spec are the
+// same agent (image, arguments, nodes), whatever their namespace and labels,
+// so that one left running by a cell can serve the next.
+func (a *Agent) Spec() string {
+	b, err := json.Marshal(a.ds.Spec.Template.Spec)
+	if err != nil {
+		return "unmarshalable: " + err.Error() // never equal to a real spec
+	}
+	return string(b)
 }
 
 // Inject creates the agent's DaemonSet and waits until every node's agent

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"labrun.dev/labrun/pkg/chaos"
@@ -42,6 +43,27 @@ type clusterRun struct {
 	lane string
 
 	deleting *namespaces // shared by the lanes of a cluster
+
+	// kept is the race emulator's agent the lane's last cell left running,
+	// for the next cell if it needs the same one (nil: none runs).
+	kept *keptAgent
+	// newAgent makes the agent a cell needs on c (chaos.NewAgent; a test's
+	// fake).
+	newAgent func(c *cluster.Cluster, cell scenario.Cell, namespace string) (agent, error)
+}
+
+// agent is the race emulator's agent on a lane's nodes (chaos.Agent).
+type agent interface {
+	chaos.Fault
+	// Spec is what it runs: equal specs are the same agent.
+	Spec() string
+}
+
+// keptAgent is an agent and the namespace made for it (nil on an existing
+// cluster, where it runs in the run's one namespace).
+type keptAgent struct {
+	agent
+	namespace *corev1.Namespace
 }
 
 // namespaces are the cell namespaces being deleted (settle waits for them).
@@ -59,6 +81,11 @@ func newClusterRun(ctx context.Context, tb *Testbed, run results.RunDir, shape s
 	cr := &clusterRun{
 		c: tb.Cluster, run: run, vip: svc.Spec.ClusterIP, workers: tb.Cluster.Workers(),
 		replicas: shape.Cluster.DNS.Replicas, images: map[string]string{}, progress: progress, deleting: &namespaces{},
+	}
+	cr.newAgent = func(c *cluster.Cluster, cell scenario.Cell, namespace string) (agent, error) {
+		return chaos.NewAgent(c, cell, chaos.AgentOptions{
+			Run: run.Name(), Namespace: namespace, Image: cr.images["labagent"], VIP: cr.vip, Replicas: cr.replicas,
+		})
 	}
 	if cr.replicas < 1 {
 		cr.replicas = cluster.DefaultSpec().DNSReplicas
@@ -178,12 +205,19 @@ func (cr *clusterRun) runCell(ctx context.Context, cell scenario.Cell) (res cell
 	var undo teardown
 	start := time.Now()
 	var probesStart, probesEnd time.Time
+	adopted := cr.c.Adopted
 	defer func() {
 		if r := recover(); r != nil {
 			problems = append(problems, fmt.Sprintf("panic: %v", r))
 			if cr.progress != nil {
 				fmt.Fprintf(cr.progress, "cell %s: panic: %v\n%s", cell.ID, r, debug.Stack())
 			}
+		}
+		if k := cr.kept; k != nil && (adopted != nil || len(problems) > 0 || ctx.Err() != nil) {
+			// The agent goes on to the next cell only after a cell that
+			// went well, and never on a cluster the lab did not make.
+			cr.kept = nil
+			undo.pushAlongside(chaos.AgentName, func(ctx context.Context) error { return cr.dropAgent(ctx, k) })
 		}
 		teardownStart := time.Now()
 		if cr.progress != nil && len(undo.steps) > 0 {
@@ -219,7 +253,6 @@ func (cr *clusterRun) runCell(ctx context.Context, cell scenario.Cell) (res cell
 	}
 	cs := cr.c.Client
 	ns := workload.CellNamespace(cr.run.Name(), cell.ID)
-	adopted := cr.c.Adopted
 	if adopted != nil {
 		// An existing cluster: every cell runs in the run's one namespace;
 		// the cell's pods go at its teardown, and are awaited.
@@ -235,28 +268,11 @@ func (cr *clusterRun) runCell(ctx context.Context, cell scenario.Cell) (res cell
 		// then, and its pods have ended; settle waits for it before a kept
 		// cluster is handed over (a deleted one takes it along), instead of
 		// every cell waiting ~5 s.
-		undo.push("namespace "+ns.Name, func(ctx context.Context) error {
-			if err := workload.StartDeleteNamespace(ctx, cs, ns.Name); err != nil {
-				return err
-			}
-			cr.deleting.mu.Lock()
-			cr.deleting.names = append(cr.deleting.names, ns.Name)
-			cr.deleting.mu.Unlock()
-			return nil
-		})
+		undo.push("namespace "+ns.Name, func(ctx context.Context) error { return cr.deleteLater(ctx, ns.Name) })
 	}
 	withAgent := chaos.NeedsAgent(cell)
-	if withAgent {
-		agent, err := chaos.NewAgent(cr.c, cell, chaos.AgentOptions{
-			Run: cr.run.Name(), Namespace: ns.Name, Image: cr.images["labagent"], VIP: cr.vip, Replicas: cr.replicas,
-		})
-		if problem(err) {
-			return res
-		}
-		undo.pushAlongside(chaos.AgentName, agent.Revert) // also after a failed Inject: it may have made the DaemonSet
-		if problem(agent.Inject(ctx)) {
-			return res
-		}
+	if problem(cr.agentFor(ctx, cell, withAgent, ns.Name)) {
+		return res
 	}
 	// Counters that cannot be read (an existing cluster without
 	// --allow-privileged) are recorded as not read, never as zeros.
@@ -328,6 +344,82 @@ func (cr *clusterRun) runCell(ctx context.Context, cell scenario.Cell) (res cell
 		res.Drops = dropsLine(counters)
 	}
 	return finishAccounting(res, logs, &problems)
+}
+
+// agentFor leaves running on the lane the agent a cell needs (none when
+// needs is false): the one the lane's last cell left when it is the same
+// (its counters are read before and after each cell, so a cell's numbers
+// are its own), else a new one, once the last one is gone. On an existing
+// cluster the agent goes in the cell's namespace (the run's one).
+func (cr *clusterRun) agentFor(ctx context.Context, cell scenario.Cell, needs bool, cellNamespace string) error {
+	var want *keptAgent
+	if needs {
+		want = &keptAgent{}
+		where := cellNamespace
+		if cr.c.Adopted == nil {
+			want.namespace = workload.CellNamespace(cr.run.Name(), "race emulator for "+cell.ID)
+			where = want.namespace.Name
+		}
+		var err error
+		if want.agent, err = cr.newAgent(cr.c, cell, where); err != nil {
+			return err
+		}
+	}
+	if k := cr.kept; k != nil {
+		if want != nil && k.Spec() == want.Spec() {
+			return nil // the same agent goes on
+		}
+		cr.kept = nil
+		if err := cr.dropAgent(ctx, k); err != nil {
+			return fmt.Errorf("the race emulator the lane's last cell left: %w", err)
+		}
+	}
+	if want == nil {
+		return nil
+	}
+	if want.namespace != nil {
+		if err := workload.CreateNamespace(ctx, cr.c.Client, want.namespace); err != nil {
+			return err
+		}
+	}
+	cr.kept = want // also after a failed Inject: it may have made the DaemonSet
+	return want.Inject(ctx)
+}
+
+// dropAgent removes an agent (chaos.Agent.Revert: every node checked) and
+// starts the deletion of its namespace.
+func (cr *clusterRun) dropAgent(ctx context.Context, k *keptAgent) error {
+	err := k.Revert(ctx)
+	if k.namespace != nil {
+		err = errors.Join(err, cr.deleteLater(ctx, k.namespace.Name))
+	}
+	return err
+}
+
+// endLane removes the agent the lane's last cell left, if any.
+func (cr *clusterRun) endLane(ctx context.Context) error {
+	k := cr.kept
+	if k == nil {
+		return nil
+	}
+	cr.kept = nil
+	cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	defer cancel()
+	if err := cr.dropAgent(cleanup, k); err != nil {
+		return fmt.Errorf("cluster %s: race emulator after the last cell: %w", cr.c.Name, err)
+	}
+	return nil
+}
+
+// deleteLater starts a namespace's deletion; settle waits for it.
+func (cr *clusterRun) deleteLater(ctx context.Context, name string) error {
+	if err := workload.StartDeleteNamespace(ctx, cr.c.Client, name); err != nil {
+		return err
+	}
+	cr.deleting.mu.Lock()
+	cr.deleting.names = append(cr.deleting.names, name)
+	cr.deleting.mu.Unlock()
+	return nil
 }
 
 // finishAccounting adds the probes' accounting to a cell's result.

@@ -4,9 +4,14 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"labrun.dev/labrun/pkg/cluster"
+	"labrun.dev/labrun/pkg/results"
+	"labrun.dev/labrun/pkg/scenario"
 )
 
 // TestTeardownAlongside: steps pushed alongside one another run at the same
@@ -58,4 +63,128 @@ func TestTeardownAlongside(t *testing.T) {
 	if td.steps != nil {
 		t.Error("steps kept after run")
 	}
+}
+
+// fakeAgent is an agent whose spec is given; it records what is done to it.
+type fakeAgent struct {
+	spec, ns string
+	ev       *events
+}
+
+func (a *fakeAgent) Inject(context.Context) error { a.ev.add("inject " + a.spec); return nil }
+func (a *fakeAgent) Revert(context.Context) error { a.ev.add("revert " + a.spec); return nil }
+func (a *fakeAgent) Spec() string                 { return a.spec }
+
+// TestLaneKeepsTheAgent: a lane's race emulator goes on from one cell to the
+// next that needs the same agent; another agent, or none, replaces it only
+// once it is gone; the lane's end removes the last; every agent's namespace
+// is made before it and deleted after it.
+func TestLaneKeepsTheAgent(t *testing.T) {
+	ev := &events{}
+	cr, _ := newFakeRun(t, ev, script{}, nil)
+	cr.newAgent = func(_ *cluster.Cluster, cell scenario.Cell, ns string) (agent, error) {
+		spec := "emulate"
+		if cell.Mitigations.Has("delay-aaaa") {
+			spec = "delay-aaaa"
+		}
+		return &fakeAgent{spec: spec, ns: ns, ev: ev}, nil
+	}
+	cells := fileCells(t, scenarioFile(t, `apiVersion: labrun.dev/v1alpha1
+kind: Scenario
+metadata: {name: keep}
+workload:
+  resolvers: [glibc]
+  mitigations: [none, single-request-reopen, delay-aaaa]
+  names:
+    - {name: kubernetes.default, kind: short}
+  load: {podsPerNode: 1, concurrency: 1, rate: 10/s, duration: 1s}
+chaos:
+  raceEmulator: {profile: "5.0-5.5"}
+`))
+	if len(cells) != 3 {
+		t.Fatalf("%d cells", len(cells))
+	}
+	none, srr, delay := cells[0], cells[1], cells[2]
+	bare := bareCell(t)
+	ctx := context.Background()
+	for _, step := range []struct {
+		cell  scenario.Cell
+		needs bool
+		want  []string // agent events of this step
+	}{
+		{none, true, []string{"inject emulate"}},
+		{srr, true, nil}, // the same agent goes on
+		{delay, true, []string{"revert emulate", "inject delay-aaaa"}},
+		{bare, false, []string{"revert delay-aaaa"}},
+		{none, true, []string{"inject emulate"}},
+	} {
+		before := len(ev.list())
+		if err := cr.agentFor(ctx, step.cell, step.needs, "unused"); err != nil {
+			t.Fatalf("%s: %v", step.cell.ID, err)
+		}
+		var got []string
+		for _, e := range ev.list()[before:] {
+			if strings.HasPrefix(e, "inject ") || strings.HasPrefix(e, "revert ") {
+				got = append(got, e)
+			}
+		}
+		if !slices.Equal(got, step.want) {
+			t.Errorf("%s: agent events %q, want %q", step.cell.ID, got, step.want)
+		}
+	}
+	if err := cr.endLane(ctx); err != nil {
+		t.Fatal(err)
+	}
+	all := ev.list()
+	if all[len(all)-2] != "revert emulate" || cr.kept != nil {
+		t.Errorf("the lane's end left the agent: %q", all[len(all)-3:])
+	}
+	// Three agents ran: three namespaces made, three deleted, each after its revert.
+	if made, gone := countPrefix(all, "api create namespaces"), countPrefix(all, "api delete namespaces"); made != 3 || gone != 3 {
+		t.Errorf("%d agent namespaces made, %d deleted, want 3 and 3: %q", made, gone, all)
+	}
+	for i, e := range all {
+		if e == "api delete namespaces" && !strings.HasPrefix(all[i-1], "revert ") {
+			t.Errorf("a namespace deleted before its agent was reverted: %q", all[:i+1])
+		}
+	}
+}
+
+// TestCellThatFailsDropsTheAgent: a cell that did not go well (here its
+// counters cannot be read) does not hand its agent on: the teardown removes it.
+func TestCellThatFailsDropsTheAgent(t *testing.T) {
+	ev := &events{}
+	cr, _ := newFakeRun(t, ev, script{fail: "counters"}, nil)
+	cr.newAgent = func(_ *cluster.Cluster, _ scenario.Cell, ns string) (agent, error) {
+		return &fakeAgent{spec: "emulate", ns: ns, ev: ev}, nil
+	}
+	cell := fileCells(t, scenarioFile(t, `apiVersion: labrun.dev/v1alpha1
+kind: Scenario
+metadata: {name: fail}
+workload:
+  resolvers: [glibc]
+  mitigations: [none]
+  names:
+    - {name: kubernetes.default, kind: short}
+  load: {podsPerNode: 1, concurrency: 1, rate: 10/s, duration: 1s}
+chaos:
+  raceEmulator: {profile: "5.0-5.5"}
+`))[0]
+	res := cr.runCell(context.Background(), cell)
+	if res.Status.State != results.Incomplete || !strings.Contains(res.Status.Reason, "counters before") {
+		t.Errorf("state %s, reason %q", res.Status.State, res.Status.Reason)
+	}
+	if cr.kept != nil || ev.index("revert emulate") < 0 {
+		t.Errorf("the failed cell's agent was kept: %q", ev.list())
+	}
+}
+
+func countPrefix(list []string, prefix string) int {
+	n := 0
+	for _, s := range list {
+		if strings.HasPrefix(s, prefix) {
+			n++
+		}
+	}
+	return n
 }

@@ -678,7 +678,9 @@ func runShape(ctx context.Context, o RunOptions, sh *runShared, si int, reached 
 		next   int // the next cell to take
 		failed error
 	)
-	runLane := func(lr *clusterRun) error {
+	runLane := func(lr *clusterRun) (err error) {
+		// The race emulator the lane's last cell left goes with the lane.
+		defer func() { err = errors.Join(err, lr.endLane(ctx)) }()
 		for {
 			mu.Lock()
 			i := next
