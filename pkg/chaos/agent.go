@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -203,7 +204,8 @@ func agentOnNode(ctx context.Context, c *cluster.Cluster, node string) (running 
 }
 
 func lookOnNode(ctx context.Context, c *cluster.Cluster, node, lock string) (running bool, rules int, err error) {
-	const script = `if grep -q " $1$" /proc/net/unix; then echo "$2"; fi
+	const script = `grep -q " $1$" /proc/net/unix; rc=$?
+if [ $rc -eq 0 ]; then echo "$2"; elif [ $rc -gt 1 ]; then echo "cannot read /proc/net/unix" >&2; exit 2; fi
 for t in mangle raw; do iptables-nft-save -t $t 2>/dev/null; iptables-legacy-save -t $t 2>/dev/null; done; true`
 	out, err := c.Exec(ctx, node, "sh", "-c", script, "sh", lock, agentRunning)
 	if err != nil {
@@ -302,13 +304,14 @@ func checkAgentGone(ctx context.Context, c *cluster.Cluster) error {
 		})
 		return err == nil && len(running) == 0, err
 	})
-	switch {
-	case len(left) > 0:
-		slices.Sort(left)
-		return fmt.Errorf("race emulator rules left after its agent stopped (%s)", strings.Join(left, ", "))
-	case len(running) > 0:
+	var errs []error
+	if len(running) > 0 {
 		slices.Sort(running)
-		return fmt.Errorf("race emulator still running on %s: %w", strings.Join(running, ", "), err)
+		errs = append(errs, fmt.Errorf("race emulator still running on %s", strings.Join(running, ", ")))
 	}
-	return err
+	if len(left) > 0 {
+		slices.Sort(left)
+		errs = append(errs, fmt.Errorf("race emulator rules left after its agent stopped (%s)", strings.Join(left, ", ")))
+	}
+	return errors.Join(append(errs, err)...)
 }

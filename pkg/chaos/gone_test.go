@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"labrun.dev/labrun/pkg/cluster"
+	"labrun.dev/labrun/pkg/scenario"
 )
 
 // TestLookOnNode runs the node script here: a process that holds an abstract
@@ -74,5 +75,38 @@ func TestCheckAgentGone(t *testing.T) {
 				t.Errorf("w1 looked at %d times, want %d", polls.Load(), tc.wantPolls)
 			}
 		})
+	}
+}
+
+// TestAgentSpec: cells that need the same agent (the race emulator alone,
+// whatever their resolver's options) get equal specs, wherever the agent
+// goes; delay-aaaa, another node set or another image make another agent.
+func TestAgentSpec(t *testing.T) {
+	c := &cluster.Cluster{Nodes: []cluster.Node{{Name: "w1"}, {Name: "w2"}}}
+	opts := AgentOptions{Run: "r", Namespace: "ns1", Image: "labagent:1", VIP: "10.96.0.10", Replicas: 2}
+	spec := func(c *cluster.Cluster, cell scenario.Cell, o AgentOptions) string {
+		t.Helper()
+		a, err := NewAgent(c, cell, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a.Spec()
+	}
+	none := spec(c, cellFor(t, "glibc", "none", true), opts)
+	other := opts
+	other.Namespace, other.Run = "ns2", "r2"
+	if got := spec(c, cellFor(t, "musl", "single-request-reopen", true), other); got != none {
+		t.Errorf("none and single-request-reopen under the emulator: specs differ:\n%s\n%s", none, got)
+	}
+	if spec(c, cellFor(t, "glibc", "delay-aaaa", true), opts) == none {
+		t.Error("delay-aaaa has the emulator's spec")
+	}
+	if spec(&cluster.Cluster{Nodes: c.Nodes[:1]}, cellFor(t, "glibc", "none", true), opts) == none {
+		t.Error("another node set has the same spec")
+	}
+	image := opts
+	image.Image = "labagent:2"
+	if spec(c, cellFor(t, "glibc", "none", true), image) == none {
+		t.Error("another image has the same spec")
 	}
 }

@@ -91,7 +91,7 @@ echo "tcpdump did not start listening within 10 s:"; cat err; exit 1
 // its counts), waits for it, prints its stderr, then pcapMark and the
 // capture, and removes the capture from the node: one exec, not three.
 const captureStop = `d=$1
-[ -s "$d/pid" ] || { echo "no capture in $d"; exit 0; }
+[ -s "$d/pid" ] || { echo "no capture in $d"; rm -rf "$d"; exit 0; }
 p=$(cat "$d/pid")
 kill -INT "$p" 2>/dev/null
 i=0
@@ -99,8 +99,9 @@ while kill -0 "$p" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
 if kill -0 "$p" 2>/dev/null; then kill -KILL -- "-$p" 2>/dev/null; echo "tcpdump killed: it did not stop within 10 s of SIGINT"; fi
 cat "$d/err"
 printf '\n%s\n' "$2"
-cat "$d/cap.pcap" || exit 1
+cat "$d/cap.pcap"; rc=$?
 rm -rf "$d"
+exit $rc
 `
 
 // pcapMark ends captureStop's text: the pcap's bytes follow it.

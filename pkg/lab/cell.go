@@ -224,6 +224,15 @@ func (cr *clusterRun) runCell(ctx context.Context, cell scenario.Cell) (res cell
 			fmt.Fprintf(cr.progress, "cell %s: tearing down (%d steps)\n", cell.ID, len(undo.steps))
 		}
 		problems = append(problems, undo.run(ctx)...)
+		if k := cr.kept; k != nil && len(problems) > 0 {
+			// The teardown found a problem: the cell did not complete.
+			cr.kept = nil
+			cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+			if err := cr.dropAgent(cleanup, k); err != nil {
+				problems = append(problems, fmt.Sprintf("teardown %s: %v", chaos.AgentName, err))
+			}
+			cancel()
+		}
 		res.Status.Finished = time.Now().UTC()
 		if !probesEnd.IsZero() {
 			res.Stages = fmt.Sprintf("setup %s, probes %s, teardown %s", probesStart.Sub(start).Round(100*time.Millisecond),
@@ -370,7 +379,10 @@ func (cr *clusterRun) agentFor(ctx context.Context, cell scenario.Cell, needs bo
 			return nil // the same agent goes on
 		}
 		cr.kept = nil
-		if err := cr.dropAgent(ctx, k); err != nil {
+		// With a context of its own: Ctrl-C must not cut the removal short.
+		cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+		defer cancel()
+		if err := cr.dropAgent(cleanup, k); err != nil {
 			return fmt.Errorf("the race emulator the lane's last cell left: %w", err)
 		}
 	}

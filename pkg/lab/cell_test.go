@@ -177,6 +177,10 @@ chaos:
 	if cr.kept != nil || ev.index("revert emulate") < 0 {
 		t.Errorf("the failed cell's agent was kept: %q", ev.list())
 	}
+	// Two namespaces made (the cell's, the agent's), two deleted.
+	if made, gone := countPrefix(ev.list(), "api create namespaces"), countPrefix(ev.list(), "api delete namespaces"); made != 2 || gone != 2 {
+		t.Errorf("%d namespaces made, %d deleted, want 2 and 2: %q", made, gone, ev.list())
+	}
 }
 
 func countPrefix(list []string, prefix string) int {
