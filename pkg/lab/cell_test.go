@@ -65,10 +65,13 @@ func TestTeardownAlongside(t *testing.T) {
 	}
 }
 
+// underEmulator is the chaos section of cells under the race emulator.
+const underEmulator = "chaos:\n  raceEmulator: {profile: \"5.0-5.5\"}\n"
+
 // fakeAgent is an agent whose spec is given; it records what is done to it.
 type fakeAgent struct {
-	spec, ns string
-	ev       *events
+	spec string
+	ev   *events
 }
 
 func (a *fakeAgent) Inject(context.Context) error { a.ev.add("inject " + a.spec); return nil }
@@ -82,25 +85,14 @@ func (a *fakeAgent) Spec() string                 { return a.spec }
 func TestLaneKeepsTheAgent(t *testing.T) {
 	ev := &events{}
 	cr, _ := newFakeRun(t, ev, script{}, nil)
-	cr.newAgent = func(_ *cluster.Cluster, cell scenario.Cell, ns string) (agent, error) {
+	cr.newAgent = func(_ *cluster.Cluster, cell scenario.Cell, _ string) (agent, error) {
 		spec := "emulate"
 		if cell.Mitigations.Has("delay-aaaa") {
 			spec = "delay-aaaa"
 		}
-		return &fakeAgent{spec: spec, ns: ns, ev: ev}, nil
+		return &fakeAgent{spec: spec, ev: ev}, nil
 	}
-	cells := fileCells(t, scenarioFile(t, `apiVersion: labrun.dev/v1alpha1
-kind: Scenario
-metadata: {name: keep}
-workload:
-  resolvers: [glibc]
-  mitigations: [none, single-request-reopen, delay-aaaa]
-  names:
-    - {name: kubernetes.default, kind: short}
-  load: {podsPerNode: 1, concurrency: 1, rate: 10/s, duration: 1s}
-chaos:
-  raceEmulator: {profile: "5.0-5.5"}
-`))
+	cells := glibcCells(t, "none, single-request-reopen, delay-aaaa", underEmulator)
 	if len(cells) != 3 {
 		t.Fatalf("%d cells", len(cells))
 	}
@@ -155,21 +147,10 @@ chaos:
 func TestCellThatFailsDropsTheAgent(t *testing.T) {
 	ev := &events{}
 	cr, _ := newFakeRun(t, ev, script{fail: "counters"}, nil)
-	cr.newAgent = func(_ *cluster.Cluster, _ scenario.Cell, ns string) (agent, error) {
-		return &fakeAgent{spec: "emulate", ns: ns, ev: ev}, nil
+	cr.newAgent = func(_ *cluster.Cluster, _ scenario.Cell, _ string) (agent, error) {
+		return &fakeAgent{spec: "emulate", ev: ev}, nil
 	}
-	cell := fileCells(t, scenarioFile(t, `apiVersion: labrun.dev/v1alpha1
-kind: Scenario
-metadata: {name: fail}
-workload:
-  resolvers: [glibc]
-  mitigations: [none]
-  names:
-    - {name: kubernetes.default, kind: short}
-  load: {podsPerNode: 1, concurrency: 1, rate: 10/s, duration: 1s}
-chaos:
-  raceEmulator: {profile: "5.0-5.5"}
-`))[0]
+	cell := glibcCells(t, "none", underEmulator)[0]
 	res := cr.runCell(context.Background(), cell)
 	if res.Status.State != results.Incomplete || !strings.Contains(res.Status.Reason, "counters before") {
 		t.Errorf("state %s, reason %q", res.Status.State, res.Status.Reason)

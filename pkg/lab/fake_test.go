@@ -207,20 +207,27 @@ func bringUpWith(p cluster.Provider) func(context.Context, UpOptions) (*Testbed,
 // bareCell is a cell on the bare kernel (no agent): glibc, no mitigation.
 func bareCell(t *testing.T) scenario.Cell {
 	t.Helper()
-	s, err := scenario.Parse("bare.yaml", []byte(`apiVersion: labrun.dev/v1alpha1
+	return glibcCells(t, "none", "")[0]
+}
+
+// glibcCells are the cells of a small one-second glibc scenario with the
+// given mitigations (comma-separated) and chaos section ("" for none).
+func glibcCells(t *testing.T, mitigations, chaos string) []scenario.Cell {
+	t.Helper()
+	s, err := scenario.Parse("small.yaml", []byte(`apiVersion: labrun.dev/v1alpha1
 kind: Scenario
-metadata: {name: bare}
+metadata: {name: small}
 workload:
   resolvers: [glibc]
-  mitigations: [none]
+  mitigations: [`+mitigations+`]
   names:
     - {name: kubernetes.default, kind: short}
   load: {podsPerNode: 1, concurrency: 1, rate: 10/s, duration: 1s}
-`))
+`+chaos))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return s.Expand()[0]
+	return s.Expand()
 }
 
 func newFakeRun(t *testing.T, ev *events, sc script, hook func()) (*clusterRun, results.RunDir) {
