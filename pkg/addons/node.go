@@ -92,15 +92,24 @@ var ARPThresholds = [][2]string{
 // network namespace (a kind node's /proc/sys/net/ipv4/neigh has no
 // default), so the thresholds are set on the host, which is every node's
 // kernel; the lab restores them when its last cluster is deleted.
-func ARPGC(ctx context.Context, env Env) error {
+func ARPGC(_ context.Context, env Env) error {
+	_, err := setARPThresholds(env)
+	return err
+}
+
+// setARPThresholds sets ARPThresholds on the host and returns each key
+// with the value it replaced, in the order set.
+func setARPThresholds(env Env) ([][2]string, error) {
+	var old [][2]string
 	for _, kv := range ARPThresholds {
-		old, err := cluster.SetHostSysctl(kv[0], kv[1])
+		was, err := cluster.SetHostSysctl(kv[0], kv[1])
 		if err != nil {
-			return fmt.Errorf("arp-gc: %w", err)
+			return old, fmt.Errorf("arp-gc: %w", err)
 		}
-		progressf(env.Progress, "arp-gc: %s %s -> %s (host-wide: every node's kernel)\n", strings.ReplaceAll(kv[0], "/", "."), old, kv[1])
+		old = append(old, [2]string{kv[0], was})
+		progressf(env.Progress, "arp-gc: %s %s -> %s (host-wide: every node's kernel)\n", strings.ReplaceAll(kv[0], "/", "."), was, kv[1])
 	}
-	return nil
+	return old, nil
 }
 
 func progressf(w io.Writer, format string, a ...any) {

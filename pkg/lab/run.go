@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"labrun.dev/labrun/pkg/addons"
 	"labrun.dev/labrun/pkg/analyze"
 	"labrun.dev/labrun/pkg/cluster"
 	"labrun.dev/labrun/pkg/cluster/kind"
@@ -73,6 +74,12 @@ type RunOptions struct {
 	hostEnv func(context.Context, []scenario.Cell) results.Env
 	// machine reads memory and CPUs for Parallel (default readMachine).
 	machine func() machine
+	// setUpUndoable sets a cluster-level mitigation up on a cluster that
+	// serves a family of shapes (default addons.SetUpUndoable) and
+	// readState reads what its resets must return it to (default
+	// cluster.ReadState): reuse.go. Unit tests give fakes.
+	setUpUndoable func(context.Context, addons.Env, string) (addons.Undo, error)
+	readState     func(context.Context, *cluster.Cluster) (cluster.State, error)
 }
 
 // RunResult is where a run's results are.
@@ -124,6 +131,12 @@ func Run(ctx context.Context, o RunOptions) (*RunResult, error) {
 	}
 	if o.machine == nil {
 		o.machine = readMachine
+	}
+	if o.setUpUndoable == nil {
+		o.setUpUndoable = addons.SetUpUndoable
+	}
+	if o.readState == nil {
+		o.readState = cluster.ReadState
 	}
 	if o.Parallel < 0 && o.Parallel != ParallelAuto {
 		return nil, fmt.Errorf("--parallel %d: want a number of clusters ≥ 1, or auto", o.Parallel)
@@ -241,13 +254,18 @@ func Run(ctx context.Context, o RunOptions) (*RunResult, error) {
 			return nil, err
 		}
 	}
-	shared := &runShared{run: run, env: &env, eta: &ETA{}, shapes: shapes, atOnce: want, lanes: lanes, parallel: parallel}
+	// One cluster serves a family of shapes in turn only when shapes run
+	// one after another on clusters of the lab's own, not kept: a kept
+	// cluster is each shape's own, as the shape set it up.
+	_, existing := o.Provider.(cluster.ExistingProvider)
+	shared := &runShared{run: run, env: &env, eta: &ETA{}, shapes: shapes, atOnce: want, lanes: lanes, parallel: parallel,
+		families: families(shapes, parallel <= 1 && !existing && !o.Retain)}
 	shared.eta.SideBySide(want)
 	part, atOnce := "", ""
 	if shard != nil {
 		part = fmt.Sprintf("shard %s: %d of the ", shard, len(shard.Cells))
 	}
-	estimate := shared.eta.Remaining(todo, len(shapes), false)
+	estimate := shared.eta.Remaining(todo, len(shared.families), false)
 	if parallel > 1 {
 		shared.eta.Plan(parallel, restOf(shapes))
 		estimate = shared.eta.RunRemaining()
@@ -261,7 +279,7 @@ func Run(ctx context.Context, o RunOptions) (*RunResult, error) {
 		o.Progress = &lineSink{w: o.Progress}
 	}
 	fmt.Fprintf(o.Progress, "run %s: %s%d cells, %d to run on %d cluster(s)%s; estimated %s; results in %s\n",
-		run.Name(), part, len(cells), len(todo), len(shapes), atOnce, estimate, run.Dir)
+		run.Name(), part, len(cells), len(todo), len(shared.families), atOnce, estimate, run.Dir)
 	for _, n := range notes {
 		fmt.Fprintln(o.Progress, n)
 	}
@@ -269,11 +287,11 @@ func Run(ctx context.Context, o RunOptions) (*RunResult, error) {
 	// Up to parallel shapes at once, started in plan order. A shape that
 	// fails does not stop the others; an interrupt (ctx) stops them all,
 	// and each deletes its cluster on the way out.
-	errs := make([]error, len(shapes))
+	errs := make([]error, len(shared.families))
 	reachedBy := make([]map[string]results.Status, len(shapes))
 	slots := make(chan struct{}, parallel)
 	var wg sync.WaitGroup
-	for i, ps := range shapes {
+	for f, family := range shared.families {
 		select {
 		case slots <- struct{}{}:
 		case <-ctx.Done():
@@ -281,10 +299,14 @@ func Run(ctx context.Context, o RunOptions) (*RunResult, error) {
 		if ctx.Err() != nil {
 			break
 		}
-		reachedBy[i] = map[string]results.Status{}
+		for _, si := range family {
+			reachedBy[si] = map[string]results.Status{}
+		}
+		ps := shapes[family[0]]
 		so := o
 		var w *shapeWriter
 		if parallel > 1 {
+			// Side by side, each family is one shape (families).
 			w = &shapeWriter{sink: o.Progress, name: ClusterName(o.ClusterPrefix, ps.Shape.ID), cells: cellIDs(ps.Cells)}
 			so.Progress = w
 			if ownKind {
@@ -302,20 +324,20 @@ func Run(ctx context.Context, o RunOptions) (*RunResult, error) {
 			}()
 			// A panic would end the process with the other shapes'
 			// clusters up or the later shapes not run: whether shapes run
-			// side by side or one at a time, it fails this shape only (its
+			// side by side or one at a time, it fails this family only (its
 			// cluster is deleted on the way out, as after an error).
 			defer func() {
 				if r := recover(); r != nil {
-					errs[i] = fmt.Errorf("shape %s: panic: %v", ps.Shape.ID, r)
+					errs[f] = fmt.Errorf("shape %s: panic: %v", ps.Shape.ID, r)
 					fmt.Fprintf(so.Progress, "cluster for shape %s: panic: %v\n%s", ps.Shape.ID, r, debug.Stack())
 					if w != nil {
 						w.Flush()
 					}
 				}
 			}()
-			errs[i] = runShape(ctx, so, shared, i, reachedBy[i])
-			if errs[i] != nil {
-				fmt.Fprintf(so.Progress, "cluster for shape %s: %v\n", ps.Shape.ID, errs[i])
+			errs[f] = runFamily(ctx, so, shared, family, reachedBy)
+			if errs[f] != nil {
+				fmt.Fprintf(so.Progress, "cluster for shape %s: %v\n", ps.Shape.ID, errs[f])
 			}
 			if w != nil {
 				w.Flush()
@@ -325,11 +347,13 @@ func Run(ctx context.Context, o RunOptions) (*RunResult, error) {
 	wg.Wait()
 	var failures []string
 	reached := map[string]results.Status{}
-	for i := range shapes {
-		if errs[i] != nil {
-			failures = append(failures, errs[i].Error())
+	for _, err := range errs {
+		if err != nil {
+			failures = append(failures, err.Error())
 		}
-		maps.Copy(reached, reachedBy[i])
+	}
+	for _, r := range reachedBy {
+		maps.Copy(reached, r)
 	}
 	interrupted := ctx.Err() != nil
 	var incomplete []string
@@ -587,6 +611,9 @@ type runShared struct {
 	atOnce   int   // cells of a shape at once asked for
 	lanes    []int // each shape's cells at once (shapeLanes)
 	parallel int   // shapes at once
+	// families are the shapes (indices) each cluster serves, in the order
+	// they run (reuse.go).
+	families [][]int
 }
 
 // addClusterEnv adds a cluster's facts to env.json and writes it.
@@ -605,31 +632,36 @@ func (s *runShared) addClusterEnv(ctx context.Context, l *Testbed, progress io.W
 // runShape brings shape si's cluster up, runs its cells, and deletes the
 // cluster (unless Retain), even on an interrupt. Each cell's status goes in
 // reached.
-func runShape(ctx context.Context, o RunOptions, sh *runShared, si int, reached map[string]results.Status) (err error) {
-	ps, run, eta := sh.shapes[si], sh.run, sh.eta
-	// The ETA: with shapes side by side, of the whole run (RunRemaining);
-	// one after another, of this shape and the shapes to come.
-	later := slices.Concat(restOf(sh.shapes[si+1:])...)
-	clustersLater := len(sh.shapes) - si - 1
-	side := sh.parallel > 1
-	if side {
-		eta.Start(si)
-		defer eta.Done(si)
+func runShape(ctx context.Context, o RunOptions, sh *runShared, si int, reached map[string]results.Status) error {
+	ps := sh.shapes[si]
+	l, down, err := upShape(ctx, o, sh, si, ps.Shape.ClusterMitigations, sh.lanes[si])
+	if err != nil {
+		return err
 	}
+	defer down()
+	return runCells(ctx, o, sh, si, l, l, reached)
+}
+
+// upShape brings up the cluster of shape si (named after it) with the
+// cluster-level mitigations given and for atOnce cells at once, deleting
+// one an earlier run left first. down deletes it (unless Retain), with a
+// context of its own: it also runs after an interrupt.
+func upShape(ctx context.Context, o RunOptions, sh *runShared, si int, mitigations []string, atOnce int) (_ *Testbed, down func(), _ error) {
+	ps := sh.shapes[si]
 	name := ClusterName(o.ClusterPrefix, ps.Shape.ID)
 	if existing, err := o.Provider.List(ctx); err == nil && slices.Contains(existing, name) {
 		fmt.Fprintf(o.Progress, "cluster %s: left by an earlier run, deleting it first\n", name)
 		if err := o.Provider.Delete(ctx, name); err != nil {
-			return err
+			return nil, nil, err
 		}
 	}
-	l, err := o.bringUp(ctx, UpOptions{Name: name, Scenario: run.ScenarioPath(), Shape: ps.Shape.Cluster.Name,
-		ClusterMitigations: ps.Shape.ClusterMitigations, CellsAtOnce: sh.lanes[si], Retain: o.Retain, Provider: o.Provider,
-		Run: run.Name(), Progress: o.Progress})
+	l, err := o.bringUp(ctx, UpOptions{Name: name, Scenario: sh.run.ScenarioPath(), Shape: ps.Shape.Cluster.Name,
+		ClusterMitigations: mitigations, CellsAtOnce: atOnce, Retain: o.Retain, Provider: o.Provider,
+		Run: sh.run.Name(), Progress: o.Progress})
 	if err != nil {
-		return fmt.Errorf("bring cluster %s up: %w", name, err)
+		return nil, nil, fmt.Errorf("bring cluster %s up: %w", name, err)
 	}
-	defer func() {
+	down = func() {
 		if o.Retain {
 			fmt.Fprintf(o.Progress, "cluster %s: kept (--retain); kubeconfig %s; `labrun cluster down --name %s` deletes it\n", name, l.Cluster.Kubeconfig, name)
 			return
@@ -639,7 +671,24 @@ func runShape(ctx context.Context, o RunOptions, sh *runShared, si int, reached 
 		if err := o.Provider.Delete(down, name); err != nil {
 			fmt.Fprintf(o.Progress, "cluster %s: %v\n", name, err)
 		}
-	}()
+	}
+	return l, down, nil
+}
+
+// runCells runs shape si's cells on testbed l, recording the cluster in
+// env.json as recorded says (l itself, or for a shape served by another
+// shape's cluster, that cluster under the shape's own name: reuse.go).
+func runCells(ctx context.Context, o RunOptions, sh *runShared, si int, l, recorded *Testbed, reached map[string]results.Status) (err error) {
+	ps, run, eta := sh.shapes[si], sh.run, sh.eta
+	// The ETA: with shapes side by side, of the whole run (RunRemaining);
+	// one after another, of this shape and the shapes to come.
+	later, clustersLater := sh.after(si)
+	side := sh.parallel > 1
+	if side {
+		eta.Start(si)
+		defer eta.Done(si)
+	}
+	name := l.Cluster.Name
 	cr, err := newClusterRun(ctx, l, run, ps.Shape, o.Progress)
 	if err != nil {
 		return err
@@ -664,11 +713,11 @@ func runShape(ctx context.Context, o RunOptions, sh *runShared, si int, reached 
 			each = append(each, lr.lane)
 		}
 		fmt.Fprintf(o.Progress, "cluster %s: %d cells at once, each on workers of its own: %s\n", name, len(lanes), strings.Join(each, "; "))
-		if l.Facts != nil {
-			l.Facts["cellsAtOnce"] = strings.Join(each, "; ")
+		if recorded.Facts != nil {
+			recorded.Facts["cellsAtOnce"] = strings.Join(each, "; ")
 		}
 	}
-	if err := sh.addClusterEnv(ctx, l, o.Progress); err != nil {
+	if err := sh.addClusterEnv(ctx, recorded, o.Progress); err != nil {
 		return err
 	}
 	// Each lane takes the next cell not yet taken, until none is left, the
@@ -721,7 +770,7 @@ func runShape(ctx context.Context, o RunOptions, sh *runShared, si int, reached 
 				eta.Left(si, rest)
 				endETA = eta.RunRemaining()
 			} else {
-				endETA = eta.Remaining(rest, clustersLater, true)
+				endETA = eta.Remaining(append(slices.Clone(rest), later...), clustersLater, true)
 			}
 			fmt.Fprintf(o.Progress, "cell %d/%d %s: %s in %s; ETA %s\n", i+1, len(ps.Cells), c.ID, resultLine(res),
 				time.Since(start).Round(time.Second), endETA)

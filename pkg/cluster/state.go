@@ -1,0 +1,165 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// State is what a cluster's shape left on it, part by part, normalised so
+// that two readings of the same shape are equal: CoreDNS's Corefile, the
+// kube-system Services, DaemonSets and Deployments (their containers and
+// readiness), each node's iptables rules (both flavours) and the host-wide
+// sysctls the lab records. A cluster that served one shape is fit for the
+// next only when a reset brought its State back to the plain cluster's.
+type State map[string]string
+
+// ReadState reads a cluster's State.
+func ReadState(ctx context.Context, c *Cluster) (State, error) {
+	s := State{}
+	cs := c.Client
+	cm, err := cs.CoreV1().ConfigMaps("kube-system").Get(ctx, "coredns", metav1.GetOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("state of %s: coredns configmap: %w", c.Name, err)
+	}
+	s["coredns Corefile"] = cm.Data["Corefile"]
+	svcs, err := cs.CoreV1().Services("kube-system").List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("state of %s: kube-system services: %w", c.Name, err)
+	}
+	var lines []string
+	for _, v := range svcs.Items {
+		ports, _ := json.Marshal(v.Spec.Ports)
+		lines = append(lines, fmt.Sprintf("service %s %s %s", v.Name, v.Spec.ClusterIP, ports))
+	}
+	dss, err := cs.AppsV1().DaemonSets("kube-system").List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("state of %s: kube-system daemon sets: %w", c.Name, err)
+	}
+	for _, d := range dss.Items {
+		spec, _ := json.Marshal(d.Spec.Template.Spec.Containers)
+		lines = append(lines, fmt.Sprintf("daemonset %s ready %d/%d %s", d.Name, d.Status.NumberReady, d.Status.DesiredNumberScheduled, spec))
+	}
+	deps, err := cs.AppsV1().Deployments("kube-system").List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("state of %s: kube-system deployments: %w", c.Name, err)
+	}
+	for _, d := range deps.Items {
+		spec, _ := json.Marshal(d.Spec.Template.Spec.Containers)
+		lines = append(lines, fmt.Sprintf("deployment %s ready %d/%d %s", d.Name, d.Status.ReadyReplicas, d.Status.Replicas, spec))
+	}
+	slices.Sort(lines)
+	s["kube-system"] = strings.Join(lines, "\n")
+	var mu sync.Mutex
+	err = EachNode(c.Nodes, func(n Node) error {
+		out, err := c.Exec(ctx, n.Name, "sh", "-c", rulesScript)
+		if err != nil {
+			return fmt.Errorf("state of %s: rules of node %s: %w", c.Name, n.Name, err)
+		}
+		rules := NormalizeRules(string(out))
+		mu.Lock()
+		s["rules of "+n.Name] = rules
+		mu.Unlock()
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	var host []string
+	for _, k := range hostSysctls {
+		b, err := os.ReadFile("/proc/sys/" + k)
+		if err != nil {
+			continue // not on this kernel: absent before and after alike
+		}
+		host = append(host, k+" = "+strings.TrimSpace(string(b)))
+	}
+	s["host sysctls"] = strings.Join(host, "\n")
+	return s, nil
+}
+
+// rulesScript prints a node's iptables rules, both flavours, each under a
+// header of its own.
+const rulesScript = `echo "== iptables-nft"; iptables-nft-save 2>/dev/null; echo "== iptables-legacy"; iptables-legacy-save 2>/dev/null; true`
+
+var chainCounters = regexp.MustCompile(`^(:\S+ \S+) \[[0-9]+:[0-9]+\]$`)
+
+// builtinChains are iptables' own chains: a table with nothing but these,
+// empty and accepting, is no table (one made by a rule since removed).
+var builtinChains = []string{"PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"}
+
+// NormalizeRules makes iptables-save output comparable across a reset:
+// without its comment lines (dates), counters and tables that hold no rule,
+// and without kube-proxy's and kubelet's chains (KUBE-*, and the jumps to
+// them): those follow the Services and their endpoints (State's
+// kube-system part), which a CoreDNS restart renews and kube-proxy
+// rewrites in its own time. Each table's lines are sorted. Everything else,
+// the lab's own rules above all, stays as it was.
+func NormalizeRules(save string) string {
+	var out, table []string
+	rules := false
+	for _, l := range strings.Split(save, "\n") {
+		l = chainCounters.ReplaceAllString(l, "$1")
+		switch {
+		case l == "" || strings.HasPrefix(l, "#") || strings.Contains(l, "KUBE-"):
+		case strings.HasPrefix(l, "*"):
+			table, rules = []string{l}, false
+		case l == "COMMIT":
+			if rules {
+				slices.Sort(table[1:])
+				out = append(out, table...)
+				out = append(out, l)
+			}
+			table = nil
+		case table == nil:
+			out = append(out, l) // a flavour's header
+		default:
+			table = append(table, l)
+			chain, policy, _ := strings.Cut(strings.TrimPrefix(l, ":"), " ")
+			if !strings.HasPrefix(l, ":") || !slices.Contains(builtinChains, chain) || policy != "ACCEPT" {
+				rules = true
+			}
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// Diff names the parts of s that differ from want, each with its first
+// differing line; nil when they are equal.
+func (s State) Diff(want State) []string {
+	var keys []string
+	for k := range want {
+		keys = append(keys, k)
+	}
+	for k := range s {
+		if _, ok := want[k]; !ok {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	var out []string
+	for _, k := range keys {
+		if s[k] == want[k] {
+			continue
+		}
+		a, b := strings.Split(want[k], "\n"), strings.Split(s[k], "\n")
+		i := 0
+		for i < len(a) && i < len(b) && a[i] == b[i] {
+			i++
+		}
+		line := func(l []string) string {
+			if i < len(l) {
+				return fmt.Sprintf("%q", l[i])
+			}
+			return "nothing"
+		}
+		out = append(out, fmt.Sprintf("%s: line %d was %s, now %s", k, i+1, line(a), line(b)))
+	}
+	return out
+}

@@ -1,0 +1,194 @@
+package lab
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"labrun.dev/labrun/pkg/addons"
+	"labrun.dev/labrun/pkg/cluster"
+	"labrun.dev/labrun/pkg/results"
+	"labrun.dev/labrun/pkg/scenario"
+)
+
+// A family is shapes one cluster serves in turn: the same cluster, plain or
+// with cluster-level mitigations the lab undoes exactly (addons.Undoable).
+// The cluster comes up plain; each shape sets its mitigations up, runs its
+// cells and undoes them, and the next shape runs only if the cluster's state
+// (cluster.ReadState) is again the plain cluster's. Otherwise the rest of
+// the family gets a fresh cluster. A bring-up costs more than a shape's
+// three cells: the nightly's 19 clusters become 8.
+
+// families groups the shapes (their indices) into families, in plan order,
+// each family where its first shape is. With reuse false (shapes side by
+// side, an existing cluster, or clusters kept for a look afterwards) each
+// shape is a family of its own.
+func families(shapes []scenario.PlanShape, reuse bool) [][]int {
+	var out [][]int
+	at := map[scenario.Cluster]int{} // a cluster's family
+	for i, ps := range shapes {
+		if reuse && undoable(ps.Shape.ClusterMitigations) {
+			if f, ok := at[ps.Shape.Cluster]; ok {
+				out[f] = append(out[f], i)
+				continue
+			}
+			at[ps.Shape.Cluster] = len(out)
+		}
+		out = append(out, []int{i})
+	}
+	return out
+}
+
+func undoable(mitigations []string) bool {
+	for _, m := range mitigations {
+		if !slices.Contains(addons.Undoable, m) {
+			return false
+		}
+	}
+	return true
+}
+
+// after is what runs after shape si: the cells of the shapes after it in
+// run order, and how many clusters those bring up.
+func (s *runShared) after(si int) (cells []scenario.Cell, clusters int) {
+	seen := false
+	for f, family := range s.families {
+		for _, i := range family {
+			if seen {
+				cells = append(cells, s.shapes[i].Cells...)
+			}
+			if i == si {
+				seen, clusters = true, len(s.families)-f-1
+			}
+		}
+	}
+	return cells, clusters
+}
+
+// runFamily runs a family's shapes on one cluster (reuse.go's comment), a
+// family of one as runShape does. Each cell's status goes in reached, by
+// shape.
+func runFamily(ctx context.Context, o RunOptions, sh *runShared, family []int, reached []map[string]results.Status) error {
+	if len(family) == 1 {
+		return runShape(ctx, o, sh, family[0], reached[family[0]])
+	}
+	atOnce := 1
+	for _, si := range family {
+		atOnce = max(atOnce, sh.lanes[si])
+	}
+	host := sh.shapes[family[0]].Shape
+	l, down, err := upShape(ctx, o, sh, family[0], nil, atOnce)
+	if err != nil {
+		return err
+	}
+	defer func() { down() }() // the one down says when the check below fails
+	name := l.Cluster.Name
+	plain, err := o.readState(ctx, l.Cluster)
+	if err != nil {
+		return err
+	}
+	var ids []string
+	for _, si := range family {
+		ids = append(ids, sh.shapes[si].Shape.ID)
+	}
+	fmt.Fprintf(o.Progress, "cluster %s: serves shapes %s in turn, each cluster-level mitigation undone and the cluster checked after it\n",
+		name, strings.Join(ids, ", "))
+	for k, si := range family {
+		shape := sh.shapes[si].Shape
+		recorded, undo, err := serve(ctx, o, l, shape, host)
+		if err != nil {
+			return err
+		}
+		err = runCells(ctx, o, sh, si, l, recorded, reached[si])
+		if err != nil || ctx.Err() != nil || k == len(family)-1 {
+			return err
+		}
+		start := time.Now()
+		why := resetTo(ctx, o, l, undo, plain)
+		if ctx.Err() != nil {
+			return nil // interrupted: the caller marks the cells not reached
+		}
+		if why == "" {
+			took := time.Since(start).Round(100 * time.Millisecond)
+			fmt.Fprintf(o.Progress, "cluster %s: the plain cluster it was after shape %s (undone and checked in %s)\n", name, shape.ID, took)
+			if shape.ID != host.ID {
+				sh.note(recorded.Cluster.Name+".reset", "undone and checked in "+took.String()+": the plain cluster again")
+			}
+			continue
+		}
+		// Not provably the plain cluster: the rest of the family gets a
+		// fresh one, and env.json says why.
+		fmt.Fprintf(o.Progress, "cluster %s: not the plain cluster it was after shape %s: %s; the shapes left get a fresh cluster\n", name, shape.ID, why)
+		sh.note(ClusterName(o.ClusterPrefix, shape.ID)+".resetFailed", why)
+		down()
+		down = func() {}
+		return runFamily(ctx, o, sh, family[k+1:], reached)
+	}
+	return nil
+}
+
+// serve readies testbed l, brought up plain for its family's first shape
+// host, for shape: it sets the shape's cluster-level mitigations up (none
+// for the plain shape) and returns how to undo them, and the testbed as
+// env.json records it for the shape: for a later shape, the cluster under
+// the shape's own cluster name, with the cluster it reuses.
+func serve(ctx context.Context, o RunOptions, l *Testbed, shape, host scenario.Shape) (*Testbed, addons.Undo, error) {
+	g := l
+	if shape.ID != host.ID {
+		view := *l.Cluster
+		view.Name = ClusterName(o.ClusterPrefix, shape.ID)
+		g = &Testbed{Cluster: &view, Shape: shape.Cluster, Images: l.Images, Upstream: l.Upstream, GRPCServer: l.GRPCServer,
+			Facts: maps.Clone(l.Facts)}
+		g.Facts["reusedFrom"] = l.Cluster.Name
+	}
+	g.Mitigations = shape.ClusterMitigations
+	env := addons.Env{Cluster: l.Cluster, Images: l.Images, Progress: o.Progress, Facts: g.Facts}
+	var undos []addons.Undo
+	undo := func(ctx context.Context) error {
+		var errs []error
+		for _, u := range slices.Backward(undos) {
+			errs = append(errs, u(ctx))
+		}
+		return errors.Join(errs...)
+	}
+	for _, m := range shape.ClusterMitigations {
+		start := time.Now()
+		u, err := o.setUpUndoable(ctx, env, m)
+		if err != nil {
+			return nil, nil, errors.Join(fmt.Errorf("cluster %s: %w", l.Cluster.Name, err), undo(ctx))
+		}
+		undos = append(undos, u)
+		took := time.Since(start).Round(100 * time.Millisecond)
+		env.Note("mitigation."+m, "set up in "+took.String()+" on "+l.Cluster.Name+", the cluster of shape "+host.ID)
+		fmt.Fprintf(o.Progress, "cluster %s: mitigation %s set up for shape %s (%s)\n", l.Cluster.Name, m, shape.ID, took)
+	}
+	return g, undo, nil
+}
+
+// resetTo undoes a shape's mitigations and says why the cluster is not
+// plain again ("" when it is): the undo's error, or what differs from it.
+func resetTo(ctx context.Context, o RunOptions, l *Testbed, undo addons.Undo, plain cluster.State) string {
+	if err := undo(ctx); err != nil {
+		return err.Error()
+	}
+	now, err := o.readState(ctx, l.Cluster)
+	if err != nil {
+		return err.Error()
+	}
+	if diff := now.Diff(plain); len(diff) > 0 {
+		return strings.Join(diff, "; ")
+	}
+	return ""
+}
+
+// note records a fact of the run in env.json.
+func (s *runShared) note(key, value string) {
+	s.envMu.Lock()
+	defer s.envMu.Unlock()
+	s.env.Extra[key] = value
+	_ = s.run.WriteEnv(*s.env) // recorded with the next cluster's facts if this write fails
+}
