@@ -139,7 +139,7 @@ from the nodes (a lab cluster preloads them) or --image-registry.`,
 			return errors.Join(err, judge(s.Out, res.Expectations))
 		},
 	}
-	c.Flags().BoolVar(&o.Retain, "retain", false, "keep the clusters afterwards (labrun cluster down --name NAME deletes one)")
+	c.Flags().BoolVar(&o.Retain, "retain", false, "keep the clusters afterwards, one for each shape (labrun cluster down --name NAME deletes one)")
 	c.Flags().StringVar(&o.Mirror, "mirror", "", "registry mirror HOST[:PORT] (http://HOST[:PORT] for plain HTTP) to pull the published images the cells need through (overrides the scenario's images.mirror)")
 	c.Flags().StringVar(&o.Resume, "resume", "", "an earlier run's directory (results/<run>): run only its cells without a complete status")
 	c.Flags().StringVar(&o.ResultsDir, "results", "results", "where the run's directory is made")

@@ -130,8 +130,9 @@ func NormalizeRules(save string) string {
 	return strings.Join(out, "\n")
 }
 
-// Diff names the parts of s that differ from want, each with its first
-// differing line; nil when they are equal.
+// Diff names the parts of s that differ from want, each with how many of
+// its lines are new and how many gone, and the first of each (a rule, the
+// "-A" line, first); nil when they are equal.
 func (s State) Diff(want State) []string {
 	var keys []string
 	for k := range want {
@@ -148,18 +149,40 @@ func (s State) Diff(want State) []string {
 		if s[k] == want[k] {
 			continue
 		}
-		a, b := strings.Split(want[k], "\n"), strings.Split(s[k], "\n")
-		i := 0
-		for i < len(a) && i < len(b) && a[i] == b[i] {
-			i++
-		}
-		line := func(l []string) string {
-			if i < len(l) {
-				return fmt.Sprintf("%q", l[i])
+		var parts []string
+		for _, d := range []struct {
+			what     string
+			from, to string
+		}{{"new", want[k], s[k]}, {"gone", s[k], want[k]}} {
+			if only := linesNotIn(d.to, d.from); len(only) > 0 {
+				first := only[0]
+				if i := slices.IndexFunc(only, func(l string) bool { return strings.HasPrefix(l, "-A ") }); i >= 0 {
+					first = only[i]
+				}
+				parts = append(parts, fmt.Sprintf("%d line(s) %s, %q", len(only), d.what, first))
 			}
-			return "nothing"
 		}
-		out = append(out, fmt.Sprintf("%s: line %d was %s, now %s", k, i+1, line(a), line(b)))
+		if len(parts) == 0 {
+			parts = append(parts, "the same lines in another order")
+		}
+		out = append(out, k+": "+strings.Join(parts, "; "))
+	}
+	return out
+}
+
+// linesNotIn are the lines of a that b does not have (as many times).
+func linesNotIn(a, b string) []string {
+	have := map[string]int{}
+	for _, l := range strings.Split(b, "\n") {
+		have[l]++
+	}
+	var out []string
+	for _, l := range strings.Split(a, "\n") {
+		if have[l] > 0 {
+			have[l]--
+			continue
+		}
+		out = append(out, l)
 	}
 	return out
 }

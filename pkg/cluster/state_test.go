@@ -65,10 +65,15 @@ func TestStateDiff(t *testing.T) {
 	if d := (State{"coredns Corefile": ".:53 {\n    forward . 10.96.0.53\n}", "rules of n1": "a\nb"}).Diff(plain); d != nil {
 		t.Errorf("equal states differ: %v", d)
 	}
+	// A rule is named before the lines around it.
+	rule := State{"coredns Corefile": plain["coredns Corefile"], "rules of n1": "*mangle\n:X\n-A PREROUTING -j ACCEPT\nCOMMIT\na\nb"}
+	if d := rule.Diff(plain); len(d) != 1 || d[0] != `rules of n1: 4 line(s) new, "-A PREROUTING -j ACCEPT"` {
+		t.Errorf("a rule added: %q", d)
+	}
 	now := State{"coredns Corefile": ".:53 {\n    autopath @kubernetes\n    forward . 10.96.0.53\n}", "rules of n1": "a\nb", "rules of n2": "c"}
 	want := []string{
-		`coredns Corefile: line 2 was "    forward . 10.96.0.53", now "    autopath @kubernetes"`,
-		`rules of n2: line 1 was "", now "c"`,
+		`coredns Corefile: 1 line(s) new, "    autopath @kubernetes"`,
+		`rules of n2: 1 line(s) new, "c"; 1 line(s) gone, ""`,
 	}
 	got := now.Diff(plain)
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {

@@ -245,7 +245,7 @@ func TestRunResetThatLeavesSomethingGetsAFreshCluster(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := env.Extra["labrun-default-autopath.resetFailed"]; !strings.Contains(got, `rules: line 1 was "plain", now "left by autopath"`) {
+	if got := env.Extra["labrun-default-autopath.resetFailed"]; !strings.Contains(got, `rules: 1 line(s) new, "left by autopath"; 1 line(s) gone, "plain"`) {
 		t.Errorf("env.json: labrun-default-autopath.resetFailed = %q", got)
 	}
 	checkStatuses(t, res.Run, familyCells)

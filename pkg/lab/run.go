@@ -35,7 +35,7 @@ type RunOptions struct {
 	Scenario   string // the scenario file; with Resume, optional (the recorded one runs)
 	ResultsDir string // where a new run's directory is made (default "results")
 	Resume     string // an earlier run's directory: run only its cells without a complete status
-	Retain     bool   // keep the clusters afterwards (and after a failure)
+	Retain     bool   // keep the clusters afterwards (and after a failure), each shape's own (no family shares one)
 	// ClusterPrefix starts each cluster's name, followed by the shape
 	// (default cluster.NamePrefix: labrun-<shape>). It must start with
 	// cluster.NamePrefix.
@@ -106,8 +106,9 @@ var ErrBadInput = errors.New("bad input")
 // failed (exit 1; docs/exit-codes.md).
 var ErrCellsIncomplete = errors.New("cells incomplete")
 
-// Run runs a scenario: one cluster per shape, reused by all its cells, each
-// cell measured and torn down, then the analysis and the report. Cells that
+// Run runs a scenario: one cluster per shape (or family of shapes:
+// reuse.go), reused by all its cells, each cell measured and torn down, then
+// the analysis and the report. Cells that
 // cannot run get a not-run status with the reason. On an interrupt it tears
 // down what it made (clusters unless Retain), marks the unfinished cells
 // incomplete, builds the report and returns an error wrapping
