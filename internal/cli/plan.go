@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"labrun.dev/labrun/pkg/lab"
+	"labrun.dev/labrun/pkg/mitigation"
 	"labrun.dev/labrun/pkg/plan"
 	"labrun.dev/labrun/pkg/scenario"
 )
@@ -80,10 +81,23 @@ func writeHeader(s Streams, sc *scenario.Scenario, cells []scenario.Cell) {
 	}
 	fmt.Fprintf(s.Out, "scenario %s: %d cells on %d cluster shape(s); %d will run, %d not run; estimated wall time %s\n",
 		sc.Metadata.Name, len(cells), len(scenario.Plan(cells)), runs, len(cells)-runs, scenario.EstimateWallTime(cells, sc.CellsAtOnce).Round(time.Second))
+	if running := scenario.Plan(runnable(cells)); len(scenario.Families(running, true)) < len(running) {
+		fmt.Fprintf(s.Out, "%d cluster(s) for the %d shape(s) that run: shapes that differ only by %s share one, in turn (labrun run without --parallel or --retain)\n",
+			len(scenario.Families(running, true)), len(running), strings.Join(mitigation.UndoneIDs(), ", "))
+	}
 }
 
 func writePlan(s Streams, sc *scenario.Scenario, cells []scenario.Cell) {
 	writeHeader(s, sc, cells)
+	// The shapes whose cells run on the cluster of another (labrun run
+	// without --parallel or --retain): the first of their family.
+	served := map[string]string{}
+	running := scenario.Plan(runnable(cells))
+	for _, family := range scenario.Families(running, true) {
+		for _, i := range family[1:] {
+			served[running[i].Shape.ID] = running[family[0]].Shape.ID
+		}
+	}
 	for _, ps := range scenario.Plan(cells) {
 		cl := ps.Shape.Cluster
 		fmt.Fprintf(s.Out, "\ncluster %s: Kubernetes %s, %d control plane(s) + %d worker(s), pod network %s, kube-proxy %s, %s × %d",
@@ -102,6 +116,9 @@ func writePlan(s Streams, sc *scenario.Scenario, cells []scenario.Cell) {
 			fmt.Fprintf(s.Out, "; %d cells at once, on %d workers", lanes, lanes*cl.Nodes.Workers)
 		case why != "":
 			fmt.Fprintf(s.Out, "; one cell at a time: %s", why)
+		}
+		if host, ok := served[ps.Shape.ID]; ok {
+			fmt.Fprintf(s.Out, "; on the cluster of %s, after its cells (set up, undone, checked)", host)
 		}
 		fmt.Fprintln(s.Out)
 		tw := tabwriter.NewWriter(s.Out, 0, 4, 2, ' ', 0)
@@ -155,4 +172,15 @@ func writeShards(s Streams, file string, sc *scenario.Scenario, cells []scenario
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", sh, sh.Estimate.Round(time.Second), len(sh.Cells), list)
 	}
 	tw.Flush()
+}
+
+// runnable are the cells that run.
+func runnable(cells []scenario.Cell) []scenario.Cell {
+	var out []scenario.Cell
+	for _, c := range cells {
+		if c.Runs() {
+			out = append(out, c)
+		}
+	}
+	return out
 }

@@ -21,36 +21,8 @@ import (
 // cells and undoes them, and the next shape runs only if the cluster's state
 // (cluster.ReadState) is again the plain cluster's. Otherwise the rest of
 // the family gets a fresh cluster. A bring-up costs more than a shape's
-// three cells: the nightly's 19 clusters become 8.
-
-// families groups the shapes (their indices) into families, in plan order,
-// each family where its first shape is. With reuse false (shapes side by
-// side, an existing cluster, or clusters kept for a look afterwards) each
-// shape is a family of its own.
-func families(shapes []scenario.PlanShape, reuse bool) [][]int {
-	var out [][]int
-	at := map[scenario.Cluster]int{} // a cluster's family
-	for i, ps := range shapes {
-		if reuse && undoable(ps.Shape.ClusterMitigations) {
-			if f, ok := at[ps.Shape.Cluster]; ok {
-				out[f] = append(out[f], i)
-				continue
-			}
-			at[ps.Shape.Cluster] = len(out)
-		}
-		out = append(out, []int{i})
-	}
-	return out
-}
-
-func undoable(mitigations []string) bool {
-	for _, m := range mitigations {
-		if !slices.Contains(addons.Undoable, m) {
-			return false
-		}
-	}
-	return true
-}
+// three cells: the nightly's 19 clusters become 8. scenario.Families makes
+// the families.
 
 // after is what runs after shape si: the cells of the shapes after it in
 // run order, and how many clusters those bring up.

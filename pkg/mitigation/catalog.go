@@ -110,6 +110,10 @@ type Mitigation struct {
 	// Option is the resolv.conf option set in dnsConfig.options (PodDNSConfig).
 	Option      string
 	OptionValue string
+	// Undone: the lab undoes its cluster-level set-up exactly
+	// (addons.SetUpUndoable), so one cluster serves the shapes that differ
+	// only by such mitigations, in turn (scenario.Families).
+	Undone bool
 }
 
 // Ignores reports whether back end r is known to ignore m.
@@ -174,7 +178,7 @@ var catalog = []Mitigation{
 		Expected:      "gRPC uses getaddrinfo, so resolv.conf options apply",
 	},
 	{
-		ID: "autopath", Implemented: true, Changes: "CoreDNS autopath @kubernetes with pods verified", Where: DNSServer,
+		ID: "autopath", Implemented: true, Undone: true, Changes: "CoreDNS autopath @kubernetes with pods verified", Where: DNSServer,
 		Expected: "the server walks the search path: one round trip per lookup instead of many",
 	},
 	{
@@ -186,11 +190,11 @@ var catalog = []Mitigation{
 		Expected: "the A query's entry is confirmed before the AAAA arrives: the race is avoided",
 	},
 	{
-		ID: "random-fully", Implemented: true, Changes: "--random-fully on the masquerade rules", Where: Node,
+		ID: "random-fully", Implemented: true, Undone: true, Changes: "--random-fully on the masquerade rules", Where: Node,
 		Expected: "fixes only the SNAT port race: no effect on the DNAT race",
 	},
 	{
-		ID: "arp-gc", Implemented: true, Changes: "net.ipv4.neigh.default.gc_thresh1/2/3 raised", Where: Node,
+		ID: "arp-gc", Implemented: true, Undone: true, Changes: "net.ipv4.neigh.default.gc_thresh1/2/3 raised", Where: Node,
 		Expected: "only cures ARP table overflow, a look-alike cause: no effect",
 	},
 }
@@ -210,6 +214,18 @@ func IDs() []string {
 		ids[i] = m.ID
 	}
 	return ids
+}
+
+// UndoneIDs are the entries the lab undoes exactly (Undone), in catalog
+// order: the shapes that differ only by them share a cluster.
+func UndoneIDs() []string {
+	var out []string
+	for _, m := range catalog {
+		if m.Undone {
+			out = append(out, m.ID)
+		}
+	}
+	return out
 }
 
 // MaxNdots is the largest ndots glibc accepts (it clamps larger values).

@@ -12,12 +12,12 @@ import (
 	"labrun.dev/labrun/pkg/scenario"
 )
 
-// cellsOf makes n cells of a shape, each of the given duration; a duration
-// of 0 makes cells that do not run.
+// cellsOf makes n cells of a shape (of a cluster entry of its own), each of
+// the given duration; a duration of 0 makes cells that do not run.
 func cellsOf(shape string, n int, d time.Duration) []scenario.Cell {
 	var out []scenario.Cell
 	for i := range n {
-		c := scenario.Cell{ID: fmt.Sprintf("%s_%d", shape, i+1), Shape: scenario.Shape{ID: shape},
+		c := scenario.Cell{ID: fmt.Sprintf("%s_%d", shape, i+1), Shape: scenario.Shape{ID: shape, Cluster: scenario.Cluster{Name: shape}},
 			Load: scenario.Load{Duration: scenario.Duration(d)}}
 		if d == 0 {
 			c.NotRun = "not applicable: test"

@@ -250,12 +250,44 @@ func Plan(cells []Cell) []PlanShape {
 	return out
 }
 
-// EstimateWallTime is how long running the cells should take, up to atOnce
-// cells of a shape at a time (Lanes; 0 or 1: one after another): a cluster
-// per shape that has a cell to run, and each cell's duration plus overhead,
-// divided among the shape's lanes.
+// Families groups shapes (their indices) that one cluster serves in turn,
+// in plan order, each family where its first shape is: shapes of the same
+// cluster entry whose cluster-level mitigations the lab undoes exactly
+// (mitigation.Mitigation.Undone), the plain shape among them. With reuse
+// false each shape is a family of its own.
+func Families(shapes []PlanShape, reuse bool) [][]int {
+	var out [][]int
+	at := map[Cluster]int{} // a cluster entry's family
+	for i, ps := range shapes {
+		if reuse && undone(ps.Shape.ClusterMitigations) {
+			if f, ok := at[ps.Shape.Cluster]; ok {
+				out[f] = append(out[f], i)
+				continue
+			}
+			at[ps.Shape.Cluster] = len(out)
+		}
+		out = append(out, []int{i})
+	}
+	return out
+}
+
+func undone(ids []string) bool {
+	for _, id := range ids {
+		if m, err := mitigation.Lookup(id); err != nil || !m.Undone {
+			return false
+		}
+	}
+	return true
+}
+
+// EstimateWallTime is how long running the cells should take, shapes one
+// after another and up to atOnce cells of a shape at a time (Lanes; 0 or 1:
+// one after another): a cluster per family of shapes (Families) that has a
+// cell to run, and each cell's duration plus overhead, divided among the
+// shape's lanes.
 func EstimateWallTime(cells []Cell, atOnce int) time.Duration {
 	var total time.Duration
+	var running []PlanShape
 	for _, ps := range Plan(cells) {
 		var shape time.Duration
 		runs := 0
@@ -267,10 +299,11 @@ func EstimateWallTime(cells []Cell, atOnce int) time.Duration {
 		}
 		if runs > 0 {
 			lanes, _ := Lanes(atOnce, ps.Shape.Cluster, runs)
-			total += EstimateCluster + shape/time.Duration(lanes)
+			total += shape / time.Duration(lanes)
+			running = append(running, ps)
 		}
 	}
-	return total
+	return total + time.Duration(len(Families(running, true)))*EstimateCluster
 }
 
 // MaxClusterWorkers is the most workers a lab cluster has (cluster.MaxWorkers):
