@@ -81,9 +81,10 @@ func writeHeader(s Streams, sc *scenario.Scenario, cells []scenario.Cell) {
 	}
 	fmt.Fprintf(s.Out, "scenario %s: %d cells on %d cluster shape(s); %d will run, %d not run; estimated wall time %s\n",
 		sc.Metadata.Name, len(cells), len(scenario.Plan(cells)), runs, len(cells)-runs, scenario.EstimateWallTime(cells, sc.CellsAtOnce).Round(time.Second))
-	if running := scenario.Plan(runnable(cells)); len(scenario.Families(running, true)) < len(running) {
-		fmt.Fprintf(s.Out, "%d cluster(s) for the %d shape(s) that run: shapes that differ only by %s share one, in turn (labrun run without --parallel or --retain)\n",
-			len(scenario.Families(running, true)), len(running), strings.Join(mitigation.UndoneIDs(), ", "))
+	running := scenario.Plan(runnable(cells))
+	if families := scenario.Families(running, scenario.PlanLanes(running, sc.CellsAtOnce), true); len(families) < len(running) {
+		fmt.Fprintf(s.Out, "%d cluster(s) for the %d shape(s) that run: shapes on the lab's pod network that differ only by %s share one, in turn (labrun run without --parallel or --retain)\n",
+			len(families), len(running), strings.Join(mitigation.UndoneIDs(), ", "))
 	}
 }
 
@@ -93,7 +94,7 @@ func writePlan(s Streams, sc *scenario.Scenario, cells []scenario.Cell) {
 	// without --parallel or --retain): the first of their family.
 	served := map[string]string{}
 	running := scenario.Plan(runnable(cells))
-	for _, family := range scenario.Families(running, true) {
+	for _, family := range scenario.Families(running, scenario.PlanLanes(running, sc.CellsAtOnce), true) {
 		for _, i := range family[1:] {
 			served[running[i].Shape.ID] = running[family[0]].Shape.ID
 		}

@@ -2,6 +2,7 @@ package addons
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -58,24 +59,26 @@ func SetUpUndoable(ctx context.Context, env Env, id string) (Undo, error) {
 		}, nil
 	case "arp-gc":
 		old, err := setARPThresholds(env)
-		if err != nil {
-			return nil, err
-		}
-		return func(context.Context) error {
+		undo := func(context.Context) error {
 			for _, kv := range slices.Backward(old) {
 				if _, err := cluster.SetHostSysctl(kv[0], kv[1]); err != nil {
 					return fmt.Errorf("undo arp-gc: %w", err)
 				}
 			}
 			return nil
-		}, nil
+		}
+		if err != nil {
+			// What was set goes back: nothing is left half set.
+			return nil, errors.Join(err, undo(ctx))
+		}
+		return undo, nil
 	}
 	return nil, fmt.Errorf("mitigation %q: the lab cannot undo it (undoable: %s)", id, strings.Join(Undoable, ", "))
 }
 
 // plainMasquerade restarts labnet without MASQUERADE_RANDOM_FULLY and waits
-// until no node's labnet rule has --random-fully (labnet swaps its rule when
-// it starts).
+// until every node has labnet's plain rule and none with --random-fully
+// (labnet swaps its rule when it starts: the old one goes first).
 func plainMasquerade(ctx context.Context, env Env) error {
 	dss := env.Cluster.Client.AppsV1().DaemonSets(namespace)
 	ds, err := dss.Get(ctx, labnetName, metav1.GetOptions{})
@@ -99,24 +102,29 @@ func plainMasquerade(ctx context.Context, env Env) error {
 			if err != nil {
 				return false, err
 			}
-			last = labnetRandomFully(string(out))
-			return len(last) == 0, nil
+			plain, random := labnetMasquerade(string(out))
+			last = random
+			return plain > 0 && len(random) == 0, nil
 		})
 		if err != nil {
-			return fmt.Errorf("node %s: labnet's rule still has --random-fully (%s): %w", n.Name, strings.Join(last, "; "), err)
+			return fmt.Errorf("node %s: labnet's plain masquerade rule not back, or one with --random-fully left (%s): %w", n.Name, strings.Join(last, "; "), err)
 		}
 		return nil
 	})
 }
 
-// labnetRandomFully returns labnet's masquerade rules (by their comment) of
-// iptables-save output that have --random-fully.
-func labnetRandomFully(save string) []string {
-	var out []string
+// labnetMasquerade counts labnet's masquerade rules (by their comment) of
+// iptables-save output without --random-fully, and returns those with it.
+func labnetMasquerade(save string) (plain int, random []string) {
 	for _, l := range strings.Split(save, "\n") {
-		if strings.HasPrefix(l, "-A ") && strings.Contains(l, "labnet: masquerade") && strings.Contains(l, "--random-fully") {
-			out = append(out, l)
+		if !strings.HasPrefix(l, "-A ") || !strings.Contains(l, "labnet: masquerade") {
+			continue
+		}
+		if strings.Contains(l, "--random-fully") {
+			random = append(random, l)
+		} else {
+			plain++
 		}
 	}
-	return out
+	return plain, random
 }

@@ -4,24 +4,32 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"regexp"
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // State is what a cluster's shape left on it, part by part, normalised so
 // that two readings of the same shape are equal: CoreDNS's Corefile, the
-// kube-system Services, DaemonSets and Deployments (their containers and
-// readiness), each node's iptables rules (both flavours) and the host-wide
+// kube-system Services, DaemonSets and Deployments (their containers), each
+// node's iptables rules (both flavours) and the host-wide
 // sysctls the lab records. A cluster that served one shape is fit for the
 // next only when a reset brought its State back to the plain cluster's.
 type State map[string]string
 
-// ReadState reads a cluster's State.
+// stateSettle bounds the wait for kube-system's workloads to be rolled out
+// and ready before their state is read: a state is read of a settled
+// cluster only.
+const stateSettle = time.Minute
+
+// ReadState reads a cluster's State, once every kube-system DaemonSet and
+// Deployment is rolled out and ready.
 func ReadState(ctx context.Context, c *Cluster) (State, error) {
 	s := State{}
 	cs := c.Client
@@ -44,16 +52,22 @@ func ReadState(ctx context.Context, c *Cluster) (State, error) {
 		return nil, fmt.Errorf("state of %s: kube-system daemon sets: %w", c.Name, err)
 	}
 	for _, d := range dss.Items {
+		if err := WaitDaemonSet(ctx, cs, "kube-system", d.Name, 0, stateSettle); err != nil {
+			return nil, fmt.Errorf("state of %s: %w", c.Name, err)
+		}
 		spec, _ := json.Marshal(d.Spec.Template.Spec.Containers)
-		lines = append(lines, fmt.Sprintf("daemonset %s ready %d/%d %s", d.Name, d.Status.NumberReady, d.Status.DesiredNumberScheduled, spec))
+		lines = append(lines, fmt.Sprintf("daemonset %s %s", d.Name, spec))
 	}
 	deps, err := cs.AppsV1().Deployments("kube-system").List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("state of %s: kube-system deployments: %w", c.Name, err)
 	}
 	for _, d := range deps.Items {
+		if err := WaitDeployment(ctx, cs, "kube-system", d.Name, stateSettle); err != nil {
+			return nil, fmt.Errorf("state of %s: %w", c.Name, err)
+		}
 		spec, _ := json.Marshal(d.Spec.Template.Spec.Containers)
-		lines = append(lines, fmt.Sprintf("deployment %s ready %d/%d %s", d.Name, d.Status.ReadyReplicas, d.Status.Replicas, spec))
+		lines = append(lines, fmt.Sprintf("deployment %s %s", d.Name, spec))
 	}
 	slices.Sort(lines)
 	s["kube-system"] = strings.Join(lines, "\n")
@@ -88,43 +102,69 @@ func ReadState(ctx context.Context, c *Cluster) (State, error) {
 // header of its own.
 const rulesScript = `echo "== iptables-nft"; iptables-nft-save 2>/dev/null; echo "== iptables-legacy"; iptables-legacy-save 2>/dev/null; true`
 
-var chainCounters = regexp.MustCompile(`^(:\S+ \S+) \[[0-9]+:[0-9]+\]$`)
+var (
+	chainCounters = regexp.MustCompile(`^(:\S+ \S+) \[[0-9]+:[0-9]+\]$`)
+	// kubeChain names kube-proxy's and kubelet's chains: they follow the
+	// Services and their endpoints (State's kube-system part), which a
+	// CoreDNS restart renews and kube-proxy rewrites in its own time.
+	kubeChain = regexp.MustCompile(`^KUBE-(SERVICES|SVC-|SEP-|EXT-|FW-|XLB-|SVL-|NODEPORTS|NODE-PORT|POSTROUTING|MARK-|FORWARD|PROXY-|KUBELET-|FIREWALL|EXTERNAL-SERVICES|IPTABLES-HINT|LOAD-BALANCER)`)
+	// kubeJump is a rule's jump to one of them.
+	kubeJump = regexp.MustCompile(` -j (KUBE-\S+)`)
+)
 
 // builtinChains are iptables' own chains: a table with nothing but these,
 // empty and accepting, is no table (one made by a rule since removed).
 var builtinChains = []string{"PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"}
 
 // NormalizeRules makes iptables-save output comparable across a reset:
-// without its comment lines (dates), counters and tables that hold no rule,
-// and without kube-proxy's and kubelet's chains (KUBE-*, and the jumps to
-// them): those follow the Services and their endpoints (State's
-// kube-system part), which a CoreDNS restart renews and kube-proxy
-// rewrites in its own time. Each table's lines are sorted. Everything else,
-// the lab's own rules above all, stays as it was.
+// without its comment lines (dates), counters, tables that hold no rule,
+// and kube-proxy's and kubelet's chains and the jumps to them (kubeChain).
+// Chains are sorted by name, each keeping the order of its rules. Everything
+// else, the lab's own rules above all, stays as it was.
 func NormalizeRules(save string) string {
-	var out, table []string
-	rules := false
+	var out []string
+	var chains []string           // the table's chain declarations
+	var rules map[string][]string // its rules by chain, in order
+	inTable, hasRules := false, false
 	for _, l := range strings.Split(save, "\n") {
 		l = chainCounters.ReplaceAllString(l, "$1")
 		switch {
-		case l == "" || strings.HasPrefix(l, "#") || strings.Contains(l, "KUBE-"):
+		case l == "" || strings.HasPrefix(l, "#"):
 		case strings.HasPrefix(l, "*"):
-			table, rules = []string{l}, false
+			out = append(out, l)
+			inTable, hasRules, chains, rules = true, false, nil, map[string][]string{}
 		case l == "COMMIT":
-			if rules {
-				slices.Sort(table[1:])
-				out = append(out, table...)
+			if !hasRules {
+				out = out[:len(out)-1] // the table's header: no table
+			} else {
+				slices.Sort(chains)
+				out = append(out, chains...)
+				for _, name := range slices.Sorted(maps.Keys(rules)) {
+					out = append(out, rules[name]...)
+				}
 				out = append(out, l)
 			}
-			table = nil
-		case table == nil:
+			inTable = false
+		case !inTable:
 			out = append(out, l) // a flavour's header
-		default:
-			table = append(table, l)
-			chain, policy, _ := strings.Cut(strings.TrimPrefix(l, ":"), " ")
-			if !strings.HasPrefix(l, ":") || !slices.Contains(builtinChains, chain) || policy != "ACCEPT" {
-				rules = true
+		case strings.HasPrefix(l, ":"):
+			name, policy, _ := strings.Cut(l[1:], " ")
+			if kubeChain.MatchString(name) {
+				continue
 			}
+			chains = append(chains, l)
+			if !slices.Contains(builtinChains, name) || policy != "ACCEPT" {
+				hasRules = true
+			}
+		case strings.HasPrefix(l, "-A "):
+			name, _, _ := strings.Cut(l[3:], " ")
+			if m := kubeJump.FindStringSubmatch(l); kubeChain.MatchString(name) || m != nil && kubeChain.MatchString(m[1]) {
+				continue
+			}
+			rules[name] = append(rules[name], l)
+			hasRules = true
+		default:
+			out = append(out, l)
 		}
 	}
 	return strings.Join(out, "\n")
@@ -173,11 +213,11 @@ func (s State) Diff(want State) []string {
 // linesNotIn are the lines of a that b does not have (as many times).
 func linesNotIn(a, b string) []string {
 	have := map[string]int{}
-	for _, l := range strings.Split(b, "\n") {
+	for _, l := range textLines(b) {
 		have[l]++
 	}
 	var out []string
-	for _, l := range strings.Split(a, "\n") {
+	for _, l := range textLines(a) {
 		if have[l] > 0 {
 			have[l]--
 			continue
@@ -185,4 +225,12 @@ func linesNotIn(a, b string) []string {
 		out = append(out, l)
 	}
 	return out
+}
+
+// textLines are a text's lines; an empty text has none.
+func textLines(text string) []string {
+	if text == "" {
+		return nil
+	}
+	return strings.Split(text, "\n")
 }

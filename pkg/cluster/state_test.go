@@ -45,6 +45,8 @@ func TestNormalizeRules(t *testing.T) {
 			"*mangle\n:PREROUTING ACCEPT [4:240]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n", true},
 		{"an empty chain of the lab left", natTable("10.244.1.2", "10.244.2.3", "10:600", "") +
 			"*mangle\n:PREROUTING ACCEPT [4:240]\n:LABRUN-AGENT - [0:0]\nCOMMIT\n", false},
+		{"kube-router's chains are kept", natTable("10.244.1.2", "10.244.2.3", "10:600", "") +
+			"*filter\n:KUBE-ROUTER-INPUT - [0:0]\n-A INPUT -j KUBE-ROUTER-INPUT\nCOMMIT\n", false},
 		{"kube-proxy's rules not yet written (they follow the Services)", strings.Join(slices.DeleteFunc(
 			strings.Split(natTable("10.244.1.2", "10.244.2.3", "10:600", ""), "\n"),
 			func(l string) bool { return strings.Contains(l, "KUBE-SVC") }), "\n"), true},
@@ -53,6 +55,15 @@ func TestNormalizeRules(t *testing.T) {
 		if (got == plain) != tc.equal {
 			t.Errorf("%s: equal %v, want %v:\n%s\nplain:\n%s", tc.name, got == plain, tc.equal, got, plain)
 		}
+	}
+	// The order of a chain's rules is kept: RETURN before MASQUERADE is
+	// not MASQUERADE before RETURN.
+	table := natTable("10.244.1.2", "10.244.2.3", "10:600", "")
+	ret := "-A POSTROUTING -d 10.96.0.0/12 -j RETURN\n"
+	before := strings.Replace(table, "-A POSTROUTING -s", ret+"-A POSTROUTING -s", 1)
+	after := strings.Replace(table, "\n-A KUBE-SEP-", "\n"+ret+"-A KUBE-SEP-", 1)
+	if NormalizeRules(before) == NormalizeRules(after) {
+		t.Errorf("two rules of a chain swapped: equal:\n%s", NormalizeRules(after))
 	}
 	if strings.Contains(plain, "# Generated") || strings.Contains(plain, "[10:600]") || strings.Contains(plain, "KUBE-") ||
 		!strings.Contains(plain, "labnet: masquerade") {
@@ -73,7 +84,7 @@ func TestStateDiff(t *testing.T) {
 	now := State{"coredns Corefile": ".:53 {\n    autopath @kubernetes\n    forward . 10.96.0.53\n}", "rules of n1": "a\nb", "rules of n2": "c"}
 	want := []string{
 		`coredns Corefile: 1 line(s) new, "    autopath @kubernetes"`,
-		`rules of n2: 1 line(s) new, "c"; 1 line(s) gone, ""`,
+		`rules of n2: 1 line(s) new, "c"`,
 	}
 	got := now.Diff(plain)
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {

@@ -43,25 +43,38 @@ func (s *runShared) after(si int) (cells []scenario.Cell, clusters int) {
 
 // runFamily runs a family's shapes on one cluster (reuse.go's comment), a
 // family of one as runShape does. Each cell's status goes in reached, by
-// shape.
+// shape. A shape that fails (its set-up, its cells) or a reset that does not
+// return the plain cluster hands the shapes left a fresh cluster; a plain
+// state that cannot be read, a cluster each.
 func runFamily(ctx context.Context, o RunOptions, sh *runShared, family []int, reached []map[string]results.Status) error {
 	if len(family) == 1 {
 		return runShape(ctx, o, sh, family[0], reached[family[0]])
 	}
-	atOnce := 1
-	for _, si := range family {
-		atOnce = max(atOnce, sh.lanes[si])
-	}
 	host := sh.shapes[family[0]].Shape
-	l, down, err := upShape(ctx, o, sh, family[0], nil, atOnce)
+	// Families group shapes of equal lanes (scenario.Families): the
+	// cluster's workers are what each shape's own cluster would have.
+	l, down, err := upShape(ctx, o, sh, family[0], nil, sh.lanes[family[0]])
 	if err != nil {
 		return err
 	}
-	defer func() { down() }() // the one down says when the check below fails
+	defer func() { down() }() // the down left when the function returns
 	name := l.Cluster.Name
+	// Each shape's facts start from the plain cluster's.
+	facts := maps.Clone(l.Facts)
 	plain, err := o.readState(ctx, l.Cluster)
 	if err != nil {
-		return err
+		fmt.Fprintf(o.Progress, "cluster %s: %v; each shape of its family gets a cluster of its own\n", name, err)
+		d := down
+		down = func() {}
+		d()
+		var errs []error
+		for _, si := range family {
+			if ctx.Err() != nil {
+				break
+			}
+			errs = append(errs, runShape(ctx, o, sh, si, reached[si]))
+		}
+		return errors.Join(errs...)
 	}
 	var ids []string
 	for _, si := range family {
@@ -71,34 +84,46 @@ func runFamily(ctx context.Context, o RunOptions, sh *runShared, family []int, r
 		name, strings.Join(ids, ", "))
 	for k, si := range family {
 		shape := sh.shapes[si].Shape
+		l.Facts = maps.Clone(facts)
 		recorded, undo, err := serve(ctx, o, l, shape, host)
-		if err != nil {
-			return err
+		if err == nil {
+			err = runCells(ctx, o, sh, si, l, recorded, reached[si])
 		}
-		err = runCells(ctx, o, sh, si, l, recorded, reached[si])
-		if err != nil || ctx.Err() != nil || k == len(family)-1 {
+		if ctx.Err() != nil || k == len(family)-1 {
 			return err
 		}
 		start := time.Now()
-		why := resetTo(ctx, o, l, undo, plain)
-		if ctx.Err() != nil {
-			return nil // interrupted: the caller marks the cells not reached
+		why := ""
+		if err == nil {
+			why = resetTo(ctx, o, l, undo, plain)
+			if ctx.Err() != nil {
+				return nil // interrupted: the caller marks the cells not reached
+			}
 		}
-		if why == "" {
+		if err == nil && why == "" {
 			took := time.Since(start).Round(100 * time.Millisecond)
 			fmt.Fprintf(o.Progress, "cluster %s: the plain cluster it was after shape %s (undone and checked in %s)\n", name, shape.ID, took)
-			if shape.ID != host.ID {
+			if len(shape.ClusterMitigations) > 0 {
 				sh.note(recorded.Cluster.Name+".reset", "undone and checked in "+took.String()+": the plain cluster again")
 			}
 			continue
 		}
-		// Not provably the plain cluster: the rest of the family gets a
-		// fresh one, and env.json says why.
-		fmt.Fprintf(o.Progress, "cluster %s: not the plain cluster it was after shape %s: %s; the shapes left get a fresh cluster\n", name, shape.ID, why)
+		// A failed shape, or not provably the plain cluster: the rest of
+		// the family gets a fresh one, and env.json says why.
+		if err != nil {
+			why = "shape " + shape.ID + " failed: " + err.Error()
+			fmt.Fprintf(o.Progress, "cluster %s: %s; the shapes left get a fresh cluster\n", name, why)
+		} else {
+			fmt.Fprintf(o.Progress, "cluster %s: not the plain cluster it was after shape %s: %s; the shapes left get a fresh cluster\n", name, shape.ID, why)
+		}
 		sh.note(ClusterName(o.ClusterPrefix, shape.ID)+".resetFailed", why)
-		down()
+		d := down
 		down = func() {}
-		return runFamily(ctx, o, sh, family[k+1:], reached)
+		d()
+		if ctx.Err() != nil {
+			return err
+		}
+		return errors.Join(err, runFamily(ctx, o, sh, family[k+1:], reached))
 	}
 	return nil
 }

@@ -13,7 +13,6 @@ import (
 
 	"labrun.dev/labrun/pkg/addons"
 	"labrun.dev/labrun/pkg/cluster"
-	"labrun.dev/labrun/pkg/results"
 	"labrun.dev/labrun/pkg/scenario"
 )
 
@@ -44,6 +43,10 @@ type reuseRun struct {
 	// dirty, when set, is what readState reads after the undo of that
 	// mitigation: the reset leaves something behind.
 	dirty string
+	// failing names a mitigation whose set-up fails; unreadable makes
+	// readState fail.
+	failing    string
+	unreadable bool
 }
 
 func newReuseRun(t *testing.T, parallel int) *reuseRun {
@@ -62,6 +65,10 @@ func newReuseRun(t *testing.T, parallel int) *reuseRun {
 		return up(ctx, o)
 	}
 	r.o.setUpUndoable = func(_ context.Context, env addons.Env, m string) (addons.Undo, error) {
+		if m == r.failing {
+			ev.add("set up " + m + " fails")
+			return nil, errors.New("scripted set-up failure of " + m)
+		}
 		ev.add("set up " + m + " on " + env.Cluster.Name)
 		r.mu.Lock()
 		r.state = "with " + m
@@ -80,6 +87,9 @@ func newReuseRun(t *testing.T, parallel int) *reuseRun {
 	r.o.readState = func(context.Context, *cluster.Cluster) (cluster.State, error) {
 		r.mu.Lock()
 		defer r.mu.Unlock()
+		if r.unreadable {
+			return nil, errors.New("scripted: state unreadable")
+		}
 		return cluster.State{"rules": r.state}, nil
 	}
 	return r
@@ -202,9 +212,59 @@ func TestRunResetThatLeavesSomethingGetsAFreshCluster(t *testing.T) {
 	}
 	checkStatuses(t, res.Run, familyCells)
 	for _, id := range familyCells[2:4] {
-		if st, _, _ := res.Run.ReadStatus(id); st.State == results.NotRun {
-			t.Errorf("%s: not run after the fresh cluster", id)
+		if st, _, _ := res.Run.ReadStatus(id); strings.HasPrefix(st.Reason, "not reached") {
+			t.Errorf("%s: %s, want run on the fresh cluster", id, st.Reason)
 		}
+	}
+}
+
+// TestRunFamilyGoesOnAfterAFailure: a shape whose mitigation fails to set up
+// fails alone (its cells not reached, the run failed): the shapes after it
+// run on a fresh cluster. A plain cluster whose state cannot be read gives
+// each shape a cluster of its own.
+func TestRunFamilyGoesOnAfterAFailure(t *testing.T) {
+	r := newReuseRun(t, 1)
+	r.failing = "autopath"
+	res, err := Run(context.Background(), r.o)
+	if err == nil || !strings.Contains(err.Error(), "scripted set-up failure of autopath") {
+		t.Fatalf("err = %v, want the set-up failure", err)
+	}
+	want := []string{
+		"up labrun-default with []",
+		"set up autopath fails",
+		"provider delete labrun-default",
+		"up labrun-default-random-fully with []",
+		"set up random-fully on labrun-default-random-fully", "undo random-fully",
+		"set up arp-gc on labrun-default-random-fully",
+		"provider delete labrun-default-random-fully",
+		"up labrun-default-nodelocaldns with [nodelocaldns]",
+		"provider delete labrun-default-nodelocaldns",
+	}
+	if got := r.of("up ", "set up ", "undo ", "provider delete"); !slices.Equal(got, want) {
+		t.Errorf("events:\n got %q\nwant %q", got, want)
+	}
+	for _, id := range familyCells {
+		st, _, _ := res.Run.ReadStatus(id)
+		if reached := !strings.HasPrefix(st.Reason, "not reached"); reached != (id != familyCells[1]) {
+			t.Errorf("%s: %s %s", id, st.State, st.Reason)
+		}
+	}
+
+	r = newReuseRun(t, 1)
+	r.unreadable = true
+	if _, err := Run(context.Background(), r.o); !errors.Is(err, ErrCellsIncomplete) {
+		t.Fatalf("state unreadable: err = %v, want ErrCellsIncomplete", err)
+	}
+	want = []string{
+		"up labrun-default with []", "provider delete labrun-default",
+		"up labrun-default with []", "provider delete labrun-default",
+		"up labrun-default-autopath with [autopath]", "provider delete labrun-default-autopath",
+		"up labrun-default-random-fully with [random-fully]", "provider delete labrun-default-random-fully",
+		"up labrun-default-arp-gc with [arp-gc]", "provider delete labrun-default-arp-gc",
+		"up labrun-default-nodelocaldns with [nodelocaldns]", "provider delete labrun-default-nodelocaldns",
+	}
+	if got := r.of("up ", "set up ", "undo ", "provider delete"); !slices.Equal(got, want) {
+		t.Errorf("state unreadable: events:\n got %q\nwant %q", got, want)
 	}
 }
 

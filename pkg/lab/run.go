@@ -260,7 +260,7 @@ func Run(ctx context.Context, o RunOptions) (*RunResult, error) {
 	// cluster is each shape's own, as the shape set it up.
 	_, existing := o.Provider.(cluster.ExistingProvider)
 	shared := &runShared{run: run, env: &env, eta: &ETA{}, shapes: shapes, atOnce: want, lanes: lanes, parallel: parallel,
-		families: scenario.Families(shapes, parallel <= 1 && !existing && !o.Retain)}
+		families: scenario.Families(shapes, lanes, parallel <= 1 && !existing && !o.Retain)}
 	shared.eta.SideBySide(want)
 	part, atOnce := "", ""
 	if shard != nil {

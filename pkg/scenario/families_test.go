@@ -6,14 +6,16 @@ import (
 	"testing"
 )
 
-// Two clusters, each plain and with four cluster-level mitigations (three
-// undoable, nodelocaldns not): ten shapes of one cell.
+// Three clusters (the third on kube-router), each plain and with four
+// cluster-level mitigations (three undoable, nodelocaldns not): fifteen
+// shapes of one cell.
 const familiesYAML = `apiVersion: labrun.dev/v1alpha1
 kind: Scenario
 metadata: {name: families}
 clusters:
   - {name: default}
   - {name: three, dns: {server: coredns, replicas: 3}}
+  - {name: kr, podNetwork: kube-router}
 workload:
   resolvers: [glibc]
   mitigations: [none, nodelocaldns, autopath, random-fully, arp-gc]
@@ -32,9 +34,10 @@ func TestFamilies(t *testing.T) {
 	for _, ps := range shapes {
 		ids = append(ids, ps.Shape.ID)
 	}
-	if len(shapes) != 10 {
-		t.Fatalf("the test wants 10 shapes: %v", ids)
+	if len(shapes) != 15 {
+		t.Fatalf("the test wants 15 shapes: %v", ids)
 	}
+	kubeRouter := " [kr] [kr+nodelocaldns] [kr+autopath] [kr+random-fully] [kr+arp-gc]"
 	named := func(fams [][]int) string {
 		var out []string
 		for _, f := range fams {
@@ -46,29 +49,37 @@ func TestFamilies(t *testing.T) {
 		}
 		return strings.Join(out, " ")
 	}
+	// Shapes with other lanes than the plain one (a resume: fewer cells
+	// left) are not in its family: they would have other workers.
+	otherLanes := make([]int, len(shapes))
+	for i := range otherLanes {
+		otherLanes[i] = 2
+	}
+	otherLanes[3] = 1 // default+random-fully
 	for _, tc := range []struct {
+		name  string
+		lanes []int
 		reuse bool
 		want  string
 	}{
-		{true, "[default default+autopath default+random-fully default+arp-gc] [default+nodelocaldns] " +
-			"[three three+autopath three+random-fully three+arp-gc] [three+nodelocaldns]"},
-		{false, "[default] [default+nodelocaldns] [default+autopath] [default+random-fully] [default+arp-gc] " +
-			"[three] [three+nodelocaldns] [three+autopath] [three+random-fully] [three+arp-gc]"},
+		{"reuse", nil, true, "[default default+autopath default+random-fully default+arp-gc] [default+nodelocaldns] " +
+			"[three three+autopath three+random-fully three+arp-gc] [three+nodelocaldns]" + kubeRouter},
+		{"no reuse", nil, false, "[default] [default+nodelocaldns] [default+autopath] [default+random-fully] [default+arp-gc] " +
+			"[three] [three+nodelocaldns] [three+autopath] [three+random-fully] [three+arp-gc]" + kubeRouter},
+		{"lanes differ", otherLanes, true, "[default default+autopath default+arp-gc] [default+nodelocaldns] [default+random-fully] " +
+			"[three three+autopath three+random-fully three+arp-gc] [three+nodelocaldns]" + kubeRouter},
 	} {
-		if got := named(Families(shapes, tc.reuse)); got != tc.want {
-			t.Errorf("reuse %v:\n got %s\nwant %s", tc.reuse, got, tc.want)
+		if got := named(Families(shapes, tc.lanes, tc.reuse)); got != tc.want {
+			t.Errorf("%s:\n got %s\nwant %s", tc.name, got, tc.want)
 		}
 	}
 	// A family is where its first shape is: without the plain shape (its
 	// cells complete, on a resume), the first undoable one brings it up.
 	var rest []int
-	for _, f := range Families(shapes[2:5], true) {
+	for _, f := range Families(shapes[2:5], nil, true) {
 		rest = append(rest, len(f))
 	}
 	if !slices.Equal(rest, []int{3}) {
 		t.Errorf("without the plain shape (%v): families of %v shapes, want one of 3", ids[2:5], rest)
 	}
 }
-
-var familyCells = []string{"default_glibc_none", "default+autopath_glibc_autopath", "default+random-fully_glibc_random-fully",
-	"default+arp-gc_glibc_arp-gc", "default+nodelocaldns_glibc_nodelocaldns"}

@@ -252,21 +252,49 @@ func Plan(cells []Cell) []PlanShape {
 
 // Families groups shapes (their indices) that one cluster serves in turn,
 // in plan order, each family where its first shape is: shapes of the same
-// cluster entry whose cluster-level mitigations the lab undoes exactly
-// (mitigation.Mitigation.Undone), the plain shape among them. With reuse
-// false each shape is a family of its own.
-func Families(shapes []PlanShape, reuse bool) [][]int {
+// cluster entry on the lab's own pod network, with as many cells side by
+// side (lanes[i], the shape's Lanes; nil: one each), whose cluster-level
+// mitigations the lab undoes exactly (mitigation.Mitigation.Undone), the
+// plain shape among them. Another pod network's agents write rules per pod
+// that a reset cannot be checked against. With reuse false each shape is a
+// family of its own.
+func Families(shapes []PlanShape, lanes []int, reuse bool) [][]int {
+	type key struct {
+		cluster Cluster
+		lanes   int
+	}
 	var out [][]int
-	at := map[Cluster]int{} // a cluster entry's family
+	at := map[key]int{} // a family by its key
 	for i, ps := range shapes {
-		if reuse && undone(ps.Shape.ClusterMitigations) {
-			if f, ok := at[ps.Shape.Cluster]; ok {
+		k := key{ps.Shape.Cluster, 1}
+		if lanes != nil {
+			k.lanes = lanes[i]
+		}
+		c := ps.Shape.Cluster
+		if reuse && (c.PodNetwork == "" || c.PodNetwork == DefaultPodNetwork) && undone(ps.Shape.ClusterMitigations) {
+			if f, ok := at[k]; ok {
 				out[f] = append(out[f], i)
 				continue
 			}
-			at[ps.Shape.Cluster] = len(out)
+			at[k] = len(out)
 		}
 		out = append(out, []int{i})
+	}
+	return out
+}
+
+// PlanLanes is each shape's Lanes for atOnce cells at once, over its cells
+// that run.
+func PlanLanes(shapes []PlanShape, atOnce int) []int {
+	out := make([]int, len(shapes))
+	for i, ps := range shapes {
+		runs := 0
+		for _, c := range ps.Cells {
+			if c.Runs() {
+				runs++
+			}
+		}
+		out[i], _ = Lanes(atOnce, ps.Shape.Cluster, runs)
 	}
 	return out
 }
@@ -288,6 +316,7 @@ func undone(ids []string) bool {
 func EstimateWallTime(cells []Cell, atOnce int) time.Duration {
 	var total time.Duration
 	var running []PlanShape
+	var lanes []int
 	for _, ps := range Plan(cells) {
 		var shape time.Duration
 		runs := 0
@@ -298,12 +327,12 @@ func EstimateWallTime(cells []Cell, atOnce int) time.Duration {
 			}
 		}
 		if runs > 0 {
-			lanes, _ := Lanes(atOnce, ps.Shape.Cluster, runs)
-			total += shape / time.Duration(lanes)
-			running = append(running, ps)
+			n, _ := Lanes(atOnce, ps.Shape.Cluster, runs)
+			total += shape / time.Duration(n)
+			running, lanes = append(running, ps), append(lanes, n)
 		}
 	}
-	return total + time.Duration(len(Families(running, true)))*EstimateCluster
+	return total + time.Duration(len(Families(running, lanes, true)))*EstimateCluster
 }
 
 // MaxClusterWorkers is the most workers a lab cluster has (cluster.MaxWorkers):
