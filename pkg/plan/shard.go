@@ -70,14 +70,17 @@ func CheckShard(index, count int) error {
 // all of them returned, some possibly empty; cells that do not run are in
 // none. The same cells give the same shards.
 //
-// The cells of a shape share one cluster, so a shard pays a cluster
-// (scenario.EstimateCluster) for every shape it holds, and splitting a shape
-// costs one cluster more. Shapes are kept whole unless splitting shortens the
-// longest shard by more than the extra clusters add to the mean shard. The
-// method:
+// The cells of a shape share one cluster, and so do the shapes of a family
+// (scenario.Families: a plain shape and those that differ from it only by
+// mitigations labrun run undoes), so a shard pays a cluster
+// (scenario.EstimateCluster) for every family it holds, and splitting a
+// family costs one cluster more. Families are kept whole unless splitting
+// shortens the longest shard by more than the extra clusters add to the mean
+// shard. The method (a "shape" below is a family):
 //
 //  1. Each shape is cut into k_s pieces (k_s = 1 at first), consecutive cells
-//     of about equal estimated time, each piece paying the cluster.
+//     (its shapes in plan order) of about equal estimated time, each piece
+//     paying the cluster.
 //  2. Pieces are assigned longest-processing-time first: longest piece first
 //     (ties in plan order) to the least loaded shard (ties: the lowest
 //     index). A shard is never left empty while another holds two pieces.
@@ -98,7 +101,7 @@ func Split(cells []scenario.Cell, n int) ([]Shard, error) {
 		return nil, fmt.Errorf("%d shards: want 1 ≤ N ≤ %d", n, MaxShards)
 	}
 	order := map[string]int{}
-	var groups [][]scenario.Cell // the cells that run, by shape, in plan order
+	var running []scenario.PlanShape // the shapes with cells that run, with those only
 	for _, ps := range scenario.Plan(cells) {
 		var runs []scenario.Cell
 		for _, c := range ps.Cells {
@@ -108,8 +111,19 @@ func Split(cells []scenario.Cell, n int) ([]Shard, error) {
 			}
 		}
 		if len(runs) > 0 {
-			groups = append(groups, runs)
+			running = append(running, scenario.PlanShape{Shape: ps.Shape, Cells: runs})
 		}
+	}
+	// The cells that run, by family of shapes (one cluster each, as labrun
+	// run makes them; one cell at a time, as the estimates count), in plan
+	// order.
+	var groups [][]scenario.Cell
+	for _, family := range scenario.Families(running, nil, true) {
+		var g []scenario.Cell
+		for _, i := range family {
+			g = append(g, running[i].Cells...)
+		}
+		groups = append(groups, g)
 	}
 	parts := make([]int, len(groups))
 	for g := range parts {

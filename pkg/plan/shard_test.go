@@ -27,6 +27,17 @@ func cellsOf(shape string, n int, d time.Duration) []scenario.Cell {
 	return out
 }
 
+// familyCellsOf makes n cells of the shape of cluster entry cluster with a
+// cluster-level mitigation.
+func familyCellsOf(cluster, mitigation string, n int, d time.Duration) []scenario.Cell {
+	out := cellsOf(cluster+"+"+mitigation, n, d)
+	for i := range out {
+		out[i].Shape.Cluster.Name = cluster
+		out[i].Shape.ClusterMitigations = []string{mitigation}
+	}
+	return out
+}
+
 // layout is a split as shapes per shard, a shape split over shards written
 // with its cell count: "a:3".
 func layout(shards []Shard) [][]string {
@@ -75,6 +86,14 @@ func TestSplit(t *testing.T) {
 		{"a split that saves less than its cluster costs is not made",
 			slices.Concat(cellsOf("a", 4, m), cellsOf("b", 4, m), cellsOf("c", 1, m), cellsOf("d", 1, m), cellsOf("e", 1, m), cellsOf("f", 1, m)), 4,
 			[][]string{{"a:4"}, {"b:4"}, {"c:1", "e:1"}, {"d:1", "f:1"}}},
+		// a, a+autopath and a+arp-gc share a cluster (a family): together
+		// they are one piece of 6 cells; b and c stay whole.
+		{"a family of shapes is kept together", slices.Concat(cellsOf("a", 2, m), familyCellsOf("a", "autopath", 2, m),
+			cellsOf("b", 3, m), familyCellsOf("a", "arp-gc", 2, m), cellsOf("c", 3, m)), 2,
+			[][]string{{"a:2", "a+autopath:2", "a+arp-gc:2"}, {"b:3", "c:3"}}},
+		{"nodelocaldns is not in the family", slices.Concat(cellsOf("a", 2, m), familyCellsOf("a", "nodelocaldns", 2, m),
+			familyCellsOf("a", "autopath", 2, m)), 2,
+			[][]string{{"a:2", "a+autopath:2"}, {"a+nodelocaldns:2"}}},
 		{"cells that do not run are in no shard", slices.Concat(cellsOf("a", 2, m), cellsOf("x", 3, 0), cellsOf("b", 1, m)), 2,
 			[][]string{{"a:2"}, {"b:1"}}},
 		{"nothing to run", cellsOf("x", 3, 0), 3,
@@ -181,8 +200,8 @@ func checkSplit(t *testing.T, cells []scenario.Cell, n int, shards []Shard) {
 		switch {
 		case len(s.Cells) == 0:
 			empty++
-		case len(s.Shapes) > 1:
-			crowded++
+		case len(scenario.Families(scenario.Plan(s.Cells), nil, true)) > 1:
+			crowded++ // more than one cluster
 		}
 	}
 	var union []string
@@ -194,7 +213,7 @@ func checkSplit(t *testing.T, cells []scenario.Cell, n int, shards []Shard) {
 		t.Errorf("the shards hold %d cells, the plan runs %d: %v vs %v", len(union), len(willRun), union, willRun)
 	}
 	if empty > 0 && crowded > 0 {
-		t.Errorf("%d empty shard(s) while %d hold more than one shape: %v", empty, crowded, layout(shards))
+		t.Errorf("%d empty shard(s) while %d hold more than one family of shapes: %v", empty, crowded, layout(shards))
 	}
 	again, err := Split(cells, n)
 	if err != nil || !slices.EqualFunc(again, shards, func(a, b Shard) bool {
@@ -219,7 +238,7 @@ func likeThisHost(cells []scenario.Cell) []scenario.Cell {
 
 // TestSplitShippedScenarios: for every scenario in scenarios/ and N = 1…16,
 // the shards are disjoint, together the plan's cells that run, and none is
-// empty while another holds two shapes; splitting never makes the longest
+// empty while another holds two families of shapes (two clusters); splitting never makes the longest
 // shard longer than keeping every shape whole.
 func TestSplitShippedScenarios(t *testing.T) {
 	files, err := filepath.Glob("../../scenarios/*.yaml")
