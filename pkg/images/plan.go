@@ -130,14 +130,15 @@ func NewPlan(v Versions, k Kubernetes, repo string) *Plan {
 	// runc needs cgo and seccomp, or pods fail with "seccomp not supported".
 	runc := goInstallStep("runc", "github.com/opencontainers/runc", v.Runc, true, "seccomp", "-s -w", "")
 	pause := pauseStep(k)
-	nodeRootfs := importStep(debootstrapStep(v, "node", nodePackages), "labrun/debian:"+v.Debian.Suite+"-node")
-	tools := debootstrapStep(v, "tools", toolsPackages)
+	debian := baseStep(v)
+	nodeRootfs := importStep(debianStep(debian, "node", nodePackages), "labrun/debian:"+v.Debian.Suite+"-node")
+	tools := debianStep(debian, "tools", toolsPackages)
 	labnet := ownBinaryStep(repo, "labnet", "labnet", nil, "-s -w")
 	labdns := ownBinaryStep(repo, "labdns", "labdns", nil, "-s -w")
 	// The probes call the real C libraries (pkg/probe): glibc dynamically
 	// linked on a Debian base that also has gRPC C-core (python3-grpcio);
 	// musl statically linked with musl-gcc, on an empty base.
-	probeRootfs := debootstrapStep(v, "probe", probePackages)
+	probeRootfs := debianStep(debian, "probe", probePackages)
 	probeGlibc := ownBinaryStep(repo, "probe-glibc", "probe", []string{"CGO_ENABLED=1", "CC=gcc"}, "-s -w")
 	probeMusl := ownBinaryStep(repo, "probe-musl", "probe", []string{"CGO_ENABLED=1", "CC=musl-gcc"},
 		"-s -w -linkmode external -extldflags -static")
@@ -181,7 +182,7 @@ func NewPlan(v Versions, k Kubernetes, repo string) *Plan {
 		// kube-router programs routes, iptables and ipsets: the tools base.
 		componentImage("kube-router", KubeRouterRepo+":"+v.KubeRouter, tools, bin(kubeRouter, "kube-router")),
 		// Debian's dnsmasq, the cache kube-dns itself ships (dns: dnsmasq-coredns).
-		rootfsImage("dnsmasq", DnsmasqRepo, debootstrapStep(v, "dnsmasq", dnsmasqPackages), "/usr/sbin/dnsmasq"),
+		rootfsImage("dnsmasq", DnsmasqRepo, debianStep(debian, "dnsmasq", dnsmasqPackages), "/usr/sbin/dnsmasq"),
 	}
 	return &Plan{Kube: k, Node: node, LabNode: labNodeStep(k, node, lab), Lab: lab, Components: components, Addons: addons}
 }

@@ -12,8 +12,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"golang.org/x/sync/errgroup"
 )
 
 // recipeVersion is part of every key: bump it when a recipe changes in a way
@@ -91,47 +89,73 @@ func order(roots []*Step) []*Step {
 
 // Run builds roots and everything they need. Independent steps run side by
 // side (Parallel at a time; a debootstrap waits on the network while a Go
-// build uses the CPU).
+// build uses the CPU). A free slot goes to the ready step that comes first in
+// plan order, so a build proceeds as the plan lists it: a root file system is
+// extended as soon as its base is made, not after every Go build ready
+// meanwhile. The first failure (or an interrupt) starts nothing more and
+// returns once the running steps have stopped.
 func (r *Runner) Run(ctx context.Context, roots ...*Step) error {
 	steps := order(roots)
 	start := time.Now()
-	done := make(map[*Step]chan struct{}, len(steps))
-	for _, s := range steps {
-		done[s] = make(chan struct{})
+	parallel := max(r.Parallel, 1)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type result struct {
+		i   int
+		err error
 	}
-	parallel := r.Parallel
-	if parallel < 1 {
-		parallel = 1
-	}
-	sem := make(chan struct{}, parallel)
-	g, gctx := errgroup.WithContext(ctx)
+	results := make(chan result)
+	done := make([]bool, len(steps))
+	started := make([]bool, len(steps))
+	index := make(map[*Step]int, len(steps))
 	for i, s := range steps {
-		g.Go(func() error {
-			for _, d := range s.Deps {
-				select {
-				case <-done[d]:
-				case <-gctx.Done():
-					return nil // another step failed or the user interrupted
-				}
-			}
-			select {
-			case sem <- struct{}{}:
-			case <-gctx.Done():
-				return nil
-			}
-			defer func() { <-sem }()
-			if err := r.runStep(gctx, s, i+1, len(steps)); err != nil {
-				return fmt.Errorf("build %s: %w", s.Name, err)
-			}
-			close(done[s])
-			return nil
-		})
+		index[s] = i
 	}
-	if err := g.Wait(); err != nil {
-		return err
+	ready := func(i int) bool {
+		for _, d := range steps[i].Deps {
+			if !done[index[d]] {
+				return false
+			}
+		}
+		return true
+	}
+	var firstErr error
+	running, finished := 0, 0
+	for {
+		for i := 0; i < len(steps) && running < parallel && firstErr == nil && ctx.Err() == nil; i++ {
+			if started[i] || !ready(i) {
+				continue
+			}
+			started[i] = true
+			running++
+			go func() {
+				err := r.runStep(ctx, steps[i], i+1, len(steps))
+				if err != nil {
+					err = fmt.Errorf("build %s: %w", steps[i].Name, err)
+				}
+				results <- result{i, err}
+			}()
+		}
+		if running == 0 {
+			break
+		}
+		res := <-results
+		running--
+		finished++
+		if res.err != nil && firstErr == nil {
+			firstErr = res.err
+			cancel()
+		}
+		done[res.i] = res.err == nil
+	}
+	if firstErr != nil {
+		return firstErr
 	}
 	if err := ctx.Err(); err != nil {
 		return err
+	}
+	if finished < len(steps) {
+		return fmt.Errorf("images: %d of %d steps could not start (a dependency cycle?)", len(steps)-finished, len(steps))
 	}
 	r.logf("images: %d steps in %s: %d built, %d reused", len(steps), since(start), len(r.built), len(r.reused))
 	return nil

@@ -72,6 +72,31 @@ func sorted(s []string) string {
 	return strings.Join(c, ",")
 }
 
+func TestRunnerStartsStepsInPlanOrder(t *testing.T) {
+	// base, then its extension (ready only once base is made), then two
+	// independent steps: one at a time, the extension must not wait behind
+	// the independent ones that were ready first.
+	for _, parallel := range []int{1, 2} {
+		var builds []string
+		base := counting("base", nil, &builds)
+		ext := counting("ext", nil, &builds, base)
+		g1 := counting("g1", nil, &builds)
+		g2 := counting("g2", nil, &builds)
+		r := newRunner(t, t.TempDir())
+		r.Parallel = parallel
+		if err := r.Run(context.Background(), ext, g1, g2); err != nil {
+			t.Fatal(err)
+		}
+		if parallel == 1 {
+			if got := strings.Join(builds, ","); got != "base,ext,g1,g2" {
+				t.Errorf("one at a time: built %s, want base,ext,g1,g2", got)
+			}
+		} else if got := sorted(builds); got != "base,ext,g1,g2" {
+			t.Errorf("two at a time: built %s, want each of base,ext,g1,g2 once", got)
+		}
+	}
+}
+
 func TestRunnerFailedStepLeavesNothingComplete(t *testing.T) {
 	cache := t.TempDir()
 	boom := errors.New("boom")
