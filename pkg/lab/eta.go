@@ -79,14 +79,21 @@ func (e *ETA) cellsTime(cells []scenario.Cell, overhead time.Duration) time.Dura
 	return d / time.Duration(max(e.lanes, 1))
 }
 
+// shapeSwitch is what a family's cluster takes between two shapes: the
+// first's mitigations undone, the state checked, the next one's set up (1 to
+// 11 s each in the nightly of 2026-12-06, 5.5 s on average).
+const shapeSwitch = 6 * time.Second
+
 // Remaining is the estimate for cells still to run on the current cluster
-// and clusters still to come (each with its cells), one after another. The
-// current cluster's deletion is counted when current is true.
-func (e *ETA) Remaining(cells []scenario.Cell, clustersToCome int, current bool) time.Duration {
+// and clusters still to come (each with its cells), one after another, with
+// switches from one shape of a family to the next between them. The current
+// cluster's deletion is counted when current is true.
+func (e *ETA) Remaining(cells []scenario.Cell, clustersToCome, switches int, current bool) time.Duration {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	d := e.cellsTime(cells, e.meanOverhead())
 	d += time.Duration(clustersToCome) * (scenario.EstimateClusterUp + scenario.EstimateClusterDown)
+	d += time.Duration(switches) * shapeSwitch
 	if current {
 		d += scenario.EstimateClusterDown
 	}

@@ -497,11 +497,11 @@ func TestETARunRemaining(t *testing.T) {
 
 	one := &ETA{}
 	one.Plan(1, shapes)
-	if got, want := one.RunRemaining(), one.Remaining(cells, 3, false); got != want {
+	if got, want := one.RunRemaining(), one.Remaining(cells, 3, 0, false); got != want {
 		t.Errorf("one slot, nothing started: %s, Remaining says %s", got, want)
 	}
 	one.Left(0, cells[1:2])
-	if got, want := one.RunRemaining(), one.Remaining(cells[1:], 2, true); got != want {
+	if got, want := one.RunRemaining(), one.Remaining(cells[1:], 2, 0, true); got != want {
 		t.Errorf("one slot, shape 0 running: %s, Remaining says %s", got, want)
 	}
 

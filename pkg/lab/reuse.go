@@ -25,20 +25,34 @@ import (
 // the families.
 
 // after is what runs after shape si: the cells of the shapes after it in
-// run order, and how many clusters those bring up.
-func (s *runShared) after(si int) (cells []scenario.Cell, clusters int) {
+// run order, how many clusters those bring up, and how many times a
+// family's cluster switches from one shape to the next meanwhile.
+func (s *runShared) after(si int) (cells []scenario.Cell, clusters, switches int) {
 	seen := false
 	for f, family := range s.families {
-		for _, i := range family {
+		for k, i := range family {
 			if seen {
 				cells = append(cells, s.shapes[i].Cells...)
+				if k > 0 {
+					switches++
+				}
 			}
 			if i == si {
 				seen, clusters = true, len(s.families)-f-1
 			}
 		}
 	}
-	return cells, clusters
+	return cells, clusters, switches
+}
+
+// switches is how many times families' clusters switch from one shape to the
+// next.
+func switches(families [][]int) int {
+	n := 0
+	for _, f := range families {
+		n += len(f) - 1
+	}
+	return n
 }
 
 // runFamily runs a family's shapes on one cluster (reuse.go's comment), a

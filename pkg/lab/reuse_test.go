@@ -320,3 +320,40 @@ func TestServe(t *testing.T) {
 		t.Errorf("after a failed set-up: %q, want %q", got, want)
 	}
 }
+
+func TestAfter(t *testing.T) {
+	shape := func(cells ...string) scenario.PlanShape {
+		var ps scenario.PlanShape
+		for _, id := range cells {
+			ps.Cells = append(ps.Cells, scenario.Cell{ID: id})
+		}
+		return ps
+	}
+	// Two families: shapes 0, 2, 1 on one cluster (in that order), 3 alone.
+	sh := &runShared{
+		shapes:   []scenario.PlanShape{shape("a"), shape("b1", "b2"), shape("c"), shape("d")},
+		families: [][]int{{0, 2, 1}, {3}},
+	}
+	if got := switches(sh.families); got != 2 {
+		t.Errorf("switches = %d, want 2", got)
+	}
+	for _, tc := range []struct {
+		si                int
+		cells             string
+		clusters, switchN int
+	}{
+		{0, "c b1 b2 d", 1, 2},
+		{2, "b1 b2 d", 1, 1},
+		{1, "d", 1, 0},
+		{3, "", 0, 0},
+	} {
+		cells, clusters, sw := sh.after(tc.si)
+		var ids []string
+		for _, c := range cells {
+			ids = append(ids, c.ID)
+		}
+		if got := strings.Join(ids, " "); got != tc.cells || clusters != tc.clusters || sw != tc.switchN {
+			t.Errorf("after(%d) = %q, %d clusters, %d switches; want %q, %d, %d", tc.si, got, clusters, sw, tc.cells, tc.clusters, tc.switchN)
+		}
+	}
+}

@@ -266,7 +266,7 @@ func Run(ctx context.Context, o RunOptions) (*RunResult, error) {
 	if shard != nil {
 		part = fmt.Sprintf("shard %s: %d of the ", shard, len(shard.Cells))
 	}
-	estimate := shared.eta.Remaining(todo, len(shared.families), false)
+	estimate := shared.eta.Remaining(todo, len(shared.families), switches(shared.families), false)
 	if parallel > 1 {
 		shared.eta.Plan(parallel, restOf(shapes))
 		estimate = shared.eta.RunRemaining()
@@ -683,7 +683,7 @@ func runCells(ctx context.Context, o RunOptions, sh *runShared, si int, l, recor
 	ps, run, eta := sh.shapes[si], sh.run, sh.eta
 	// The ETA: with shapes side by side, of the whole run (RunRemaining);
 	// one after another, of this shape and the shapes to come.
-	later, clustersLater := sh.after(si)
+	later, clustersLater, switchesLater := sh.after(si)
 	side := sh.parallel > 1
 	if side {
 		eta.Start(si)
@@ -747,7 +747,7 @@ func runCells(ctx context.Context, o RunOptions, sh *runShared, si int, l, recor
 				eta.Left(si, ps.Cells[i:])
 				startETA = eta.RunRemaining()
 			} else {
-				startETA = eta.Remaining(append([]scenario.Cell{c}, left...), clustersLater, true)
+				startETA = eta.Remaining(append([]scenario.Cell{c}, left...), clustersLater, switchesLater, true)
 			}
 			where := ""
 			if lr.lane != "" {
@@ -771,7 +771,7 @@ func runCells(ctx context.Context, o RunOptions, sh *runShared, si int, l, recor
 				eta.Left(si, rest)
 				endETA = eta.RunRemaining()
 			} else {
-				endETA = eta.Remaining(append(slices.Clone(rest), later...), clustersLater, true)
+				endETA = eta.Remaining(append(slices.Clone(rest), later...), clustersLater, switchesLater, true)
 			}
 			fmt.Fprintf(o.Progress, "cell %d/%d %s: %s in %s; ETA %s\n", i+1, len(ps.Cells), c.ID, resultLine(res),
 				time.Since(start).Round(time.Second), endETA)

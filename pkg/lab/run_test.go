@@ -57,7 +57,7 @@ func TestClusterName(t *testing.T) {
 func TestETA(t *testing.T) {
 	cells := testCells(t)[:4] // the default shape's four cells of 10 s
 	var e ETA
-	if got, want := e.Remaining(cells, 0, true), 4*(10*time.Second+scenario.EstimateCellOverhead)+scenario.EstimateClusterDown; got != want {
+	if got, want := e.Remaining(cells, 0, 0, true), 4*(10*time.Second+scenario.EstimateCellOverhead)+scenario.EstimateClusterDown; got != want {
 		t.Errorf("before any cell: %s, want %s", got, want)
 	}
 	e.Observe(16*time.Second, cells[0]) // 6 s overhead
@@ -65,8 +65,11 @@ func TestETA(t *testing.T) {
 	if e.Overhead() != 8*time.Second {
 		t.Errorf("mean overhead %s, want 8s", e.Overhead())
 	}
-	if got, want := e.Remaining(cells[2:], 1, false), 2*18*time.Second+scenario.EstimateClusterUp+scenario.EstimateClusterDown; got != want {
+	if got, want := e.Remaining(cells[2:], 1, 0, false), 2*18*time.Second+scenario.EstimateClusterUp+scenario.EstimateClusterDown; got != want {
 		t.Errorf("two cells and a cluster to come: %s, want %s", got, want)
+	}
+	if got, want := e.Remaining(cells[2:], 1, 2, false), 2*18*time.Second+scenario.EstimateClusterUp+scenario.EstimateClusterDown+2*shapeSwitch; got != want {
+		t.Errorf("two cells, a cluster and two shape switches to come: %s, want %s", got, want)
 	}
 	e.Observe(time.Second, cells[2]) // faster than its duration: no negative overhead
 	if e.Overhead() != 16*time.Second/3 {
