@@ -24,9 +24,10 @@ func InCache(cache string) HaveImage {
 // this machine cannot build them (FACTS.md, "The Go module proxy here is an
 // allow-list").
 var whyNotBuilt = map[string]string{
-	"podNetwork=calico": "Calico cannot be built here (github.com/projectcalico/api is refused by the Go module proxy)",
-	"podNetwork=weave":  "Weave Net cannot be built here (github.com/weaveworks/weave is refused by the Go module proxy)",
-	"dns=kube-dns":      "kube-dns cannot be built here (k8s.io/dns is refused by the Go module proxy)",
+	"podNetwork=calico":   "Calico cannot be built here (github.com/projectcalico/api is refused by the Go module proxy)",
+	"podNetwork=weave":    "Weave Net cannot be built here (github.com/weaveworks/weave is refused by the Go module proxy)",
+	"dns=kube-dns":        "kube-dns cannot be built here (k8s.io/dns is refused by the Go module proxy)",
+	"nodeImage=published": "it is kind's own published node image, which the lab pulls rather than builds (nodeImage: built is the one made here)",
 }
 
 // NotRun says why a cluster of shape c cannot run on this host with the
@@ -49,7 +50,7 @@ func NotRun(k Kernel, c scenario.Cluster, have HaveImage) string {
 	if c.PodNetwork == "calico" && !k.Has(VXLAN) {
 		reasons = append(reasons, "podNetwork calico (VXLAN mode): "+k.Finding(VXLAN).Reason())
 	}
-	for _, axis := range []string{"podNetwork=" + c.PodNetwork, "dns=" + c.DNS.Server} {
+	for _, axis := range []string{"podNetwork=" + c.PodNetwork, "dns=" + c.DNS.Server, "nodeImage=" + c.NodeImage} {
 		if r := missingImages(axis, published, have); r != "" {
 			reasons = append(reasons, r)
 		}

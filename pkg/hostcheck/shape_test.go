@@ -29,6 +29,12 @@ func shape(podNetwork, kubeProxy, dns string) scenario.Cluster {
 	return scenario.Cluster{PodNetwork: podNetwork, KubeProxy: kubeProxy, DNS: scenario.DNS{Server: dns, Replicas: 2}}
 }
 
+func published() scenario.Cluster {
+	c := shape("default", "iptables", "coredns")
+	c.NodeImage = "published"
+	return c
+}
+
 func haveNone(string) bool { return false }
 func haveAll(string) bool  { return true }
 
@@ -56,6 +62,10 @@ func TestNotRun(t *testing.T) {
 			[]string{"podNetwork weave: images docker.io/weaveworks/weave-kube:2.8.1", "github.com/weaveworks/weave is refused", "with them Weave Net would run in sleeve (kernel lacks openvswitch"}},
 		{"kube-dns without its images", thisHost, shape("default", "iptables", "kube-dns"), haveNone,
 			[]string{"dns kube-dns: images registry.k8s.io/dns/k8s-dns-kube-dns:1.22.28@sha256:df85f157", "k8s.io/dns is refused"}},
+		{"the published node image missing", thisHost, published(), haveNone,
+			[]string{"nodeImage published: image docker.io/kindest/node:v1.37.0@sha256:a1ed56cf", "kind's own published node image",
+				"labrun images pull kind-node", "labrun images import"}},
+		{"the published node image stored", thisHost, published(), haveAll, nil},
 		{"every reason at once", thisHost, shape("weave", "ipvs", "kube-dns"), haveNone,
 			[]string{"kernel lacks IPVS", "podNetwork weave:", "dns kube-dns:"}},
 	} {

@@ -246,7 +246,7 @@ func TestPublishedListIsValid(t *testing.T) {
 			needed[a] = true
 		}
 	}
-	for _, axis := range []string{"podNetwork=calico", "podNetwork=weave", "dns=kube-dns", "mitigation=nodelocaldns"} {
+	for _, axis := range []string{"podNetwork=calico", "podNetwork=weave", "dns=kube-dns", "mitigation=nodelocaldns", "nodeImage=published"} {
 		if !needed[axis] {
 			t.Errorf("no published image is listed for %s", axis)
 		}

@@ -81,6 +81,7 @@ func axesOf(cells []scenario.Cell) []string {
 			continue
 		}
 		add("podNetwork=" + c.Shape.Cluster.PodNetwork)
+		add("nodeImage=" + c.Shape.Cluster.NodeImage)
 		add("dns=" + c.Shape.Cluster.DNS.Server)
 		for _, m := range c.Shape.ClusterMitigations {
 			add("mitigation=" + m)

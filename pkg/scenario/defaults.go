@@ -11,6 +11,7 @@ const (
 	DefaultControlPlanes = 1
 	DefaultWorkers       = 2
 	DefaultPodNetwork    = "default"
+	DefaultNodeImage     = "built"
 	DefaultKubeProxy     = "iptables"
 	DefaultDNSServer     = "coredns"
 	DefaultDNSReplicas   = 2 // the DNAT race needs two backends to diverge
@@ -45,6 +46,10 @@ func (s *Scenario) setDefaults() {
 			c.Name = DefaultCluster
 		}
 		c.Pinned = Pinned{Kubernetes: c.Kubernetes != "", ControlPlanes: s.src.has(p + ".nodes.controlPlanes")}
+		c.NodeImage = or(c.NodeImage, DefaultNodeImage)
+		if c.NodeImage == "published" {
+			c.Kubernetes = or(c.Kubernetes, PublishedNodeKubernetes)
+		}
 		c.Kubernetes = or(c.Kubernetes, DefaultKubernetes)
 		if !c.Pinned.ControlPlanes {
 			c.Nodes.ControlPlanes = DefaultControlPlanes

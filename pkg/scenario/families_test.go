@@ -83,3 +83,36 @@ func TestFamilies(t *testing.T) {
 		t.Errorf("without the plain shape (%v): families of %v shapes, want one of 3", ids[2:5], rest)
 	}
 }
+
+// The published node image's pod network (kindnet) was never checked by a
+// reset: each of its shapes gets a cluster of its own.
+func TestFamiliesPublishedNodeKeepsItsOwn(t *testing.T) {
+	sc, err := Parse("published.yaml", []byte(`apiVersion: labrun.dev/v1alpha1
+kind: Scenario
+metadata: {name: published}
+clusters:
+  - {name: built}
+  - {name: pub, nodeImage: published}
+workload:
+  mitigations: [none, autopath]
+  load: {duration: 1s}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	shapes := Plan(sc.Expand())
+	var got []string
+	for _, f := range Families(shapes, nil, true) {
+		var s []string
+		for _, i := range f {
+			s = append(s, shapes[i].Shape.ID)
+		}
+		got = append(got, "["+strings.Join(s, " ")+"]")
+	}
+	if want := "[built built+autopath] [pub] [pub+autopath]"; strings.Join(got, " ") != want {
+		t.Errorf("families %s, want %s", strings.Join(got, " "), want)
+	}
+	if k := shapes[2].Shape.Cluster.Kubernetes; k != PublishedNodeKubernetes {
+		t.Errorf("the published shape's kubernetes = %s, want %s", k, PublishedNodeKubernetes)
+	}
+}

@@ -85,7 +85,7 @@ func TestLoadInvalid(t *testing.T) {
 	tests := map[string][]string{
 		"invalid-unknown-fields.yaml": {
 			"invalid-unknown-fields.yaml:5: metadata.owner: unknown field; valid: name, description",
-			"invalid-unknown-fields.yaml:8: clusters[0].kubernetesVersion: unknown field; valid: name, kubernetes, nodes, podNetwork, kubeProxy, dns",
+			"invalid-unknown-fields.yaml:8: clusters[0].kubernetesVersion: unknown field; valid: name, kubernetes, nodeImage, nodes, podNetwork, kubeProxy, dns",
 			"invalid-unknown-fields.yaml:10: workload.resolver: unknown field; valid: resolvers, mitigations, names, load",
 			"invalid-unknown-fields.yaml:11: workload.load.seconds: unknown field; valid: podsPerNode, concurrency, rate, duration",
 			"invalid-unknown-fields.yaml:13: repeats: written twice (first on line 12); valid: each field once",
@@ -178,6 +178,11 @@ func TestLoadInvalid(t *testing.T) {
 		},
 		"invalid-yaml.yaml": {
 			"invalid-yaml.yaml:5: not valid YAML: mapping values are not allowed in this context",
+		},
+		"invalid-node-image.yaml": {
+			`invalid-node-image.yaml:7: clusters[0].nodeImage: unknown value "kindest"; valid: built, published`,
+			`invalid-node-image.yaml:10: clusters[1].kubernetes: "v1.36.1" with nodeImage: published, whose kindest/node runs v1.37.0; valid: v1.37.0 (or leave it out), or nodeImage: built for v1.36.1`,
+			`invalid-node-image.yaml:11: clusters[1].podNetwork: "kube-router" with nodeImage: published, which runs kind's own pod network (kindnet); valid: default (or leave it out), or nodeImage: built`,
 		},
 		"invalid-values.yaml": {
 			`invalid-values.yaml:1: apiVersion: unsupported version "labrun.dev/v1alpha2"; valid: labrun.dev/v1alpha1`,

@@ -256,8 +256,9 @@ func Plan(cells []Cell) []PlanShape {
 // side (lanes[i], the shape's Lanes; nil: one each), whose cluster-level
 // mitigations the lab undoes exactly (mitigation.Mitigation.Undone), the
 // plain shape among them. Another pod network's agents write rules per pod
-// that a reset cannot be checked against. With reuse false each shape is a
-// family of its own.
+// that a reset cannot be checked against, and the published node image's
+// (kindnet) was never checked. With reuse false each shape is a family of
+// its own.
 func Families(shapes []PlanShape, lanes []int, reuse bool) [][]int {
 	type key struct {
 		cluster Cluster
@@ -271,7 +272,8 @@ func Families(shapes []PlanShape, lanes []int, reuse bool) [][]int {
 			k.lanes = lanes[i]
 		}
 		c := ps.Shape.Cluster
-		if reuse && (c.PodNetwork == "" || c.PodNetwork == DefaultPodNetwork) && undone(ps.Shape.ClusterMitigations) {
+		labnet := (c.PodNetwork == "" || c.PodNetwork == DefaultPodNetwork) && c.NodeImage != "published"
+		if reuse && labnet && undone(ps.Shape.ClusterMitigations) {
 			if f, ok := at[k]; ok {
 				out[f] = append(out[f], i)
 				continue

@@ -29,9 +29,20 @@ var SupportedKubernetes = []string{"v1.36.1"}
 // DefaultKubernetes is the version a cluster gets when it names none.
 const DefaultKubernetes = "v1.36.1"
 
+// PublishedNodeKubernetes is the Kubernetes of the published node image
+// (nodeImage: published): kind's own kindest/node at the digest its Go
+// module (sigs.k8s.io/kind, go.mod) makes its default, pinned in
+// images/published.yaml.
+const PublishedNodeKubernetes = "v1.37.0"
+
 // Axis values a cluster shape may take (issue 6 makes each of them run).
 var (
 	PodNetworks = []string{"default", "kube-router", "calico", "weave"}
+	// NodeImages: built here from source (pkg/images), or kind's published
+	// kindest/node (pulled where a registry is reachable, or imported), whose
+	// default pod network is kindnet and whose Kubernetes is
+	// PublishedNodeKubernetes.
+	NodeImages = []string{"built", "published"}
 	KubeProxies = []string{"iptables", "nftables", "ipvs"}
 	DNSServers  = []string{"coredns", "kube-dns", "dnsmasq-coredns"}
 	NameKinds   = []string{"short", "external", "fqdn"}
@@ -81,7 +92,9 @@ type Metadata struct {
 type Cluster struct {
 	Name       string `yaml:"name" json:"name"`
 	Kubernetes string `yaml:"kubernetes" json:"kubernetes"`
-	Nodes      Nodes  `yaml:"nodes" json:"nodes"`
+	// NodeImage is where the kind node image comes from (NodeImages).
+	NodeImage string `yaml:"nodeImage" json:"nodeImage"`
+	Nodes     Nodes  `yaml:"nodes" json:"nodes"`
 	PodNetwork string `yaml:"podNetwork" json:"podNetwork"`
 	KubeProxy  string `yaml:"kubeProxy" json:"kubeProxy"`
 	DNS        DNS    `yaml:"dns" json:"dns"`

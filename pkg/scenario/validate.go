@@ -101,7 +101,21 @@ func (v *validator) clusters() {
 			v.bad(p+".name", fmt.Sprintf("%q names two clusters", c.Name), "a name used once")
 		}
 		seen[c.Name] = true
-		v.oneOf(p+".kubernetes", c.Kubernetes, SupportedKubernetes)
+		v.oneOf(p+".nodeImage", c.NodeImage, NodeImages)
+		if c.NodeImage == "published" {
+			// The image decides both: kind's kindest/node of one version,
+			// with kind's own pod network (kindnet).
+			if c.Kubernetes != PublishedNodeKubernetes {
+				v.bad(p+".kubernetes", fmt.Sprintf("%q with nodeImage: published, whose kindest/node runs %s", c.Kubernetes, PublishedNodeKubernetes),
+					PublishedNodeKubernetes+" (or leave it out), or nodeImage: built for "+strings.Join(SupportedKubernetes, ", "))
+			}
+			if c.PodNetwork != DefaultPodNetwork {
+				v.bad(p+".podNetwork", fmt.Sprintf("%q with nodeImage: published, which runs kind's own pod network (kindnet)", c.PodNetwork),
+					DefaultPodNetwork+" (or leave it out), or nodeImage: built")
+			}
+		} else {
+			v.oneOf(p+".kubernetes", c.Kubernetes, SupportedKubernetes)
+		}
 		v.between(p+".nodes.controlPlanes", c.Nodes.ControlPlanes, 1, MaxControlPlanes)
 		v.between(p+".nodes.workers", c.Nodes.Workers, 0, MaxWorkers)
 		v.oneOf(p+".podNetwork", c.PodNetwork, PodNetworks)
