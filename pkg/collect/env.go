@@ -92,7 +92,7 @@ func moduleVersion(path string) string {
 // (their image IDs, read from the tarballs that were imported).
 // addons are the addon images loaded into it for its shape; facts are what
 // its set-up noted (env.json's extra, as CLUSTER.KEY).
-func AddClusterEnv(ctx context.Context, e *results.Env, c *cluster.Cluster, plan *images.Plan, addons []*images.Step, facts map[string]string) error {
+func AddClusterEnv(ctx context.Context, e *results.Env, c *cluster.Cluster, plan *images.Plan, addons []*images.Step, facts map[string]string, published *images.PublishedNode) error {
 	v, err := c.Client.Discovery().ServerVersion()
 	if err != nil {
 		return fmt.Errorf("server version of %s: %w", c.Name, err)
@@ -102,12 +102,17 @@ func AddClusterEnv(ctx context.Context, e *results.Env, c *cluster.Cluster, plan
 	} else if !strings.Contains(e.Kubernetes, v.GitVersion) {
 		e.Kubernetes += ", " + v.GitVersion
 	}
-	node := plan.LabNode.Image
-	id, err := exec.CommandContext(ctx, "docker", "image", "inspect", "--format", "{{.Id}}", node).Output()
-	if err != nil {
-		return fmt.Errorf("inspect node image %s: %w", node, err)
+	if published != nil {
+		// As pulled (or imported): the registry's digest, not Docker's id.
+		addImage(e, results.Image{Name: published.Ref, Digest: published.Record.Digest, Source: string(published.Record.Source)})
+	} else {
+		node := plan.LabNode.Image
+		id, err := exec.CommandContext(ctx, "docker", "image", "inspect", "--format", "{{.Id}}", node).Output()
+		if err != nil {
+			return fmt.Errorf("inspect node image %s: %w", node, err)
+		}
+		addImage(e, results.Image{Name: node, Digest: strings.TrimSpace(string(id)), Source: "built"})
 	}
-	addImage(e, results.Image{Name: node, Digest: strings.TrimSpace(string(id)), Source: "built"})
 	for _, s := range slices.Concat(plan.Lab, addons) {
 		ref, err := images.ImageRef(s)
 		if err != nil {

@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -30,6 +31,10 @@ type Options struct {
 	// "kube-router", "dnsmasq") to build: what the shapes at hand need, so a
 	// first run builds nothing it does not use. Nil builds them all.
 	Addons []string
+	// LabOnly builds the lab's own images and the addons, not the node
+	// image: for a cluster of the published node (nodeImage: published),
+	// which has Kubernetes and its images already.
+	LabOnly bool
 }
 
 // DefaultCache is $LABRUN_CACHE, else /var/cache/labrun.
@@ -92,6 +97,9 @@ func Build(ctx context.Context, o Options) (*Plan, error) {
 	roots, err := p.Roots(o.Addons)
 	if err != nil {
 		return p, err
+	}
+	if o.LabOnly {
+		roots = append(slices.Clone(p.Lab), roots[1:]...) // roots[0] is the lab node
 	}
 	if err := r.Run(ctx, roots...); err != nil {
 		return p, err

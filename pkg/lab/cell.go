@@ -38,6 +38,8 @@ type clusterRun struct {
 	workers  []cluster.Node // where probe pods go
 	images   map[string]string
 	progress io.Writer
+	// noCapture says why cells capture no DNS on the nodes (Testbed.NoCapture).
+	noCapture string
 	// lane is "" or, for one lane of cells side by side, which lane and
 	// its workers: c and workers are then that lane's nodes only.
 	lane string
@@ -81,6 +83,7 @@ func newClusterRun(ctx context.Context, tb *Testbed, run results.RunDir, shape s
 	cr := &clusterRun{
 		c: tb.Cluster, run: run, vip: svc.Spec.ClusterIP, workers: tb.Cluster.Workers(),
 		replicas: shape.Cluster.DNS.Replicas, images: map[string]string{}, progress: progress, deleting: &namespaces{},
+		noCapture: tb.NoCapture,
 	}
 	cr.newAgent = func(c *cluster.Cluster, cell scenario.Cell, namespace string) (agent, error) {
 		return chaos.NewAgent(c, cell, chaos.AgentOptions{
@@ -308,6 +311,10 @@ func (cr *clusterRun) runCell(ctx context.Context, cell scenario.Cell) (res cell
 		// No way onto the nodes: the cell runs without captures.
 		if cr.progress != nil {
 			fmt.Fprintf(cr.progress, "cell %s: no DNS capture (tcpdump on the nodes %s)\n", cell.ID, strings.TrimPrefix(adopted.NoNodeAccess, "not read: "))
+		}
+	} else if cr.noCapture != "" {
+		if cr.progress != nil {
+			fmt.Fprintf(cr.progress, "cell %s: no DNS capture (%s)\n", cell.ID, cr.noCapture)
 		}
 	} else if capt, err = collect.StartCellCapture(ctx, cr.c, cr.run, cell, ns.Name, cr.workers); problem(err) {
 		return res

@@ -202,5 +202,5 @@ func addClusterEnv(ctx context.Context, env *results.Env, tb *Testbed) error {
 	if tb.Cluster.Adopted != nil {
 		return collect.AddAdoptedEnv(env, tb.Cluster, tb.Facts)
 	}
-	return collect.AddClusterEnv(ctx, env, tb.Cluster, tb.Images, addonSteps(tb), tb.Facts)
+	return collect.AddClusterEnv(ctx, env, tb.Cluster, tb.Images, addonSteps(tb), tb.Facts, tb.PublishedNode)
 }

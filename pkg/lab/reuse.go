@@ -153,7 +153,7 @@ func serve(ctx context.Context, o RunOptions, l *Testbed, shape, host scenario.S
 		view := *l.Cluster
 		view.Name = ClusterName(o.ClusterPrefix, shape.ID)
 		g = &Testbed{Cluster: &view, Shape: shape.Cluster, Images: l.Images, Upstream: l.Upstream, GRPCServer: l.GRPCServer,
-			Facts: maps.Clone(l.Facts)}
+			Facts: maps.Clone(l.Facts), PublishedNode: l.PublishedNode, NoCapture: l.NoCapture}
 		g.Facts["reusedFrom"] = l.Cluster.Name
 	}
 	g.Mitigations = shape.ClusterMitigations

@@ -55,6 +55,11 @@ type Testbed struct {
 	// GRPCServer is the lab gRPC server's service IP (gRPC probes reach it
 	// by the name addons.GRPCTarget).
 	GRPCServer string
+	// PublishedNode is the published node image it runs (nil: the lab's own).
+	PublishedNode *images.PublishedNode
+	// NoCapture says why its cells cannot capture DNS on the nodes (the
+	// published node image has no tcpdump); "" when they can.
+	NoCapture string
 }
 
 // specFor turns a scenario cluster shape into a cluster spec.
@@ -113,17 +118,32 @@ func Up(ctx context.Context, o UpOptions) (*Testbed, error) {
 		workers = fmt.Sprintf("%d workers for %d cells at once", spec.Workers, o.CellsAtOnce)
 	}
 	start := time.Now()
-	plan, err := images.Build(ctx, images.Options{Kubernetes: version, Progress: o.Progress, Addons: addonImages(shape)})
+	// The published node has Kubernetes and its images: only the lab's own
+	// are built, and loaded into its nodes once they run.
+	published := shape.NodeImage == "published"
+	build := images.Options{Kubernetes: version, Progress: o.Progress, Addons: addonImages(shape), LabOnly: published}
+	if published {
+		build.Kubernetes = "" // the published node's own; the lab's images do not depend on it
+	}
+	plan, err := images.Build(ctx, build)
 	if err != nil {
 		return nil, fmt.Errorf("images: %w", err)
 	}
-	spec.NodeImage = plan.LabNode.Image
+	spec.NodeImage, version = plan.LabNode.Image, plan.Kube.Version
+	net := shape.PodNetwork
+	var node images.PublishedNode
+	if published {
+		if node, err = images.EnsurePublishedNode(ctx, "", o.Progress); err != nil {
+			return nil, fmt.Errorf("nodeImage published: %w", err)
+		}
+		spec.NodeImage, version, net = node.Ref, shape.Kubernetes, "kindnet (the published node's)"
+	}
 	spec.Retain = o.Retain
 	if spec.PodNetwork, err = podNetwork(shape.PodNetwork, plan); err != nil {
 		return nil, err
 	}
 	fmt.Fprintf(o.Progress, "cluster %s: creating (%d control-plane, %s, pod network %s, kube-proxy %s, DNS %s, Kubernetes %s)\n",
-		spec.Name, spec.ControlPlanes, workers, shape.PodNetwork, spec.KubeProxyMode, shape.DNS.Server, plan.Kube.Version)
+		spec.Name, spec.ControlPlanes, workers, net, spec.KubeProxyMode, shape.DNS.Server, version)
 	provider := o.Provider
 	if provider == nil {
 		provider = kind.New(o.Progress)
@@ -132,9 +152,21 @@ func Up(ctx context.Context, o UpOptions) (*Testbed, error) {
 	if err != nil {
 		return nil, err
 	}
-	lab, err := setUp(ctx, c, plan, spec, o.Progress)
+	var lab *Testbed
+	if published {
+		err = loadLabImages(ctx, c, plan, o.Progress)
+	}
+	if err == nil {
+		lab, err = setUp(ctx, c, plan, spec, o.Progress)
+	}
 	if err == nil {
 		err = setUpShape(ctx, lab, shape, o.ClusterMitigations, o.Progress)
+	}
+	if published && err == nil {
+		lab.Facts["podNetwork.mode"] = "kindnet (kind's own, in the published node image)"
+		lab.Facts["nodeImage"] = fmt.Sprintf("%s@%s (%s from %s)", node.Ref, node.Record.Digest, node.Record.Source, node.Record.From)
+		lab.NoCapture = noTcpdump(ctx, c, node.Ref)
+		lab.PublishedNode = &node
 	}
 	if m, ok := spec.PodNetwork.(interface{ Mode() string }); ok && err == nil {
 		// Which data path ran (Calico VXLAN, Weave sleeve or fastdp): the report says it.
@@ -226,4 +258,30 @@ func setUpShape(ctx context.Context, lab *Testbed, shape scenario.Cluster, mitig
 		fmt.Fprintf(progress, "cluster %s: mitigation %s set up (%s)\n", c.Name, m, time.Since(start).Round(100*time.Millisecond))
 	}
 	return nil
+}
+
+// loadLabImages imports the lab's own images into every node of a cluster
+// whose node image does not carry them (the published one), as the lab's
+// node image has them preloaded.
+func loadLabImages(ctx context.Context, c *cluster.Cluster, plan *images.Plan, progress io.Writer) error {
+	start := time.Now()
+	for _, s := range plan.Lab {
+		if err := c.LoadImage(ctx, images.ImageTar(s)); err != nil {
+			return fmt.Errorf("cluster %s: lab image %s: %w", c.Name, s.Name, err)
+		}
+	}
+	fmt.Fprintf(progress, "cluster %s: the lab's %d images loaded into its %d nodes (%s)\n", c.Name, len(plan.Lab), len(c.Nodes), time.Since(start).Round(100*time.Millisecond))
+	return nil
+}
+
+// noTcpdump says why the cells of a cluster from node image ref cannot
+// capture DNS on its nodes, or "" when tcpdump is there.
+func noTcpdump(ctx context.Context, c *cluster.Cluster, ref string) string {
+	if len(c.Nodes) == 0 {
+		return ""
+	}
+	if _, err := c.Exec(ctx, c.Nodes[0].Name, "sh", "-c", "command -v tcpdump"); err != nil {
+		return "node image " + ref + " has no tcpdump"
+	}
+	return ""
 }

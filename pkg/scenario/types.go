@@ -42,7 +42,7 @@ var (
 	// kindest/node (pulled where a registry is reachable, or imported), whose
 	// default pod network is kindnet and whose Kubernetes is
 	// PublishedNodeKubernetes.
-	NodeImages = []string{"built", "published"}
+	NodeImages  = []string{"built", "published"}
 	KubeProxies = []string{"iptables", "nftables", "ipvs"}
 	DNSServers  = []string{"coredns", "kube-dns", "dnsmasq-coredns"}
 	NameKinds   = []string{"short", "external", "fqdn"}
@@ -93,8 +93,8 @@ type Cluster struct {
 	Name       string `yaml:"name" json:"name"`
 	Kubernetes string `yaml:"kubernetes" json:"kubernetes"`
 	// NodeImage is where the kind node image comes from (NodeImages).
-	NodeImage string `yaml:"nodeImage" json:"nodeImage"`
-	Nodes     Nodes  `yaml:"nodes" json:"nodes"`
+	NodeImage  string `yaml:"nodeImage" json:"nodeImage"`
+	Nodes      Nodes  `yaml:"nodes" json:"nodes"`
 	PodNetwork string `yaml:"podNetwork" json:"podNetwork"`
 	KubeProxy  string `yaml:"kubeProxy" json:"kubeProxy"`
 	DNS        DNS    `yaml:"dns" json:"dns"`
