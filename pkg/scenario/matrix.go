@@ -160,6 +160,8 @@ func (s *Scenario) cell(shape Shape, r string, set mitigation.Set, ns NameSet, l
 		c.NotRun = "not applicable: autopath is a CoreDNS plugin; kube-dns has none"
 	case set.Has("random-fully") && shape.Cluster.PodNetwork != DefaultPodNetwork:
 		c.NotRun = "not set up: random-fully is put on the masquerade rule of the lab's own pod network (podNetwork default); the lab does not rewrite " + shape.Cluster.PodNetwork + "'s"
+	case set.Has("random-fully") && shape.Cluster.NodeImage == "published":
+		c.NotRun = "not set up: random-fully is put on the masquerade rule of the lab's own pod network; the published node image runs kindnet, whose rules the lab does not rewrite"
 	default:
 		c.NotRun = Unsupported(c)
 	}
@@ -352,6 +354,8 @@ func Lanes(want int, c Cluster, cells int) (int, string) {
 	switch {
 	case want <= 1 || workers <= 0:
 		return 1, ""
+	case c.NodeImage == "published":
+		return 1, "the published node image's pod network (kindnet) was never checked with cells side by side"
 	case c.PodNetwork != "" && c.PodNetwork != DefaultPodNetwork:
 		// Measured (nightly, 2026-12-07): kube-router's cells side by side
 		// lost bursts of DNS packets, up to 2 s into a cell, with no drop

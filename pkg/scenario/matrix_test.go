@@ -73,10 +73,11 @@ func TestExpand(t *testing.T) {
 		},
 		{
 			name: "random-fully is set up on the lab's own pod network only",
-			yaml: "clusters: [{name: a}, {name: k, podNetwork: kube-router}]\nworkload: {mitigations: [random-fully]}\n",
+			yaml: "clusters: [{name: a}, {name: k, podNetwork: kube-router}, {name: p, nodeImage: published}]\nworkload: {mitigations: [random-fully]}\n",
 			want: []string{
 				"a+random-fully_glibc_random-fully",
 				"k+random-fully_glibc_random-fully | not set up: random-fully is put on the masquerade rule of the lab's own pod network (podNetwork default); the lab does not rewrite kube-router's",
+				"p+random-fully_glibc_random-fully | not set up: random-fully is put on the masquerade rule of the lab's own pod network; the published node image runs kindnet",
 			},
 		},
 		{
@@ -182,8 +183,12 @@ func TestLanes(t *testing.T) {
 		{2, 2, 9, "kube-router", 1, "pod network kube-router: its agents act on every pod of the cluster"},
 		{2, 2, 9, "calico", 1, "pod network calico: "},
 		{1, 2, 9, "weave", 1, ""}, // one asked for: nothing to say
+		{2, 2, 9, "published", 1, "the published node image's pod network (kindnet) was never checked"},
 	} {
 		c := Cluster{Nodes: Nodes{ControlPlanes: 1, Workers: tc.workers}, PodNetwork: tc.network}
+		if tc.network == "published" { // the published node image, with its own network
+			c.PodNetwork, c.NodeImage = DefaultPodNetwork, "published"
+		}
 		got, why := Lanes(tc.want, c, tc.cells)
 		if got != tc.lanes || !strings.HasPrefix(why, tc.why) || (tc.why == "") != (why == "") {
 			t.Errorf("Lanes(%d, %d workers on %q, %d cells) = %d, %q; want %d, %q…", tc.want, tc.workers, tc.network, tc.cells, got, why, tc.lanes, tc.why)
