@@ -50,5 +50,5 @@ took=$(echo "$(date +%s.%N) - $start" | bc)
 echo "first report ($scenario, node image $mode, empty caches): ${took}s, of which building labrun ${built}s"
 [[ $mode == published ]] && sed 's/^/  /' "$dir/standin.out"
 grep -E '^\[.*built in|^images: ' "$dir/err" | sed 's/^/  /'
-grep -E 'ready in|loaded|complete,|deleted in|^report: claim' "$dir/err" | sed 's/^/  /'
+grep -E 'ready in|loaded into its|complete,|deleted in|^report: claim' "$dir/err" | sed 's/^/  /'
 if [[ $mode == published ]]; then docker rmi -f docker.io/kindest/node:v1.37.0 >/dev/null 2>&1 || true; fi

@@ -101,8 +101,12 @@ func writePlan(s Streams, sc *scenario.Scenario, cells []scenario.Cell) {
 	}
 	for _, ps := range scenario.Plan(cells) {
 		cl := ps.Shape.Cluster
+		network := cl.PodNetwork
+		if cl.NodeImage == "published" {
+			network = "kindnet (kind's published node image)"
+		}
 		fmt.Fprintf(s.Out, "\ncluster %s: Kubernetes %s, %d control plane(s) + %d worker(s), pod network %s, kube-proxy %s, %s × %d",
-			ps.Shape.ID, cl.Kubernetes, cl.Nodes.ControlPlanes, cl.Nodes.Workers, cl.PodNetwork, cl.KubeProxy, cl.DNS.Server, cl.DNS.Replicas)
+			ps.Shape.ID, cl.Kubernetes, cl.Nodes.ControlPlanes, cl.Nodes.Workers, network, cl.KubeProxy, cl.DNS.Server, cl.DNS.Replicas)
 		if len(ps.Shape.ClusterMitigations) > 0 {
 			fmt.Fprintf(s.Out, ", with %s", strings.Join(ps.Shape.ClusterMitigations, ", "))
 		}

@@ -401,3 +401,46 @@ func TestRunShapeDeletesTheClusterAfterAFailedCell(t *testing.T) {
 		})
 	}
 }
+
+// TestRunCellWithoutTcpdump: on nodes without tcpdump (the published node
+// image) a cell starts no capture and says why.
+func TestRunCellWithoutTcpdump(t *testing.T) {
+	ev := &events{}
+	cr, _ := newFakeRun(t, ev, script{}, nil)
+	var progress strings.Builder
+	cr.progress = &progress
+	cr.noCapture = "node image docker.io/kindest/node:v1.37.0 has no tcpdump"
+	cr.runCell(context.Background(), bareCell(t))
+	if ev.index("api create pods") < 0 {
+		t.Fatalf("the cell made no probe pod: %q", ev.list())
+	}
+	for _, never := range []string{"exec capture start", "exec capture stop"} {
+		if ev.index(never) >= 0 {
+			t.Errorf("%q happened: %q", never, ev.list())
+		}
+	}
+	if want := "no DNS capture (node image docker.io/kindest/node:v1.37.0 has no tcpdump)"; !strings.Contains(progress.String(), want) {
+		t.Errorf("progress %q lacks %q", progress.String(), want)
+	}
+}
+
+func TestNoTcpdump(t *testing.T) {
+	for _, has := range []bool{true, false} {
+		var asked []string
+		c := &cluster.Cluster{Name: "labrun-x", Nodes: []cluster.Node{{Name: "labrun-x-control-plane"}},
+			Runner: cluster.RunnerFunc(func(_ context.Context, node string, _ io.Reader, argv ...string) ([]byte, error) {
+				asked = append(asked, node+": "+strings.Join(argv, " "))
+				if !has {
+					return nil, fmt.Errorf("exit status 127")
+				}
+				return []byte("/usr/bin/tcpdump\n"), nil
+			})}
+		got := noTcpdump(context.Background(), c, "docker.io/kindest/node:v1.37.0")
+		if want := map[bool]string{true: "", false: "node image docker.io/kindest/node:v1.37.0 has no tcpdump"}[has]; got != want {
+			t.Errorf("tcpdump there: %v: noTcpdump = %q, want %q", has, got, want)
+		}
+		if len(asked) != 1 || !strings.Contains(asked[0], "command -v tcpdump") {
+			t.Errorf("asked %q, want one `command -v tcpdump` on a node", asked)
+		}
+	}
+}

@@ -123,6 +123,9 @@ func Up(ctx context.Context, o UpOptions) (*Testbed, error) {
 	published := shape.NodeImage == "published"
 	build := images.Options{Kubernetes: version, Progress: o.Progress, Addons: addonImages(shape), LabOnly: published}
 	if published {
+		if version != shape.Kubernetes {
+			return nil, fmt.Errorf("--kubernetes %s: the shape runs the published node image, whose Kubernetes is %s; use nodeImage: built for another version", version, shape.Kubernetes)
+		}
 		build.Kubernetes = "" // the published node's own; the lab's images do not depend on it
 	}
 	plan, err := images.Build(ctx, build)

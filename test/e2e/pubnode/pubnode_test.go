@@ -7,6 +7,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
+	"log"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -109,7 +111,7 @@ func TestE2EPublishedNode(t *testing.T) {
 			}
 			node = found[0]
 			// The mirror serves the stand-in under kindest/node's name.
-			srv := httptest.NewServer(registry.New())
+			srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
 			t.Cleanup(srv.Close)
 			mirror := "http://" + strings.TrimPrefix(srv.URL, "http://")
 			dst, err := images.PullRef(node.Ref, mirror)
