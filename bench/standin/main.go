@@ -7,7 +7,7 @@
 // image this machine cannot have). It prints what it pulled and how long the
 // push and the pull took.
 //
-//	LABRUN_CACHE=DIR go run ./bench/standin
+//	LABRUN_CACHE=DIR go run ./bench/standin   (DIR: a cache of the benchmark's own)
 package main
 
 import (
@@ -38,6 +38,10 @@ func main() {
 }
 
 func run(ctx context.Context) error {
+	// The stand-in must never be found as kind's image by a real run.
+	if c := os.Getenv("LABRUN_CACHE"); c == "" || filepath.Clean(c) == "/var/cache/labrun" {
+		return fmt.Errorf("set LABRUN_CACHE to a cache of the benchmark's own, not the machine's (%s): the stand-in would be taken for kind's image there", images.DefaultCache())
+	}
 	v, err := images.LoadVersions()
 	if err != nil {
 		return err

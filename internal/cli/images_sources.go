@@ -39,6 +39,8 @@ with short timeouts: a registry that does not answer fails in seconds.`,
 				if list, err = images.FindPublished(list, args...); err != nil {
 					return UsageError{err}
 				}
+			default:
+				list = images.WithoutNode(list)
 			}
 			o.Progress = s.Err
 			got, err := images.PullAll(c.Context(), list, o)
@@ -48,7 +50,7 @@ with short timeouts: a registry that does not answer fails in seconds.`,
 			return err
 		},
 	}
-	c.Flags().BoolVar(&all, "all", false, "pull every published image")
+	c.Flags().BoolVar(&all, "all", false, "pull every published image the nodes load (not kind's node image, kind-node: name it)")
 	c.Flags().StringVar(&o.Mirror, "mirror", "", "registry mirror HOST[:PORT] (http://HOST[:PORT] for plain HTTP) holding the images under their repository paths")
 	c.Flags().StringVar(&o.Cache, "cache", "", "artifact cache folder (default $LABRUN_CACHE or /var/cache/labrun)")
 	c.Flags().DurationVar(&o.Timeout, "timeout", 0, "bound on one image's pull, download included (default 10m)")

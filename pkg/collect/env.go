@@ -88,8 +88,9 @@ func moduleVersion(path string) string {
 }
 
 // AddClusterEnv records the Kubernetes version a cluster runs and the images
-// it ran: the node image (docker image ID) and the lab images preloaded in it
-// (their image IDs, read from the tarballs that were imported).
+// it ran: the node image (the lab's: its docker image ID; the published one
+// (nil unless so): the digest its registry served) and the lab images in it
+// (their image IDs, read from the tarballs that were preloaded or imported).
 // addons are the addon images loaded into it for its shape; facts are what
 // its set-up noted (env.json's extra, as CLUSTER.KEY).
 func AddClusterEnv(ctx context.Context, e *results.Env, c *cluster.Cluster, plan *images.Plan, addons []*images.Step, facts map[string]string, published *images.PublishedNode) error {

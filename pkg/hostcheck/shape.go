@@ -27,7 +27,7 @@ var whyNotBuilt = map[string]string{
 	"podNetwork=calico":   "Calico cannot be built here (github.com/projectcalico/api is refused by the Go module proxy)",
 	"podNetwork=weave":    "Weave Net cannot be built here (github.com/weaveworks/weave is refused by the Go module proxy)",
 	"dns=kube-dns":        "kube-dns cannot be built here (k8s.io/dns is refused by the Go module proxy)",
-	"nodeImage=published": "it is kind's own published node image, which the lab pulls rather than builds (nodeImage: built is the one made here)",
+	"nodeImage=published": "the lab takes kind's node image as kind publishes it (nodeImage: built is the one made here),",
 }
 
 // NotRun says why a cluster of shape c cannot run on this host with the

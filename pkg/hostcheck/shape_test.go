@@ -63,7 +63,7 @@ func TestNotRun(t *testing.T) {
 		{"kube-dns without its images", thisHost, shape("default", "iptables", "kube-dns"), haveNone,
 			[]string{"dns kube-dns: images registry.k8s.io/dns/k8s-dns-kube-dns:1.22.28@sha256:df85f157", "k8s.io/dns is refused"}},
 		{"the published node image missing", thisHost, published(), haveNone,
-			[]string{"nodeImage published: image docker.io/kindest/node:v1.37.0@sha256:a1ed56cf", "kind's own published node image",
+			[]string{"nodeImage published: image docker.io/kindest/node:v1.37.0@sha256:a1ed56cf", "the lab takes kind's node image as kind publishes it",
 				"labrun images pull kind-node", "labrun images import"}},
 		{"the published node image stored", thisHost, published(), haveAll, nil},
 		{"every reason at once", thisHost, shape("weave", "ipvs", "kube-dns"), haveNone,

@@ -11,7 +11,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -24,7 +23,8 @@ type Options struct {
 	Repo       string    // the labrun source tree; "" means found from the working directory
 	Progress   io.Writer // step lines
 	// Mirror, when set, makes Build also pull every published image
-	// (images/published.yaml) through this registry mirror, HOST[:PORT]:
+	// (images/published.yaml) but kind's node image through this registry
+	// mirror, HOST[:PORT]:
 	// what a scenario's images.mirror asks for.
 	Mirror string
 	// Addons, when not nil, names the only addon images (Plan.Addons:
@@ -95,11 +95,11 @@ func Build(ctx context.Context, o Options) (*Plan, error) {
 	}
 	defer unlock()
 	roots, err := p.Roots(o.Addons)
+	if o.LabOnly {
+		roots, err = p.LabRoots(o.Addons)
+	}
 	if err != nil {
 		return p, err
-	}
-	if o.LabOnly {
-		roots = append(slices.Clone(p.Lab), roots[1:]...) // roots[0] is the lab node
 	}
 	if err := r.Run(ctx, roots...); err != nil {
 		return p, err
@@ -109,7 +109,7 @@ func Build(ctx context.Context, o Options) (*Plan, error) {
 		if err != nil {
 			return p, err
 		}
-		if _, err := PullAll(ctx, list, PullOptions{Cache: o.Cache, Mirror: o.Mirror, Progress: o.Progress}); err != nil {
+		if _, err := PullAll(ctx, WithoutNode(list), PullOptions{Cache: o.Cache, Mirror: o.Mirror, Progress: o.Progress}); err != nil {
 			return p, fmt.Errorf("published images through mirror %s: %w", o.Mirror, err)
 		}
 	}

@@ -2,6 +2,7 @@ package images
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -42,8 +43,10 @@ func baseStep(v Versions) *Step {
 			if err := j.run(ctx, Cmd{Args: []string{"debootstrap", "--variant=minbase", v.Debian.Suite, root, v.Debian.Mirror}}); err != nil {
 				return err
 			}
-			os.RemoveAll(root + "/var/cache/apt/archives")
-			os.MkdirAll(root+"/var/cache/apt/archives/partial", 0o755)
+			// apt refuses to run without archives/partial.
+			if err := emptyDirs(root, "var/cache/apt/archives", "var/cache/apt/archives/partial"); err != nil {
+				return err
+			}
 			return tarRootfs(ctx, j, root)
 		},
 	}
@@ -72,12 +75,9 @@ func debianStep(base *Step, name string, packages []string) *Step {
 			if err := aptInstall(ctx, j, root, packages); err != nil {
 				return err
 			}
-			// Drop what no image needs: package caches (apt-get update's
-			// pkgcache.bin and srcpkgcache.bin alone are 78 MB), lists, apt's
-			// logs, docs.
-			for _, p := range []string{"var/cache/apt", "var/lib/apt/lists", "var/log/apt", "usr/share/doc", "usr/share/man", "usr/share/info"} {
-				os.RemoveAll(root + "/" + p)
-				os.MkdirAll(root+"/"+p, 0o755)
+			// apt-get update's pkgcache.bin and srcpkgcache.bin alone are 78 MB.
+			if err := emptyDirs(root, "var/cache/apt", "var/lib/apt/lists", "var/log/apt", "usr/share/doc", "usr/share/man", "usr/share/info"); err != nil {
+				return err
 			}
 			return tarRootfs(ctx, j, root)
 		},
@@ -86,41 +86,61 @@ func debianStep(base *Step, name string, packages []string) *Step {
 
 // aptInstall installs packages into the Debian tree at root, as a Dockerfile's
 // RUN apt-get would: /proc mounted, the host's resolver to reach the mirror,
-// and no service started (policy-rc.d). The tree's own resolv.conf is put
-// back, and /proc unmounted, whatever happens.
+// and no service started (policy-rc.d). Once anything is changed, the tree's
+// own resolv.conf (or none) is put back, policy-rc.d removed and /proc
+// unmounted, whatever happens.
 func aptInstall(ctx context.Context, j *job, root string, packages []string) (err error) {
-	resolv := root + "/etc/resolv.conf"
+	resolv, policy := root+"/etc/resolv.conf", root+"/usr/sbin/policy-rc.d"
 	saved, rerr := os.ReadFile(resolv)
 	hostResolv, herr := os.ReadFile("/etc/resolv.conf")
+	defer func() {
+		var errs []error
+		if uerr := unmountUnder(root + "/proc"); uerr != nil {
+			errs = append(errs, uerr)
+		}
+		if perr := os.Remove(policy); perr != nil && !os.IsNotExist(perr) {
+			errs = append(errs, perr)
+		}
+		if herr == nil {
+			if rerr == nil {
+				errs = append(errs, os.WriteFile(resolv, saved, 0o644))
+			} else if rmerr := os.Remove(resolv); rmerr != nil && !os.IsNotExist(rmerr) {
+				errs = append(errs, rmerr)
+			}
+		}
+		err = errors.Join(append([]error{err}, errs...)...)
+	}()
 	if herr == nil {
 		os.Remove(resolv) // it may be a symlink into the host
 		if err := os.WriteFile(resolv, hostResolv, 0o644); err != nil {
-			return err
+			return fmt.Errorf("resolver for the mirror: %w", err)
 		}
 	}
-	policy := root + "/usr/sbin/policy-rc.d"
 	if err := os.WriteFile(policy, []byte("#!/bin/sh\nexit 101\n"), 0o755); err != nil {
-		return err
+		return fmt.Errorf("policy-rc.d: %w", err)
 	}
 	if err := j.run(ctx, Cmd{Args: []string{"mount", "-t", "proc", "proc", root + "/proc"}}); err != nil {
 		return err
 	}
-	defer func() {
-		if uerr := unmountUnder(root + "/proc"); uerr != nil && err == nil {
-			err = uerr
-		}
-		os.Remove(policy)
-		if rerr == nil && herr == nil {
-			if werr := os.WriteFile(resolv, saved, 0o644); werr != nil && err == nil {
-				err = werr
-			}
-		}
-	}()
 	env := []string{"DEBIAN_FRONTEND=noninteractive", "LC_ALL=C"}
 	if err := j.run(ctx, Cmd{Env: env, Args: []string{"chroot", root, "apt-get", "update", "-q"}}); err != nil {
 		return err
 	}
 	return j.run(ctx, Cmd{Env: env, Args: append([]string{"chroot", root, "apt-get", "install", "-y", "-q", "--no-install-recommends"}, packages...)})
+}
+
+// emptyDirs empties the folders paths (relative to root) and leaves them
+// there, empty: what no image needs (package caches, lists, logs, docs).
+func emptyDirs(root string, paths ...string) error {
+	for _, p := range paths {
+		if err := os.RemoveAll(root + "/" + p); err != nil {
+			return fmt.Errorf("empty %s: %w", p, err)
+		}
+		if err := os.MkdirAll(root+"/"+p, 0o755); err != nil {
+			return fmt.Errorf("empty %s: %w", p, err)
+		}
+	}
+	return nil
 }
 
 // tarRootfs tars the tree at root into rootfs.tar and removes the tree.

@@ -16,6 +16,14 @@ import (
 // removing the folder would then walk into the host's /proc, and the mount
 // would outlive the build.
 func unmountUnder(dir string) error {
+	// mountinfo holds absolute paths with every symlink resolved; a cache
+	// given as a relative path or through a symlink must match them.
+	if abs, err := filepath.Abs(dir); err == nil {
+		dir = abs
+	}
+	if real, err := filepath.EvalSymlinks(dir); err == nil {
+		dir = real
+	}
 	f, err := os.Open("/proc/self/mountinfo")
 	if err != nil {
 		return err

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -63,6 +64,17 @@ func (p *Plan) Roots(addons []string) ([]*Step, error) {
 		roots = append(roots, s)
 	}
 	return roots, nil
+}
+
+// LabRoots are the steps a build for a cluster of the published node asks
+// for: the lab's own images and the addon images named (all when nil), not
+// the node image nor anything only it needs (Kubernetes, containerd, ...).
+func (p *Plan) LabRoots(addons []string) ([]*Step, error) {
+	roots, err := p.Roots(addons)
+	if err != nil {
+		return nil, err
+	}
+	return append(slices.Clone(p.Lab), roots[1:]...), nil // roots[0] is the lab node
 }
 
 // AddonNames are the names of the addon images, as AddonImage takes them.

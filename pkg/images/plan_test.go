@@ -59,6 +59,42 @@ func TestPlanRoots(t *testing.T) {
 	}
 }
 
+// For the published node only the lab's own images (and the addons named)
+// are built: nothing of the node, Kubernetes or its runtime.
+func TestPlanLabRoots(t *testing.T) {
+	v, err := LoadVersions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := v.Kube(v.DefaultKubernetes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := NewPlan(v, k, "/repo")
+	roots, err := p.LabRoots([]string{"dnsmasq"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, s := range order(roots) {
+		names = append(names, s.Name)
+	}
+	all := strings.Join(names, " ")
+	for _, want := range []string{"image/labdns", "image/probe-glibc", "image/probe-musl", "image/labagent", "image/dnsmasq", "rootfs/base"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("steps %s: no %s", all, want)
+		}
+	}
+	for _, never := range []string{"go/kubernetes-", "go/containerd-", "go/etcd-", "node-", "docker/node", "rootfs/node", "image/kube-router", "image/kube-proxy"} {
+		if strings.Contains(all, never) {
+			t.Errorf("steps %s: %s is built for the published node", all, never)
+		}
+	}
+	if _, err := p.LabRoots([]string{"calico"}); err == nil {
+		t.Error("an unknown addon: no error")
+	}
+}
+
 // The lab node image is the plain node image with the lab's own images
 // added: a layer of its own, so a change to this repository's code rebuilds
 // only that layer.

@@ -131,7 +131,10 @@ func ShapeMismatch(s cluster.Shape, want scenario.Cluster) string {
 	}
 	pn := cmpOr(want.PodNetwork, def.PodNetwork)
 	wantNet := pn
-	if pn == scenario.DefaultPodNetwork {
+	switch {
+	case pn == scenario.DefaultPodNetwork && want.NodeImage == "published":
+		wantNet, pn = "kindnet", "kindnet (kind's own, as in the published node image)"
+	case pn == scenario.DefaultPodNetwork:
 		wantNet = "labnet" // the lab's default network, as its DaemonSet names it
 	}
 	if !slices.Contains(s.PodNetworks, wantNet) {

@@ -31,6 +31,8 @@ func TestShapeMismatch(t *testing.T) {
 		{"dns server", func(c *scenario.Cluster) { c.KubeProxy = "nftables"; c.DNS.Server = "kube-dns" }, "cluster runs DNS server coredns; the shape asks for kube-dns"},
 		{"replicas", func(c *scenario.Cluster) { c.KubeProxy = "nftables"; c.DNS.Replicas = 3 }, "cluster has 2 ready DNS endpoints behind kube-dns; the shape asks for 3 replicas"},
 		{"pod network", func(c *scenario.Cluster) { c.KubeProxy = "nftables"; c.PodNetwork = "calico" }, "cluster runs pod network labnet; the shape asks for calico"},
+		{"published node on labnet", func(c *scenario.Cluster) { c.KubeProxy = "nftables"; c.NodeImage = "published" },
+			"cluster runs pod network labnet; the shape asks for kindnet (kind's own, as in the published node image)"},
 		{"workers", func(c *scenario.Cluster) { c.KubeProxy = "nftables"; c.Nodes.Workers = 3 }, "cluster has 2 Ready workers; the shape asks for 3"},
 		{"kubernetes", func(c *scenario.Cluster) { c.KubeProxy = "nftables"; pinVersion(c, "v1.35.0") }, "cluster runs Kubernetes v1.36.1; the shape asks for v1.35.0"},
 		{"kubernetes patch", func(c *scenario.Cluster) { c.KubeProxy = "nftables"; pinVersion(c, "v1.36.10") }, "cluster runs Kubernetes v1.36.1; the shape asks for v1.36.10"},

@@ -425,22 +425,28 @@ func TestRunCellWithoutTcpdump(t *testing.T) {
 }
 
 func TestNoTcpdump(t *testing.T) {
-	for _, has := range []bool{true, false} {
+	for _, tc := range []struct {
+		name, out string
+		err       error
+		want      string
+		fails     bool
+	}{
+		{"there", "/usr/bin/tcpdump\n", nil, "", false},
+		{"absent", "absent\n", nil, "node image docker.io/kindest/node:v1.37.0 has no tcpdump", false},
+		{"the node cannot be asked", "", fmt.Errorf("docker exec: no such container"), "", true},
+	} {
 		var asked []string
 		c := &cluster.Cluster{Name: "labrun-x", Nodes: []cluster.Node{{Name: "labrun-x-control-plane"}},
 			Runner: cluster.RunnerFunc(func(_ context.Context, node string, _ io.Reader, argv ...string) ([]byte, error) {
 				asked = append(asked, node+": "+strings.Join(argv, " "))
-				if !has {
-					return nil, fmt.Errorf("exit status 127")
-				}
-				return []byte("/usr/bin/tcpdump\n"), nil
+				return []byte(tc.out), tc.err
 			})}
-		got := noTcpdump(context.Background(), c, "docker.io/kindest/node:v1.37.0")
-		if want := map[bool]string{true: "", false: "node image docker.io/kindest/node:v1.37.0 has no tcpdump"}[has]; got != want {
-			t.Errorf("tcpdump there: %v: noTcpdump = %q, want %q", has, got, want)
+		got, err := noTcpdump(context.Background(), c, "docker.io/kindest/node:v1.37.0")
+		if got != tc.want || (err != nil) != tc.fails {
+			t.Errorf("%s: noTcpdump = %q, %v; want %q, error %v", tc.name, got, err, tc.want, tc.fails)
 		}
 		if len(asked) != 1 || !strings.Contains(asked[0], "command -v tcpdump") {
-			t.Errorf("asked %q, want one `command -v tcpdump` on a node", asked)
+			t.Errorf("%s: asked %q, want one `command -v tcpdump` on a node", tc.name, asked)
 		}
 	}
 }

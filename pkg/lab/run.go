@@ -24,6 +24,7 @@ import (
 	"labrun.dev/labrun/pkg/cluster/kind"
 	"labrun.dev/labrun/pkg/collect"
 	"labrun.dev/labrun/pkg/expect"
+	"labrun.dev/labrun/pkg/images"
 	"labrun.dev/labrun/pkg/plan"
 	"labrun.dev/labrun/pkg/report"
 	"labrun.dev/labrun/pkg/results"
@@ -186,6 +187,11 @@ func Run(ctx context.Context, o RunOptions) (*RunResult, error) {
 	planned := host
 	if pull {
 		planned.have = func(string) bool { return true }
+	}
+	if adopted != nil && planned.have != nil {
+		// An existing cluster has its nodes: no node image is loaded there.
+		have := planned.have
+		planned.have = func(ref string) bool { return images.IsNodeRef(ref) || have(ref) }
 	}
 	markHostLimits(cells, planned)
 	adopted.mark(cells)

@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"labrun.dev/labrun/pkg/addons"
@@ -40,7 +41,8 @@ type UpOptions struct {
 
 // Testbed is a cluster ready for the lab's workloads: nodes Ready, CoreDNS
 // Ready and forwarding to the lab upstream, the lab gRPC server Ready (the lab
-// images are preloaded in its node image), the shape's DNS server and
+// images are preloaded in its node image, or imported into the published
+// one's nodes), the shape's DNS server and
 // cluster-level mitigations set up.
 type Testbed struct {
 	Cluster *cluster.Cluster
@@ -122,11 +124,16 @@ func Up(ctx context.Context, o UpOptions) (*Testbed, error) {
 	// are built, and loaded into its nodes once they run.
 	published := shape.NodeImage == "published"
 	build := images.Options{Kubernetes: version, Progress: o.Progress, Addons: addonImages(shape), LabOnly: published}
+	var node images.PublishedNode
 	if published {
 		if version != shape.Kubernetes {
 			return nil, fmt.Errorf("--kubernetes %s: the shape runs the published node image, whose Kubernetes is %s; use nodeImage: built for another version", version, shape.Kubernetes)
 		}
 		build.Kubernetes = "" // the published node's own; the lab's images do not depend on it
+		var err error
+		if node, err = images.FindPublishedNode(""); err != nil { // before minutes of building
+			return nil, fmt.Errorf("nodeImage published: %w", err)
+		}
 	}
 	plan, err := images.Build(ctx, build)
 	if err != nil {
@@ -134,10 +141,12 @@ func Up(ctx context.Context, o UpOptions) (*Testbed, error) {
 	}
 	spec.NodeImage, version = plan.LabNode.Image, plan.Kube.Version
 	net := shape.PodNetwork
-	var node images.PublishedNode
 	if published {
-		if node, err = images.EnsurePublishedNode(ctx, "", o.Progress); err != nil {
+		if err := node.LoadIntoDocker(ctx, o.Progress); err != nil {
 			return nil, fmt.Errorf("nodeImage published: %w", err)
+		}
+		if node.Unpinned != "" {
+			fmt.Fprintf(o.Progress, "images: warning: the stored %s is %s (env.json says so)\n", node.Ref, node.Unpinned)
 		}
 		spec.NodeImage, version, net = node.Ref, shape.Kubernetes, "kindnet (the published node's)"
 	}
@@ -168,8 +177,11 @@ func Up(ctx context.Context, o UpOptions) (*Testbed, error) {
 	if published && err == nil {
 		lab.Facts["podNetwork.mode"] = "kindnet (kind's own, in the published node image)"
 		lab.Facts["nodeImage"] = fmt.Sprintf("%s@%s (%s from %s)", node.Ref, node.Record.Digest, node.Record.Source, node.Record.From)
-		lab.NoCapture = noTcpdump(ctx, c, node.Ref)
+		if node.Unpinned != "" {
+			lab.Facts["nodeImage.unpinned"] = node.Unpinned
+		}
 		lab.PublishedNode = &node
+		lab.NoCapture, err = noTcpdump(ctx, c, node.Ref)
 	}
 	if m, ok := spec.PodNetwork.(interface{ Mode() string }); ok && err == nil {
 		// Which data path ran (Calico VXLAN, Weave sleeve or fastdp): the report says it.
@@ -209,8 +221,8 @@ func deleteFailed(ctx context.Context, provider cluster.Provider, name string, p
 }
 
 // setUp installs the lab's addons: the lab upstream DNS server (CoreDNS
-// forwards to it) and the lab gRPC server; their images are preloaded in the
-// node image (images.Plan.LabNode).
+// forwards to it) and the lab gRPC server; their images are in the nodes
+// (preloaded in images.Plan.LabNode, or loadLabImages).
 func setUp(ctx context.Context, c *cluster.Cluster, plan *images.Plan, spec cluster.Spec, progress io.Writer) (*Testbed, error) {
 	probeRef, err := images.ImageRef(plan.LabImage("probe-glibc"))
 	if err != nil {
@@ -278,13 +290,18 @@ func loadLabImages(ctx context.Context, c *cluster.Cluster, plan *images.Plan, p
 }
 
 // noTcpdump says why the cells of a cluster from node image ref cannot
-// capture DNS on its nodes, or "" when tcpdump is there.
-func noTcpdump(ctx context.Context, c *cluster.Cluster, ref string) string {
+// capture DNS on its nodes, or "" when tcpdump is there. A node that cannot
+// be asked is an error, not a reason to run without captures.
+func noTcpdump(ctx context.Context, c *cluster.Cluster, ref string) (string, error) {
 	if len(c.Nodes) == 0 {
-		return ""
+		return "", nil
 	}
-	if _, err := c.Exec(ctx, c.Nodes[0].Name, "sh", "-c", "command -v tcpdump"); err != nil {
-		return "node image " + ref + " has no tcpdump"
+	out, err := c.Exec(ctx, c.Nodes[0].Name, "sh", "-c", "command -v tcpdump || echo absent")
+	switch {
+	case err != nil:
+		return "", fmt.Errorf("cluster %s: is tcpdump on node %s: %w", c.Name, c.Nodes[0].Name, err)
+	case strings.TrimSpace(string(out)) == "absent":
+		return "node image " + ref + " has no tcpdump", nil
 	}
-	return ""
+	return "", nil
 }

@@ -244,7 +244,11 @@ func shapes(run results.RunDir, s *report.Summary) []Shape {
 	if sc, err := run.ReadScenario(); err == nil {
 		var out []Shape
 		for _, cl := range sc.Clusters {
-			out = append(out, Shape{Cluster: cl.Name, PodNetwork: cl.PodNetwork, KubeProxy: cl.KubeProxy, DNS: cl.DNS.Server})
+			network := cl.PodNetwork
+			if cl.NodeImage == "published" {
+				network = "kindnet (published node)"
+			}
+			out = append(out, Shape{Cluster: cl.Name, PodNetwork: network, KubeProxy: cl.KubeProxy, DNS: cl.DNS.Server})
 		}
 		return out
 	}

@@ -40,12 +40,21 @@ const (
 // own: the stand-in for kindest/node must never be found by a real run.
 func privateCache(t *testing.T) string {
 	t.Helper()
-	dir := t.TempDir()
+	dir, shared := t.TempDir(), images.DefaultCache()
 	for _, sub := range []string{"artifacts", "logs", "tmp"} {
-		if err := os.MkdirAll(filepath.Join(images.DefaultCache(), sub), 0o755); err != nil {
+		if err := os.MkdirAll(filepath.Join(shared, sub), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		if err := os.Symlink(filepath.Join(images.DefaultCache(), sub), filepath.Join(dir, sub)); err != nil {
+	}
+	// The machine's build lock too: builds into the shared artifacts wait
+	// for each other.
+	f, err := os.OpenFile(filepath.Join(shared, "lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	for _, sub := range []string{"artifacts", "logs", "tmp", "lock"} {
+		if err := os.Symlink(filepath.Join(shared, sub), filepath.Join(dir, sub)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -110,6 +119,11 @@ func TestE2EPublishedNode(t *testing.T) {
 				t.Fatal(err)
 			}
 			node = found[0]
+			// The test tags its stand-in under this name and removes it:
+			// never a user's own copy of kind's image.
+			if err := exec.CommandContext(ctx, "docker", "image", "inspect", node.Ref).Run(); err == nil {
+				t.Skipf("Docker holds %s already; the test would replace it with its stand-in", node.Ref)
+			}
 			// The mirror serves the stand-in under kindest/node's name.
 			srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
 			t.Cleanup(srv.Close)
