@@ -146,7 +146,7 @@ func TestBuildWritesEverything(t *testing.T) {
 	if len(exps) != 4 || len(s.Expectations) != 4 || s.Totals.Expectations[expect.Met] != 3 || s.Totals.Expectations[expect.Broken] != 1 {
 		t.Errorf("expectations: returned %+v, summary.json %+v, totals %v", exps, s.Expectations, s.Totals.Expectations)
 	}
-	if e := s.Expectations[1]; e.Name != "claim 3: fail" || e.Verdict != expect.Broken || e.Measured != "pass" || !strings.HasSuffix(e.Source, "synthetic/scenario.yaml:41") {
+	if e := s.Expectations[1]; e.Name != "claim 3: fail" || e.Verdict != expect.Broken || e.Measured != "pass" || !strings.HasSuffix(e.Source, "synthetic/scenario.yaml:42") {
 		t.Errorf("claim 3's expectation in summary.json: %+v", e)
 	}
 	for _, f := range []string{"ccdf-glibc.png", "ccdf-musl.png", "share-ge-5s.png", "counters.png", "queries-per-lookup.png"} {
