@@ -200,6 +200,10 @@ func TestE2EPublishedNode(t *testing.T) {
 			if got := env.Extra[c.Name+".nodeImage"]; !strings.Contains(got, served.String()) || !strings.Contains(got, "pulled") {
 				t.Errorf("env.json %s.nodeImage = %q, want the digest and where it was pulled from", c.Name, got)
 			}
+			// Pulled at another pin than kind's: the run says so.
+			if got := env.Extra[c.Name+".nodeImage.unpinned"]; !strings.Contains(got, "not the pinned "+node.Digest) {
+				t.Errorf("env.json %s.nodeImage.unpinned = %q, want it to name kind's pin %s", c.Name, got, node.Digest)
+			}
 			return ctx
 		}).
 		Assess("without tcpdump in the node image the cells run without captures", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
