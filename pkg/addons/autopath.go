@@ -115,7 +115,9 @@ func rewriteCoreDNS(ctx context.Context, cs kubernetes.Interface, edit func(stri
 		return err
 	}
 	if corefile == cm.Data["Corefile"] {
-		return nil
+		// No restart: CoreDNS as it is must be ready (a new cluster's
+		// first pods are not waited for: cluster.Spec.DNSRewired).
+		return cluster.WaitDeployment(ctx, cs, namespace, "coredns", timeout)
 	}
 	cm.Data["Corefile"] = corefile
 	if _, err := cms.Update(ctx, cm, metav1.UpdateOptions{}); err != nil {

@@ -83,7 +83,12 @@ type Spec struct {
 	KubeProxyMode string // iptables | nftables | ipvs
 	PodSubnet     string // "" for kind's default
 	DNSReplicas   int    // CoreDNS replicas; the DNAT race needs at least 2
-	Retain        bool   // keep a cluster that failed to come up, for debugging
+	// DNSRewired says that the caller rewrites CoreDNS's configuration at
+	// once, which restarts it: Create then scales CoreDNS but does not wait
+	// for its first pods, whose readiness probe (kubeadm's, every 10 s)
+	// took 5 to 7 s of a 40 s bring-up here for pods about to be replaced.
+	DNSRewired bool
+	Retain     bool // keep a cluster that failed to come up, for debugging
 	// CellWorkers keeps the workers for the cells' pods: they register with
 	// the taint CellTaint, which the cluster's own servers (DNS, the lab's)
 	// do not tolerate, so those go to the control plane. Cells side by side

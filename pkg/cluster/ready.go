@@ -19,8 +19,9 @@ import (
 const readyTimeout = 3 * time.Minute
 
 // WaitReady waits until every node is Ready and CoreDNS has `replicas` ready
-// pods (scaling it first if kubeadm's default differs).
-func WaitReady(ctx context.Context, c *Cluster, replicas int, progress io.Writer) error {
+// pods (scaling it first if kubeadm's default differs); when the caller
+// rewires CoreDNS at once (rewired, Spec.DNSRewired), it only scales it.
+func WaitReady(ctx context.Context, c *Cluster, replicas int, rewired bool, progress io.Writer) error {
 	cs := c.Client
 	start := time.Now()
 	if err := wait.PollUntilContextTimeout(ctx, time.Second, readyTimeout, true, func(ctx context.Context) (bool, error) {
@@ -51,6 +52,9 @@ func WaitReady(ctx context.Context, c *Cluster, replicas int, progress io.Writer
 		if _, err := deploy.Update(ctx, d, metav1.UpdateOptions{}); err != nil {
 			return fmt.Errorf("cluster %s: scale coredns to %d: %w", c.Name, replicas, err)
 		}
+	}
+	if rewired {
+		return nil // the caller's restart waits for CoreDNS (Spec.DNSRewired)
 	}
 	if err := WaitDeployment(ctx, cs, "kube-system", "coredns", readyTimeout); err != nil {
 		return fmt.Errorf("cluster %s: %w", c.Name, err)

@@ -103,3 +103,29 @@ func TestMissingRoutes(t *testing.T) {
 		}
 	}
 }
+
+// With DNSRewired the first CoreDNS pods are not waited for (the caller
+// restarts them at once), but CoreDNS is still scaled; without it, CoreDNS
+// not ready is waited for.
+func TestWaitReadyRewired(t *testing.T) {
+	for _, rewired := range []bool{true, false} {
+		one := int32(1)
+		cs := fake.NewSimpleClientset(
+			&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1"},
+				Status: corev1.NodeStatus{Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}}},
+			&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "coredns", Namespace: "kube-system"},
+				Spec: appsv1.DeploymentSpec{Replicas: &one}}, // no pod ready
+		)
+		c := &Cluster{Name: "labrun-x", Client: cs, Nodes: []Node{{Name: "n1"}}}
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		err := WaitReady(ctx, c, 2, rewired, &strings.Builder{})
+		cancel()
+		if rewired != (err == nil) {
+			t.Errorf("rewired %v: err = %v", rewired, err)
+		}
+		d, _ := cs.AppsV1().Deployments("kube-system").Get(context.Background(), "coredns", metav1.GetOptions{})
+		if *d.Spec.Replicas != 2 {
+			t.Errorf("rewired %v: coredns replicas %d, want 2", rewired, *d.Spec.Replicas)
+		}
+	}
+}

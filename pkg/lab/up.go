@@ -151,6 +151,7 @@ func Up(ctx context.Context, o UpOptions) (*Testbed, error) {
 		spec.NodeImage, version, net = node.Ref, shape.Kubernetes, "kindnet (the published node's)"
 	}
 	spec.Retain = o.Retain
+	spec.DNSRewired = true // setUp points CoreDNS at the lab upstream, restarting it
 	if spec.PodNetwork, err = podNetwork(shape.PodNetwork, plan); err != nil {
 		return nil, err
 	}

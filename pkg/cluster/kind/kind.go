@@ -201,7 +201,7 @@ func (k *Provider) Create(ctx context.Context, s cluster.Spec) (c *cluster.Clust
 		}
 		fmt.Fprintf(k.progress, "cluster %s: pod network %s installed (%s)\n", s.Name, s.PodNetwork.Name(), time.Since(start).Round(100*time.Millisecond))
 	}
-	if err := cluster.WaitReady(ctx, c, s.DNSReplicas, k.progress); err != nil {
+	if err := cluster.WaitReady(ctx, c, s.DNSReplicas, s.DNSRewired, k.progress); err != nil {
 		return nil, err
 	}
 	if s.PodNetwork == nil {
