@@ -13,7 +13,9 @@ import (
 	data "labrun.dev/labrun/images"
 )
 
-func TestPlanRoots(t *testing.T) {
+// defaultPlan is the image plan of the default Kubernetes version.
+func defaultPlan(t *testing.T) *Plan {
+	t.Helper()
 	v, err := LoadVersions()
 	if err != nil {
 		t.Fatal(err)
@@ -22,7 +24,11 @@ func TestPlanRoots(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := NewPlan(v, k, "/repo")
+	return NewPlan(v, k, "/repo")
+}
+
+func TestPlanRoots(t *testing.T) {
+	p := defaultPlan(t)
 	for _, tc := range []struct {
 		name    string
 		addons  []string
@@ -62,15 +68,7 @@ func TestPlanRoots(t *testing.T) {
 // For the published node only the lab's own images (and the addons named)
 // are built: nothing of the node, Kubernetes or its runtime.
 func TestPlanLabRoots(t *testing.T) {
-	v, err := LoadVersions()
-	if err != nil {
-		t.Fatal(err)
-	}
-	k, err := v.Kube(v.DefaultKubernetes())
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := NewPlan(v, k, "/repo")
+	p := defaultPlan(t)
 	roots, err := p.LabRoots([]string{"dnsmasq"})
 	if err != nil {
 		t.Fatal(err)
@@ -99,12 +97,8 @@ func TestPlanLabRoots(t *testing.T) {
 // added: a layer of its own, so a change to this repository's code rebuilds
 // only that layer.
 func TestPlanLabNode(t *testing.T) {
-	v, err := LoadVersions()
-	if err != nil {
-		t.Fatal(err)
-	}
-	k, _ := v.Kube(v.DefaultKubernetes())
-	p := NewPlan(v, k, "/repo")
+	p := defaultPlan(t)
+	k := p.Kube
 	if p.LabNode.Image != LabNodeImage(k) || p.Node.Image != NodeImage(k) {
 		t.Fatalf("images %q, %q", p.LabNode.Image, p.Node.Image)
 	}
