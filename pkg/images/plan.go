@@ -167,6 +167,7 @@ func NewPlan(v Versions, k Kubernetes, repo string) *Plan {
 			}
 			return j.run(ctx, Cmd{Dir: repo, Args: []string{"javac", "--release", "17", "-d", j.File(""), "pkg/probe/jvm/LabProbe.java"}})
 		},
+		sources: func(context.Context) (string, error) { return javaSources(repo, "pkg/probe/jvm/LabProbe.java") },
 	}
 	labagent := ownBinaryStep(repo, "labagent", "labagent", nil, "-s -w")
 
@@ -237,8 +238,8 @@ func pauseStep(k Kubernetes) *Step {
 }
 
 // ownBinaryStep builds one of this repository's commands (./cmd/pkg) as
-// binary name. It always runs (Go's build cache makes that cheap); its key is
-// the hash of what it produced.
+// binary name. It runs unless what it reads is as at its last build (then its
+// last output is reused); its key is the hash of what it produced.
 func ownBinaryStep(repo, name, pkg string, env []string, ldflags string) *Step {
 	if env == nil {
 		env = []string{"CGO_ENABLED=0"}
@@ -251,6 +252,7 @@ func ownBinaryStep(repo, name, pkg string, env []string, ldflags string) *Step {
 			return j.run(ctx, Cmd{Dir: repo, Env: append(env, goEnv...),
 				Args: []string{"go", "build", "-ldflags", ldflags, "-o", j.File(name), "./cmd/" + pkg}})
 		},
+		sources: func(ctx context.Context) (string, error) { return goSources(ctx, repo, pkg, env, ldflags) },
 	}
 }
 

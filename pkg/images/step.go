@@ -30,9 +30,12 @@ type Step struct {
 	// its output is the folder Dir().
 	Image string
 	// Always marks steps that are cheap and build from this repository's own
-	// source: they run every time, and their output's hash is their key.
+	// source: their output's hash is their key, and they run every time
+	// unless sources says what they read is as at a build the cache holds.
 	Always bool
 	build  func(ctx context.Context, j *job) error
+	// sources fingerprints everything an Always step's build reads.
+	sources func(ctx context.Context) (string, error)
 
 	key string // set by resolve
 	dir string // output folder (file steps), set by resolve/run
@@ -239,6 +242,19 @@ func (r *Runner) runStep(ctx context.Context, s *Step, n, total int) error {
 		return nil
 	}
 
+	var sources string
+	if s.Always && s.sources != nil {
+		var err error
+		if sources, err = s.sources(ctx); err != nil {
+			// Only a shortcut: the build itself says what is wrong, if anything.
+			r.logf("%s: cannot tell whether its sources changed (%v)", tag, err)
+		} else if r.builtFrom(s, sources) {
+			r.record(&r.reused, s.Name)
+			r.logf("%s: reused %s (sources unchanged)", tag, s.key[:12])
+			return nil
+		}
+	}
+
 	start := time.Now()
 	r.logf("%s: building (%s)", tag, s.From)
 	stop := r.ticker(ctx, tag, start)
@@ -287,9 +303,64 @@ func (r *Runner) runStep(ctx context.Context, s *Step, n, total int) error {
 			}
 		}
 	}
+	if sources != "" {
+		// Not if a file changed during the build: which version it read is
+		// unknown.
+		if after, err := s.sources(ctx); err == nil && after == sources {
+			if err := r.rememberSources(s, sources); err != nil {
+				return err
+			}
+		}
+	}
 	r.record(&r.built, s.Name)
 	r.logf("%s: built in %s", tag, since(start))
 	return nil
+}
+
+// sourcesMemo is where an Always step's build from sources recorded the key
+// of its output.
+func (r *Runner) sourcesMemo(s *Step, sources string) string {
+	return filepath.Join(r.dirOf(s), "sources", sources[:32])
+}
+
+// builtFrom points s at the output of its build from sources, if the cache
+// holds it complete.
+func (r *Runner) builtFrom(s *Step, sources string) bool {
+	b, err := os.ReadFile(r.sourcesMemo(s, sources))
+	key := strings.TrimSpace(string(b))
+	if err != nil || len(key) < 16 {
+		return false
+	}
+	dir := filepath.Join(r.dirOf(s), key[:16])
+	if done, err := os.ReadFile(filepath.Join(dir, ".complete")); err != nil || strings.TrimSpace(string(done)) != key {
+		return false
+	}
+	s.key, s.dir = key, dir
+	return true
+}
+
+// rememberSources records that s's output was built from sources, once the
+// output is in place (written then renamed, so a memo is never half there).
+func (r *Runner) rememberSources(s *Step, sources string) error {
+	memo := r.sourcesMemo(s, sources)
+	if err := os.MkdirAll(filepath.Dir(memo), 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(memo), ".memo-")
+	if err != nil {
+		return err
+	}
+	_, err = tmp.WriteString(s.key + "\n")
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), memo)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+	}
+	return err
 }
 
 // ticker prints a line every 30 s while a step runs, so a long build shows life.

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -60,6 +61,22 @@ nodeRegistration:
     effect: NoSchedule
 `
 
+// kubeletPatch: Kubernetes >= 1.35 refuses cgroup v1 hosts unless told
+// otherwise, and the lab's hosts are cgroup v1 (FACTS.md). The field is
+// ignored where unknown.
+const kubeletPatch = `kind: KubeletConfiguration
+apiVersion: kubelet.config.k8s.io/v1beta1
+failCgroupV1: false
+`
+
+// clusterPatch: kubeadm makes a dozen keys (CAs, the API server's, etcd's,
+// the service accounts' signing key, kubeconfigs) before the control plane
+// can start; RSA-2048 took 1.3 s of `kubeadm init` on 2 cores, ECDSA P-256
+// (kubeadm.k8s.io/v1beta4, every version the lab builds or pulls) a few ms.
+const clusterPatch = `kind: ClusterConfiguration
+encryptionAlgorithm: ECDSA-P256
+`
+
 func kindConfig(s cluster.Spec) *v1alpha4.Cluster {
 	cfg := &v1alpha4.Cluster{}
 	for i := 0; i < s.ControlPlanes; i++ {
@@ -81,12 +98,7 @@ func kindConfig(s cluster.Spec) *v1alpha4.Cluster {
 			cfg.Networking.PodSubnet = sub
 		}
 	}
-	// Kubernetes >= 1.35 refuses cgroup v1 hosts unless told otherwise, and the
-	// lab's hosts are cgroup v1 (FACTS.md). The field is ignored where unknown.
-	cfg.KubeadmConfigPatches = []string{`kind: KubeletConfiguration
-apiVersion: kubelet.config.k8s.io/v1beta1
-failCgroupV1: false
-`}
+	cfg.KubeadmConfigPatches = []string{kubeletPatch, clusterPatch}
 	v1alpha4.SetDefaultsCluster(cfg)
 	return cfg
 }
@@ -413,14 +425,20 @@ func (k *Provider) List(ctx context.Context) ([]string, error) {
 	return out, nil
 }
 
-// logger adapts kind's logger to a progress writer.
+// logger adapts kind's logger to a progress writer: kind's status lines,
+// and its details up to the level in $LABRUN_KIND_VERBOSITY (kind's -v: 3
+// shows the output of kubeadm init and join, for a bring-up's profile).
 type logger struct{ w io.Writer }
 
-func (l logger) Warn(m string)                        { fmt.Fprintln(l.w, "kind: warning:", m) }
-func (l logger) Warnf(f string, a ...any)             { l.Warn(fmt.Sprintf(f, a...)) }
-func (l logger) Error(m string)                       { fmt.Fprintln(l.w, "kind: error:", m) }
-func (l logger) Errorf(f string, a ...any)            { l.Error(fmt.Sprintf(f, a...)) }
-func (l logger) V(v kindlog.Level) kindlog.InfoLogger { return infoLogger{l.w, v == 0} }
+var kindVerbosity, _ = strconv.Atoi(os.Getenv("LABRUN_KIND_VERBOSITY"))
+
+func (l logger) Warn(m string)             { fmt.Fprintln(l.w, "kind: warning:", m) }
+func (l logger) Warnf(f string, a ...any)  { l.Warn(fmt.Sprintf(f, a...)) }
+func (l logger) Error(m string)            { fmt.Fprintln(l.w, "kind: error:", m) }
+func (l logger) Errorf(f string, a ...any) { l.Error(fmt.Sprintf(f, a...)) }
+func (l logger) V(v kindlog.Level) kindlog.InfoLogger {
+	return infoLogger{l.w, int(v) <= kindVerbosity}
+}
 
 type infoLogger struct {
 	w  io.Writer

@@ -44,8 +44,9 @@ func TestKindConfigForEachKubeProxyMode(t *testing.T) {
 		if cp != 1 || workers != 2 {
 			t.Errorf("%s: %d control planes, %d workers; want 1, 2", mode, cp, workers)
 		}
-		if len(cfg.KubeadmConfigPatches) != 1 || !strings.Contains(cfg.KubeadmConfigPatches[0], "failCgroupV1: false") {
-			t.Errorf("%s: kubeadm patches %q: want kubelet's failCgroupV1: false", mode, cfg.KubeadmConfigPatches)
+		if len(cfg.KubeadmConfigPatches) != 2 || !strings.Contains(cfg.KubeadmConfigPatches[0], "failCgroupV1: false") ||
+			!strings.Contains(cfg.KubeadmConfigPatches[1], "encryptionAlgorithm: ECDSA-P256") {
+			t.Errorf("%s: kubeadm patches %q: want kubelet's failCgroupV1: false and kubeadm's ECDSA keys", mode, cfg.KubeadmConfigPatches)
 		}
 
 		// The configuration survives kind's own file format, strictly.
