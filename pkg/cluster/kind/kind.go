@@ -176,10 +176,18 @@ func (k *Provider) Create(ctx context.Context, s cluster.Spec) (c *cluster.Clust
 		}
 	}()
 
+	cfg := kindConfig(s)
+	if s.ControlPlanes == 1 {
+		join, err := newJoinFiles(s.Name)
+		if err != nil {
+			return nil, fmt.Errorf("cluster %s: %w", s.Name, err)
+		}
+		join.configure(cfg)
+	}
 	done := make(chan error, 1)
 	go func() {
 		done <- k.provider.Create(s.Name,
-			kindcluster.CreateWithV1Alpha4Config(kindConfig(s)),
+			kindcluster.CreateWithV1Alpha4Config(cfg),
 			kindcluster.CreateWithKubeconfigPath(kubeconfig),
 			kindcluster.CreateWithWaitForReady(0),
 			kindcluster.CreateWithDisplayUsage(false),
@@ -372,6 +380,7 @@ func (k *Provider) Delete(ctx context.Context, name string) error {
 		return fmt.Errorf("delete cluster %s: %w", name, err)
 	}
 	os.Remove(cluster.KubeconfigPath(name))
+	os.RemoveAll(joinDir(name))
 	// Under the host lock: a cluster being created holds it until its node
 	// containers exist (see Create), so List either counts it or it has not
 	// yet recorded the sysctls nor ensured the guard, and will after this.
