@@ -157,15 +157,19 @@ func NewPlan(v Versions, k Kubernetes, repo string) *Plan {
 	// The jvm back end's worker, compiled by javac from Debian's
 	// openjdk-17-jdk-headless, which hack/deps.sh installs on the build host
 	// (hack/apt-packages.txt); the image carries only the JRE.
+	javac := []string{"javac", "--release", "17", "-d", "OUT", "pkg/probe/jvm/LabProbe.java"}
 	jvmClass := &Step{
 		Name:   "labrun/jvm-probe",
 		From:   "pkg/probe/jvm/LabProbe.java (this repository, javac --release 17 of openjdk-17-jdk-headless)",
+		Inputs: javac,
 		Always: true,
 		build: func(ctx context.Context, j *job) error {
 			if _, err := exec.LookPath("javac"); err != nil {
 				return fmt.Errorf("the jvm probe's class needs javac (Debian's openjdk-17-jdk-headless; make deps installs it): %w", err)
 			}
-			return j.run(ctx, Cmd{Dir: repo, Args: []string{"javac", "--release", "17", "-d", j.File(""), "pkg/probe/jvm/LabProbe.java"}})
+			args := slices.Clone(javac)
+			args[4] = j.File("")
+			return j.run(ctx, Cmd{Dir: repo, Args: args})
 		},
 		sources: func(context.Context) (string, error) { return javaSources(repo, "pkg/probe/jvm/LabProbe.java") },
 	}
@@ -244,15 +248,18 @@ func ownBinaryStep(repo, name, pkg string, env []string, ldflags string) *Step {
 	if env == nil {
 		env = []string{"CGO_ENABLED=0"}
 	}
+	args := []string{"go", "build", "-ldflags", ldflags, "-o", name, "./cmd/" + pkg}
 	return &Step{
 		Name:   "labrun/" + name,
 		From:   "labrun.dev/labrun/cmd/" + pkg + " (this repository, " + strings.Join(env, " ") + ")",
+		Inputs: append(append([]string{}, env...), args...),
 		Always: true,
 		build: func(ctx context.Context, j *job) error {
-			return j.run(ctx, Cmd{Dir: repo, Env: append(env, goEnv...),
-				Args: []string{"go", "build", "-ldflags", ldflags, "-o", j.File(name), "./cmd/" + pkg}})
+			args := slices.Clone(args)
+			args[5] = j.File(name)
+			return j.run(ctx, Cmd{Dir: repo, Env: append(env, goEnv...), Args: args})
 		},
-		sources: func(ctx context.Context) (string, error) { return goSources(ctx, repo, pkg, env, ldflags) },
+		sources: func(ctx context.Context) (string, error) { return goSources(ctx, repo, pkg, env) },
 	}
 }
 

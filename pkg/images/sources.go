@@ -21,35 +21,40 @@ import (
 // A fingerprint of what a build reads lets such a step reuse its last output
 // when nothing it reads changed, without running the compiler.
 
-// goSources fingerprints what `go build -ldflags ldflags ./cmd/pkg` reads in
-// repo under env: the Go toolchain and the settings that change its output,
-// the C compiler's version when cgo is on, every file of this module's
-// packages in the binary (as `go list -deps` sees them under that env, build
-// tags and cgo included), and the version of every other module's.
-func goSources(ctx context.Context, repo, pkg string, env []string, ldflags string) (string, error) {
+// goSources fingerprints what `go build ./cmd/pkg` reads in repo under env:
+// the Go toolchain and the settings that change its output, go.mod, the C
+// toolchain when cgo is on, every file of this module's packages in the
+// binary (as `go list -deps` sees them under that env, build tags and cgo
+// included), and the version of every other module's. The build's own
+// flags are the step's inputs (Step.Inputs), part of its memo's key.
+func goSources(ctx context.Context, repo, pkg string, env []string) (string, error) {
 	env = append(append(os.Environ(), env...), goEnv...)
 	h := sha256.New()
-	fmt.Fprintf(h, "go build -ldflags %q ./cmd/%s\n", ldflags, pkg)
 	goenv, err := command(ctx, repo, env, "go", "env", "-json", "GOVERSION", "GOROOT", "GOOS", "GOARCH", "GOAMD64",
-		"GOEXPERIMENT", "GOFLAGS", "CGO_ENABLED", "CC", "CGO_CFLAGS", "CGO_CPPFLAGS", "CGO_LDFLAGS")
+		"GOEXPERIMENT", "GOFLAGS", "CGO_ENABLED", "CC", "CGO_CFLAGS", "CGO_CPPFLAGS", "CGO_LDFLAGS", "GOMOD", "GOTOOLDIR")
 	if err != nil {
 		return "", err
 	}
 	h.Write(goenv)
-	var tool struct{ CGO_ENABLED, CC string }
+	var tool struct{ CGO_ENABLED, CC, GOMOD, GOTOOLDIR string }
 	if err := json.Unmarshal(goenv, &tool); err != nil {
 		return "", fmt.Errorf("go env: %w", err)
 	}
+	// The main module's go.mod (its go and godebug lines change what the
+	// code does), and the compiler and linker themselves (a patched
+	// toolchain can keep its GOVERSION).
+	if err := hashFile(h, tool.GOMOD, "go.mod"); err != nil {
+		return "", fmt.Errorf("fingerprint ./cmd/%s: %w", pkg, err)
+	}
+	for _, t := range []string{"compile", "link"} {
+		if err := statFile(h, filepath.Join(tool.GOTOOLDIR, t)); err != nil {
+			return "", fmt.Errorf("fingerprint ./cmd/%s: %w", pkg, err)
+		}
+	}
 	if tool.CGO_ENABLED == "1" {
-		cc := strings.Fields(tool.CC)
-		if len(cc) == 0 {
-			return "", fmt.Errorf("go env: cgo is on but CC is empty")
+		if err := hashCC(ctx, h, repo, env, tool.CC); err != nil {
+			return "", fmt.Errorf("fingerprint ./cmd/%s: %w", pkg, err)
 		}
-		version, err := command(ctx, repo, env, cc[0], append(cc[1:], "--version")...)
-		if err != nil {
-			return "", err
-		}
-		h.Write(version)
 	}
 	list, err := command(ctx, repo, env, "go", "list", "-deps",
 		"-json=ImportPath,Dir,Standard,Module,GoFiles,CgoFiles,CFiles,CXXFiles,HFiles,SFiles,SysoFiles,EmbedFiles", "./cmd/"+pkg)
@@ -107,7 +112,7 @@ func (p listedPackage) hash(w io.Writer) error {
 	return nil
 }
 
-// javaSources fingerprints `javac --release 17 src`: the source, and which
+// javaSources fingerprints what javac reads of src: the source, and which
 // javac (its resolved path and that file's size and time, which an upgrade
 // of the JDK package changes).
 func javaSources(repo, src string) (string, error) {
@@ -116,18 +121,65 @@ func javaSources(repo, src string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if javac, err = filepath.EvalSymlinks(javac); err != nil {
-		return "", err
+	if err := statFile(h, javac); err != nil {
+		return "", fmt.Errorf("fingerprint %s: %w", src, err)
 	}
-	info, err := os.Stat(javac)
-	if err != nil {
-		return "", err
-	}
-	fmt.Fprintf(h, "javac --release 17 %s\n%s %d %s\n", src, javac, info.Size(), info.ModTime().UTC())
 	if err := hashFile(h, filepath.Join(repo, src), src); err != nil {
-		return "", err
+		return "", fmt.Errorf("fingerprint %s: %w", src, err)
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// hashCC writes what a cgo build takes from the C toolchain: the compiler's
+// version, the C libraries it links (a static musl binary carries libc.a's
+// resolver, the code the lab measures) and, where dpkg keeps one, the state
+// of the system's packages (headers, libraries, musl's specs: any package
+// change rebuilds the cgo binaries, about a second).
+func hashCC(ctx context.Context, w io.Writer, repo string, env []string, cc string) error {
+	argv := strings.Fields(cc)
+	if len(argv) == 0 {
+		return fmt.Errorf("go env: cgo is on but CC is empty")
+	}
+	run := func(args ...string) ([]byte, error) {
+		return command(ctx, repo, env, argv[0], append(argv[1:], args...)...)
+	}
+	version, err := run("--version")
+	if err != nil {
+		return err
+	}
+	w.Write(version)
+	fmt.Fprintf(w, "REALGCC=%s\n", os.Getenv("REALGCC"))
+	for _, lib := range []string{"libc.a", "libc.so", "crt1.o"} {
+		path, err := run("-print-file-name=" + lib)
+		if err != nil {
+			return err
+		}
+		// A name it cannot resolve comes back as it is: nothing to stat.
+		if p := strings.TrimSpace(string(path)); filepath.IsAbs(p) {
+			if err := statFile(w, p); err != nil {
+				return err
+			}
+		}
+	}
+	if err := statFile(w, "/var/lib/dpkg/status"); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+// statFile writes a file's resolved path, size and time: enough to see a
+// package upgrade replace it, without reading it.
+func statFile(w io.Writer, path string) error {
+	resolved, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		return err
+	}
+	info, err := os.Stat(resolved)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "stat %s %d %s\n", resolved, info.Size(), info.ModTime().UTC())
+	return nil
 }
 
 func hashFile(w io.Writer, path, name string) error {

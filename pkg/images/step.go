@@ -231,6 +231,7 @@ func (r *Runner) latest(s *Step) bool {
 
 func (r *Runner) runStep(ctx context.Context, s *Step, n, total int) error {
 	r.keyOf(s)
+	inputKey := s.key
 	tag := fmt.Sprintf("[%d/%d] %s", n, total, s.Name)
 	if r.present(ctx, s) {
 		r.record(&r.reused, s.Name)
@@ -242,10 +243,13 @@ func (r *Runner) runStep(ctx context.Context, s *Step, n, total int) error {
 		return nil
 	}
 
-	var sources string
+	var sources string // what the build reads, with the step's own inputs
 	if s.Always && s.sources != nil {
-		var err error
-		if sources, err = s.sources(ctx); err != nil {
+		fp, err := s.sources(ctx)
+		if err == nil {
+			sources = hashOf(s.key, fp)
+		}
+		if err != nil {
 			// Only a shortcut: the build itself says what is wrong, if anything.
 			r.logf("%s: cannot tell whether its sources changed (%v)", tag, err)
 		} else if r.builtFrom(s, sources) {
@@ -306,9 +310,10 @@ func (r *Runner) runStep(ctx context.Context, s *Step, n, total int) error {
 	if sources != "" {
 		// Not if a file changed during the build: which version it read is
 		// unknown.
-		if after, err := s.sources(ctx); err == nil && after == sources {
+		if after, err := s.sources(ctx); err == nil && hashOf(inputKey, after) == sources {
 			if err := r.rememberSources(s, sources); err != nil {
-				return err
+				// Only a shortcut: the next run builds again.
+				r.logf("%s: %v", tag, err)
 			}
 		}
 	}
@@ -317,8 +322,8 @@ func (r *Runner) runStep(ctx context.Context, s *Step, n, total int) error {
 	return nil
 }
 
-// sourcesMemo is where an Always step's build from sources recorded the key
-// of its output.
+// sourcesMemo is where an Always step's build from sources (a hash of the
+// step's inputs and of what its build reads) recorded the key of its output.
 func (r *Runner) sourcesMemo(s *Step, sources string) string {
 	return filepath.Join(r.dirOf(s), "sources", sources[:32])
 }

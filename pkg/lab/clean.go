@@ -10,6 +10,7 @@ import (
 
 	"labrun.dev/labrun/pkg/cluster"
 	"labrun.dev/labrun/pkg/cluster/egress"
+	"labrun.dev/labrun/pkg/cluster/kind"
 	"labrun.dev/labrun/pkg/images"
 )
 
@@ -65,6 +66,11 @@ func Clean(ctx context.Context, provider cluster.Provider, prefix string, progre
 		errs = append(errs, err.Error())
 	} else if r.Rules > 0 {
 		fmt.Fprintf(progress, "clean: removed the egress guard (%s)\n", r)
+	}
+	if n, err := kind.RemoveJoinFiles(); err != nil {
+		errs = append(errs, err.Error())
+	} else if n > 0 {
+		fmt.Fprintf(progress, "clean: removed the join files (CA, token) of %d clusters\n", n)
 	}
 	var d images.Docker
 	docker := func(args ...string) string {

@@ -66,15 +66,15 @@ func newJoinFiles(name string) (*joinFiles, error) {
 	}
 	var err error
 	if j.token, err = bootstrapToken(); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("make its bootstrap token: %w", err)
 	}
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("make its CA's key: %w", err)
 	}
 	ca, err := cert.NewSelfSignedCACert(cert.Config{CommonName: "kubernetes"}, key)
 	if err != nil {
-		return nil, fmt.Errorf("cluster %s: make its CA: %w", name, err)
+		return nil, fmt.Errorf("make its CA: %w", err)
 	}
 	caPEM, err := cert.EncodeCertificates(ca)
 	if err != nil {
@@ -89,21 +89,39 @@ func newJoinFiles(name string) (*joinFiles, error) {
 		Server:                   "https://" + name + "-control-plane:6443",
 		CertificateAuthorityData: caPEM,
 	}
-	// kubeadm wants a user: the token, as its token discovery would give.
+	// kubeadm refuses a discovery file whose context names no user ("user
+	// was not specified for context"), tlsBootstrapToken or not: the token,
+	// as its token discovery would give.
 	discovery.AuthInfos["tls-bootstrap-token-user"] = &clientcmdapi.AuthInfo{Token: j.token}
 	discovery.Contexts[name] = &clientcmdapi.Context{Cluster: name, AuthInfo: "tls-bootstrap-token-user"}
 	discovery.CurrentContext = name
 	discoveryYAML, err := clientcmd.Write(*discovery)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("write its discovery kubeconfig: %w", err)
 	}
 	j.caCert, j.caKey, j.discovery = filepath.Join(j.dir, "ca.crt"), filepath.Join(j.dir, "ca.key"), filepath.Join(j.dir, "discovery.conf")
 	for path, data := range map[string][]byte{j.caCert: caPEM, j.caKey: keyPEM, j.discovery: discoveryYAML} {
 		if err := os.WriteFile(path, data, 0o600); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("join files: %w", err)
 		}
 	}
 	return j, nil
+}
+
+// RemoveJoinFiles removes every cluster's join files: for `labrun clean`,
+// under the host lock once no lab cluster is left (a kill -9 during a
+// cluster's creation leaves them, its CA key among them).
+func RemoveJoinFiles() (int, error) {
+	dirs, err := filepath.Glob(joinDir("*"))
+	if err != nil {
+		return 0, err
+	}
+	for _, d := range dirs {
+		if err := os.RemoveAll(d); err != nil {
+			return 0, err
+		}
+	}
+	return len(dirs), nil
 }
 
 // bootstrapToken returns a random kubeadm bootstrap token, [a-z0-9]{6}.[a-z0-9]{16}.

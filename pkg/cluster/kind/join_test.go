@@ -124,3 +124,29 @@ func TestJoinConfigure(t *testing.T) {
 		t.Errorf("patches %q: init token %v, join discovery %v", cfg.KubeadmConfigPatches, init, join)
 	}
 }
+
+// RemoveJoinFiles removes every cluster's join folder, and nothing else of
+// the lab's clusters folder.
+func TestRemoveJoinFiles(t *testing.T) {
+	t.Setenv("TMPDIR", t.TempDir())
+	for _, name := range []string{"labrun-a", "labrun-b"} {
+		if _, err := newJoinFiles(name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	kubeconfig := cluster.KubeconfigPath("labrun-a")
+	if err := os.WriteFile(kubeconfig, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := RemoveJoinFiles(); err != nil || n != 2 {
+		t.Fatalf("removed %d (%v), want 2", n, err)
+	}
+	for _, name := range []string{"labrun-a", "labrun-b"} {
+		if _, err := os.Stat(joinDir(name)); !os.IsNotExist(err) {
+			t.Errorf("%s: join folder still there (%v)", name, err)
+		}
+	}
+	if _, err := os.Stat(kubeconfig); err != nil {
+		t.Errorf("the kubeconfig went too: %v", err)
+	}
+}

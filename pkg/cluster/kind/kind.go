@@ -69,7 +69,9 @@ apiVersion: kubelet.config.k8s.io/v1beta1
 failCgroupV1: false
 `
 
-// clusterPatch: kubeadm makes a dozen keys (CAs, the API server's, etcd's,
+// clusterPatch (kind uses kubeadm.k8s.io/v1beta4 from Kubernetes v1.36, the
+// lab's oldest; an older version would ignore the field and keep RSA):
+// kubeadm makes a dozen keys (CAs, the API server's, etcd's,
 // the service accounts' signing key, kubeconfigs) before the control plane
 // can start; RSA-2048 took 1.3 s of `kubeadm init` on 2 cores, ECDSA P-256
 // (kubeadm.k8s.io/v1beta4, every version the lab builds or pulls) a few ms.
