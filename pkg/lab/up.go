@@ -120,34 +120,13 @@ func Up(ctx context.Context, o UpOptions) (*Testbed, error) {
 		workers = fmt.Sprintf("%d workers for %d cells at once", spec.Workers, o.CellsAtOnce)
 	}
 	start := time.Now()
-	// The published node has Kubernetes and its images: only the lab's own
-	// are built, and loaded into its nodes once they run.
-	published := shape.NodeImage == "published"
-	build := images.Options{Kubernetes: version, Progress: o.Progress, Addons: addonImages(shape), LabOnly: published}
-	var node images.PublishedNode
-	if published {
-		if version != shape.Kubernetes {
-			return nil, fmt.Errorf("--kubernetes %s: the shape runs the published node image, whose Kubernetes is %s; use nodeImage: built for another version", version, shape.Kubernetes)
-		}
-		build.Kubernetes = "" // the published node's own; the lab's images do not depend on it
-		var err error
-		if node, err = images.FindPublishedNode(""); err != nil { // before minutes of building
-			return nil, fmt.Errorf("nodeImage published: %w", err)
-		}
-	}
-	plan, err := images.Build(ctx, build)
+	plan, node, err := nodeImage(ctx, o, shape, version)
 	if err != nil {
-		return nil, fmt.Errorf("images: %w", err)
+		return nil, err
 	}
 	spec.NodeImage, version = plan.LabNode.Image, plan.Kube.Version
 	net := shape.PodNetwork
-	if published {
-		if err := node.LoadIntoDocker(ctx, o.Progress); err != nil {
-			return nil, fmt.Errorf("nodeImage published: %w", err)
-		}
-		if node.Unpinned != "" {
-			fmt.Fprintf(o.Progress, "images: warning: the stored %s is %s (env.json says so)\n", node.Ref, node.Unpinned)
-		}
+	if node != nil {
 		spec.NodeImage, version, net = node.Ref, shape.Kubernetes, "kindnet (the published node's)"
 	}
 	spec.Retain = o.Retain
@@ -165,30 +144,7 @@ func Up(ctx context.Context, o UpOptions) (*Testbed, error) {
 	if err != nil {
 		return nil, err
 	}
-	var lab *Testbed
-	if published {
-		err = loadLabImages(ctx, c, plan, o.Progress)
-	}
-	if err == nil {
-		lab, err = setUp(ctx, c, plan, spec, o.Progress)
-	}
-	if err == nil {
-		err = setUpShape(ctx, lab, shape, o.ClusterMitigations, o.Progress)
-	}
-	if published && err == nil {
-		lab.Facts["podNetwork.mode"] = "kindnet (kind's own, in the published node image)"
-		lab.Facts["nodeImage"] = fmt.Sprintf("%s@%s (%s from %s)", node.Ref, node.Record.Digest, node.Record.Source, node.Record.From)
-		if node.Unpinned != "" {
-			lab.Facts["nodeImage.unpinned"] = node.Unpinned
-		}
-		lab.PublishedNode = &node
-		lab.NoCapture, err = noTcpdump(ctx, c, node.Ref)
-	}
-	if m, ok := spec.PodNetwork.(interface{ Mode() string }); ok && err == nil {
-		// Which data path ran (Calico VXLAN, Weave sleeve or fastdp): the report says it.
-		lab.Facts["podNetwork.mode"] = m.Mode()
-		fmt.Fprintf(o.Progress, "cluster %s: pod network %s in %s mode\n", spec.Name, shape.PodNetwork, m.Mode())
-	}
+	lab, err := testbed(ctx, o, c, plan, spec, shape, node)
 	if err != nil {
 		if !o.Retain {
 			deleteFailed(ctx, provider, spec.Name, o.Progress)
@@ -196,6 +152,77 @@ func Up(ctx context.Context, o UpOptions) (*Testbed, error) {
 		return nil, err
 	}
 	fmt.Fprintf(o.Progress, "cluster %s: ready in %s (kubeconfig: %s)\n", spec.Name, time.Since(start).Round(time.Second), c.Kubeconfig)
+	return lab, nil
+}
+
+// nodeImage builds (or reuses) the images shape needs and says which node
+// image its cluster starts from: the lab's (node is nil), or the published
+// one (node), loaded into Docker. The published node has Kubernetes and its
+// images: only the lab's own are built, and loaded into its nodes once they
+// run.
+func nodeImage(ctx context.Context, o UpOptions, shape scenario.Cluster, version string) (*images.Plan, *images.PublishedNode, error) {
+	published := shape.NodeImage == "published"
+	build := images.Options{Kubernetes: version, Progress: o.Progress, Addons: addonImages(shape), LabOnly: published}
+	var node images.PublishedNode
+	if published {
+		if version != shape.Kubernetes {
+			return nil, nil, fmt.Errorf("--kubernetes %s: the shape runs the published node image, whose Kubernetes is %s; use nodeImage: built for another version", version, shape.Kubernetes)
+		}
+		build.Kubernetes = "" // the published node's own; the lab's images do not depend on it
+		var err error
+		if node, err = images.FindPublishedNode(""); err != nil { // before minutes of building
+			return nil, nil, fmt.Errorf("nodeImage published: %w", err)
+		}
+	}
+	plan, err := images.Build(ctx, build)
+	if err != nil {
+		return nil, nil, fmt.Errorf("images: %w", err)
+	}
+	if !published {
+		return plan, nil, nil
+	}
+	if err := node.LoadIntoDocker(ctx, o.Progress); err != nil {
+		return nil, nil, fmt.Errorf("nodeImage published: %w", err)
+	}
+	if node.Unpinned != "" {
+		fmt.Fprintf(o.Progress, "images: warning: the stored %s is %s (env.json says so)\n", node.Ref, node.Unpinned)
+	}
+	return plan, &node, nil
+}
+
+// testbed readies cluster c for cells: the lab's images in a published
+// node's nodes, the lab's servers, the shape's addons and cluster
+// mitigations, and the facts the report records of its node image and pod
+// network.
+func testbed(ctx context.Context, o UpOptions, c *cluster.Cluster, plan *images.Plan, spec cluster.Spec, shape scenario.Cluster, node *images.PublishedNode) (*Testbed, error) {
+	if node != nil {
+		if err := loadLabImages(ctx, c, plan, o.Progress); err != nil {
+			return nil, err
+		}
+	}
+	lab, err := setUp(ctx, c, plan, spec, o.Progress)
+	if err != nil {
+		return nil, err
+	}
+	if err := setUpShape(ctx, lab, shape, o.ClusterMitigations, o.Progress); err != nil {
+		return nil, err
+	}
+	if node != nil {
+		lab.Facts["podNetwork.mode"] = "kindnet (kind's own, in the published node image)"
+		lab.Facts["nodeImage"] = fmt.Sprintf("%s@%s (%s from %s)", node.Ref, node.Record.Digest, node.Record.Source, node.Record.From)
+		if node.Unpinned != "" {
+			lab.Facts["nodeImage.unpinned"] = node.Unpinned
+		}
+		lab.PublishedNode = node
+		if lab.NoCapture, err = noTcpdump(ctx, c, node.Ref); err != nil {
+			return nil, err
+		}
+	}
+	if m, ok := spec.PodNetwork.(interface{ Mode() string }); ok {
+		// Which data path ran (Calico VXLAN, Weave sleeve or fastdp): the report says it.
+		lab.Facts["podNetwork.mode"] = m.Mode()
+		fmt.Fprintf(o.Progress, "cluster %s: pod network %s in %s mode\n", spec.Name, shape.PodNetwork, m.Mode())
+	}
 	return lab, nil
 }
 
