@@ -7,7 +7,7 @@ import "embed"
 
 // FS holds versions.yaml and every image folder's files.
 //
-//go:embed versions.yaml node/files node/lab labnet/default-cni.yaml
+//go:embed versions.yaml node/files labnet/default-cni.yaml
 var FS embed.FS
 
 // LabnetManifest is the pod network's manifest, installed by kind as the

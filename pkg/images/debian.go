@@ -20,6 +20,9 @@ var (
 		// CPU with it, 1.9 s with Go's gzip (measured here): at every
 		// bring-up, on every node, beside kubeadm on 2 cores.
 		"isal",
+		// getfattr: the node image's build checks that no snapshot it keeps
+		// has an overlay xattr (pkg/images/node.go, importScript).
+		"attr",
 	}
 	// toolsPackages: the base of images whose daemons program the network
 	// (kube-proxy, the pod network daemon, the lab agent); kube-proxy ipvs mode

@@ -16,10 +16,10 @@ import (
 )
 
 // nodeRecipe and labNodeRecipe change when buildNode or labNodeStep change
-// in a way their inputs do not show.
+// in a way their inputs (importScript's text among them) do not show.
 const (
-	nodeRecipe    = "node recipe 2: build container unlabelled"
-	labNodeRecipe = "lab node recipe 2: labrun-unpack at boot"
+	nodeRecipe    = "node recipe 3: images unpacked into /kind/snapshots"
+	labNodeRecipe = "lab node recipe 3: images unpacked into /kind/snapshots"
 )
 
 // nodeStep makes the kind node image: the Debian node rootfs, the Kubernetes,
@@ -34,7 +34,7 @@ func nodeStep(v Versions, k Kubernetes, rootfs, kube, containerd, runc, crictl, 
 	return &Step{
 		Name:   "node-" + k.Version,
 		From:   "rootfs/node + kubernetes " + k.Version + ", containerd " + v.Containerd + ", runc " + v.Runc + ", " + fmt.Sprint(len(components)) + " preloaded images",
-		Inputs: []string{nodeRecipe, ref, k.Pause, treeDigest(files), data.LabnetManifest},
+		Inputs: []string{nodeRecipe, ref, k.Pause, treeDigest(files), data.LabnetManifest, hashOf(importScript)},
 		Deps:   deps,
 		Image:  ref,
 		build: func(ctx context.Context, j *job) error {
@@ -101,10 +101,84 @@ func buildNode(ctx context.Context, j *job, k Kubernetes, ref string, files fs.F
 	return commitNode(ctx, j, base, ref, &overlay, refs)
 }
 
+// plainSnapshot defines plain_snapshot DIR, which fails, naming DIR, when the
+// tree holds an overlay whiteout (a 0,0 character device) or an opaque folder
+// (a trusted.overlay.* xattr): docker commit would apply them to the image
+// itself, deleting its own files. The lab's image layers have none (each is a
+// whole rootfs or added files): a snapshot that has one fails the build rather
+// than change the image silently.
+const plainSnapshot = `plain_snapshot() {
+  command -v getfattr >/dev/null || { echo "getfattr is missing (Debian's attr)" >&2; return 1; }
+  if find "$1" -type c -exec stat -c '%t,%T' {} + | grep -qx '0,0' ||
+    [ -n "$(getfattr -R -P --absolute-names -m '^trusted\.overlay\.' "$1" 2>/dev/null)" ]; then
+    echo "snapshot $1 holds an overlay whiteout or opaque folder, which docker commit would apply to the node image itself" >&2
+    return 1
+  fi
+}
+`
+
+// importScript runs in the build container: it imports /kind/images/*.tar
+// into the node's containerd (namespace k8s.io, pinned) and unpacks them, once
+// for every cluster. Unpacked at a node's boot or first container, they cost
+// ~20 s of CPU per cluster on 2 cores, beside kubeadm (docs/offline-images.md).
+//
+// containerd's overlay snapshotter cannot unpack onto the build container's
+// own root (an overlay file system): it works on a tmpfs over its folder,
+// seeded with a copy (its database and the links to snapshots kept by the
+// image beneath). Then each new snapshot moves to /kind/snapshots, in the
+// image's own layers, and the snapshotter's folder keeps a link to it: a node
+// copies its /var into a volume of its own when it is created (kind), and the
+// links are all it copies of them; its overlay mounts read the snapshots in
+// place, as lower layers, shared by every node in the page cache. The content
+// store's blobs (the compressed layers, which containerd keeps beside the
+// snapshots) move to /kind/blobs the same way. A snapshot docker commit
+// would change fails the build (plainSnapshot).
+const importScript = plainSnapshot + `set -eu
+systemctl enable containerd.service kubelet.service >/dev/null 2>&1
+mkdir -p /etc/cni/net.d /var/lib/kubelet /etc/kubernetes/manifests
+snap=/var/lib/containerd/io.containerd.snapshotter.v1.overlayfs
+keep=/kind/snapshots
+work=/run/labrun-snapshotter
+mkdir -p $snap $keep $work
+mount -t tmpfs tmpfs $work
+cp -a $snap/. $work/
+mount --bind $work $snap
+containerd >/var/log/containerd-build.log 2>&1 &
+pid=$!
+for i in $(seq 100); do ctr version >/dev/null 2>&1 && break; sleep 0.1; done
+for t in /kind/images/*.tar; do
+  ctr -n k8s.io images import --platform linux/amd64 --label io.cri-containerd.pinned=pinned "$t"
+done
+ctr -n k8s.io images ls -q
+kill $pid; wait $pid || true
+umount $snap
+for d in $work/snapshots/*; do
+  [ -d "$d" ] && [ ! -L "$d" ] || continue
+  id=${d##*/}
+  plain_snapshot "$d" || exit 1
+  cp -a "$d" $keep/$id
+  rm -rf "$d"
+  ln -s $keep/$id "$d"
+  echo "kept snapshot $id: $(du -sm $keep/$id | cut -f1) MB"
+done
+rm -rf $snap
+cp -a $work $snap
+umount $work
+rmdir $work
+blobs=/var/lib/containerd/io.containerd.content.v1.content/blobs/sha256
+mkdir -p /kind/blobs
+for b in $blobs/*; do
+  [ -f "$b" ] && [ ! -L "$b" ] || continue
+  mv "$b" /kind/blobs/
+  ln -s /kind/blobs/${b##*/} "$b"
+done
+rm -rf /kind/images /var/log/containerd-build.log /run/containerd /tmp/*
+`
+
 // commitNode makes node image ref from base: it copies overlay (a tar stream
 // whose /kind/images/*.tar are image tarballs) into a build container,
-// imports those images into the node's containerd (namespace k8s.io, pinned,
-// unpacked on first use) and commits. Whatever happens, the build container
+// imports and unpacks those images into the node's containerd (importScript)
+// and commits. Whatever happens, the build container
 // goes away; ref is only written by `docker commit`, after every step
 // succeeded. An image ref named before by an older build is removed when
 // nothing uses it (it would stay behind as an untagged image).
@@ -122,21 +196,7 @@ func commitNode(ctx context.Context, j *job, base, ref string, overlay io.Reader
 	if _, err := d.RunStdin(ctx, overlay, "cp", "-", ctr+":/"); err != nil {
 		return err
 	}
-	// Start containerd in the build container, import, stop it cleanly.
-	script := `set -eu
-systemctl enable containerd.service kubelet.service >/dev/null 2>&1
-mkdir -p /etc/cni/net.d /var/lib/kubelet /etc/kubernetes/manifests
-containerd >/var/log/containerd-build.log 2>&1 &
-pid=$!
-for i in $(seq 100); do ctr version >/dev/null 2>&1 && break; sleep 0.1; done
-for t in /kind/images/*.tar; do
-  ctr -n k8s.io images import --no-unpack --platform linux/amd64 --label io.cri-containerd.pinned=pinned "$t"
-done
-ctr -n k8s.io images ls -q
-kill $pid; wait $pid || true
-rm -rf /kind/images /var/log/containerd-build.log /run/containerd /tmp/*
-`
-	out, err := d.Run(ctx, "exec", ctr, "bash", "-c", script)
+	out, err := d.Run(ctx, "exec", ctr, "bash", "-c", importScript)
 	fmt.Fprintf(j.log, "%s\n", out)
 	if err != nil {
 		return fmt.Errorf("import images into the node's containerd: %w", err)
@@ -173,24 +233,15 @@ rm -rf /kind/images /var/log/containerd-build.log /run/containerd /tmp/*
 // own: a code change rebuilds this layer (seconds), never the node beneath.
 func labNodeStep(k Kubernetes, node *Step, lab []*Step) *Step {
 	ref := LabNodeImage(k)
-	files, _ := fs.Sub(data.FS, "node/lab")
 	return &Step{
 		Name:   "node-" + k.Version + "-lab",
 		From:   node.Image + " + " + fmt.Sprint(len(lab)) + " lab images preloaded",
-		Inputs: []string{labNodeRecipe, ref, treeDigest(files)},
+		Inputs: []string{labNodeRecipe, ref, hashOf(importScript)},
 		Deps:   append([]*Step{node}, lab...),
 		Image:  ref,
 		build: func(ctx context.Context, j *job) error {
 			var overlay bytes.Buffer
 			tw := tar.NewWriter(&overlay)
-			if err := tarTree(tw, files, strings.NewReplacer()); err != nil {
-				return err
-			}
-			// What `systemctl enable` would link (images/node/lab).
-			if err := tarSymlink(tw, "/etc/systemd/system/multi-user.target.wants/labrun-unpack.service",
-				"/etc/systemd/system/labrun-unpack.service"); err != nil {
-				return err
-			}
 			refs := make([]string, len(lab))
 			for i, s := range lab {
 				var err error

@@ -5,12 +5,9 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"io/fs"
 	"strings"
 	"testing"
 	"testing/fstest"
-
-	data "labrun.dev/labrun/images"
 )
 
 // defaultPlan is the image plan of the default Kubernetes version.
@@ -155,21 +152,5 @@ func TestTarTree(t *testing.T) {
 	}
 	for name := range want {
 		t.Errorf("%s missing", name)
-	}
-}
-
-// The lab node image starts labrun-unpack at boot: its unit and script are
-// in images/node/lab, and the unit is not a oneshot (kind waits for the
-// Multi-User target, which a oneshot would hold back).
-func TestLabNodeFiles(t *testing.T) {
-	unit, err := fs.ReadFile(data.FS, "node/lab/etc/systemd/system/labrun-unpack.service")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(string(unit), "Type=exec") || !strings.Contains(string(unit), "ExecStart=/usr/local/bin/labrun-unpack") {
-		t.Errorf("labrun-unpack.service:\n%s", unit)
-	}
-	if _, err := fs.Stat(data.FS, "node/lab/usr/local/bin/labrun-unpack"); err != nil {
-		t.Error(err)
 	}
 }
