@@ -69,6 +69,28 @@ apiVersion: kubelet.config.k8s.io/v1beta1
 failCgroupV1: false
 `
 
+// joinKubeletPatch makes a joining kubelet wait for its client certificate
+// before it starts (--rotate-certificates=false; kubeadm forces the
+// configuration's rotateCertificates to true, a flag wins over it). With
+// rotation the kubelet starts at once as system:anonymous and gets its
+// certificate "in background": its Services informer, refused meanwhile,
+// retries with a growing backoff (1, 2, 4 s), and a pod that reaches the node
+// before that informer has listed once fails ("services have not yet been
+// read at least once, cannot construct envvars") and is retried 10 s or more
+// later. Seen in 4 of 17 bring-ups once nodes stopped unpacking images
+// (kube-proxy and labnet on a worker: nodes Ready in 14 to 17 s, not 2 to 3).
+// Nothing is lost by waiting: the node cannot register without the
+// certificate either. A lab cluster lives hours; the certificate, a year.
+// kubeadm.k8s.io/v1beta4 (kind's from Kubernetes v1.36): a patch no config
+// matches is not applied.
+var joinKubeletPatch = v1alpha4.PatchJSON6902{
+	Group: "kubeadm.k8s.io", Version: "v1beta4", Kind: "JoinConfiguration",
+	Patch: `- op: add
+  path: /nodeRegistration/kubeletExtraArgs/-
+  value: {name: rotate-certificates, value: "false"}
+`,
+}
+
 // clusterPatch (kind uses kubeadm.k8s.io/v1beta4 from Kubernetes v1.36, the
 // lab's oldest; an older version would ignore the field and keep RSA):
 // kubeadm makes a dozen keys (CAs, the API server's, etcd's,
@@ -101,6 +123,7 @@ func kindConfig(s cluster.Spec) *v1alpha4.Cluster {
 		}
 	}
 	cfg.KubeadmConfigPatches = []string{kubeletPatch, clusterPatch}
+	cfg.KubeadmConfigPatchesJSON6902 = []v1alpha4.PatchJSON6902{joinKubeletPatch}
 	v1alpha4.SetDefaultsCluster(cfg)
 	return cfg
 }
