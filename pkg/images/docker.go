@@ -18,9 +18,6 @@ const BuildContainerPrefix = "labrun-build-"
 const (
 	LabelKey  = "dev.labrun.key"  // the step's content address
 	LabelFrom = "dev.labrun.from" // what it was built from, for people
-	// LabelSnapshots: where a node image keeps its images unpacked, which
-	// its nodes' overlay mounts read in place (node.go, importScript).
-	LabelSnapshots = "dev.labrun.snapshots"
 )
 
 // Docker runs the docker CLI. Every failure names the command and its output,
@@ -63,30 +60,24 @@ func (d Docker) ImageLabel(ctx context.Context, image, label string) (string, er
 
 // ImageInfo is what `images list` shows of a Docker image.
 type ImageInfo struct {
-	ID        string
-	Size      int64
-	Key       string
-	From      string
-	Snapshots string // LabelSnapshots
+	ID   string
+	Size int64
+	Key  string
+	From string
 }
 
 // Inspect returns an image's ID, size and labels; ok is false if it is absent.
 func (d Docker) Inspect(ctx context.Context, image string) (info ImageInfo, ok bool) {
-	// From last: it is free text.
-	f := fmt.Sprintf("{{.Id}}|{{.Size}}|{{index .Config.Labels %q}}|{{index .Config.Labels %q}}|{{index .Config.Labels %q}}",
-		LabelKey, LabelSnapshots, LabelFrom)
+	f := fmt.Sprintf("{{.Id}}|{{.Size}}|{{index .Config.Labels %q}}|{{index .Config.Labels %q}}", LabelKey, LabelFrom)
 	out, err := d.cmd(ctx, nil, "image", "inspect", "--format", f, image)
 	if err != nil {
 		return info, false
 	}
-	parts := strings.SplitN(strings.TrimSpace(string(out)), "|", 5)
-	if len(parts) != 5 {
+	parts := strings.SplitN(strings.TrimSpace(string(out)), "|", 4)
+	if len(parts) != 4 {
 		return info, false
 	}
-	info.ID, info.Key, info.Snapshots, info.From = parts[0], parts[2], parts[3], parts[4]
-	if info.Snapshots == "<no value>" {
-		info.Snapshots = ""
-	}
+	info.ID, info.Key, info.From = parts[0], parts[2], parts[3]
 	fmt.Sscan(parts[1], &info.Size)
 	return info, true
 }

@@ -18,8 +18,8 @@ import (
 // nodeRecipe and labNodeRecipe change when buildNode or labNodeStep change
 // in a way their inputs (importScript's text among them) do not show.
 const (
-	nodeRecipe    = "node recipe 4: images unpacked into /kind/snapshots, labelled"
-	labNodeRecipe = "lab node recipe 4: images unpacked into /kind/snapshots, labelled"
+	nodeRecipe    = "node recipe 3: images unpacked into /kind/snapshots"
+	labNodeRecipe = "lab node recipe 3: images unpacked into /kind/snapshots"
 )
 
 // nodeStep makes the kind node image: the Debian node rootfs, the Kubernetes,
@@ -216,7 +216,6 @@ func commitNode(ctx context.Context, j *job, base, ref string, overlay io.Reader
 		"--change", "ENV container=docker",
 		"--change", "LABEL "+LabelKey+"="+j.step.key,
 		"--change", fmt.Sprintf("LABEL %s=%q", LabelFrom, j.step.From),
-		"--change", "LABEL "+LabelSnapshots+"=/kind/snapshots",
 		ctr, ref); err != nil {
 		return err
 	}

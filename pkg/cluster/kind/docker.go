@@ -7,8 +7,6 @@ import (
 	"os/exec"
 	"strings"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // dockerBack bounds how long a node command or a deletion waits for a Docker
@@ -53,30 +51,4 @@ func waitDocker(ctx context.Context, progress io.Writer, what string, check func
 		}
 	}
 	return fmt.Errorf("%s: the Docker daemon did not answer within %s: %w", what, limit, err)
-}
-
-// checkNesting refuses, before any node starts, a Docker on which the pods
-// of a node image that keeps its images unpacked (images.LabelSnapshots)
-// could not start: their overlay mounts take lower layers from the node's own
-// root file system, an overlay with Docker's overlay drivers, and overlays
-// nest at most two deep, so a Docker whose data root is itself on an overlay
-// (Docker in a container) would fail every pod's mount. A daemon whose data
-// root this process cannot see (another machine's) is not checked.
-func checkNesting(ctx context.Context, image, snapshots string) error {
-	out, err := exec.CommandContext(ctx, "docker", "info", "--format", "{{.Driver}}|{{.DockerRootDir}}").Output()
-	if err != nil {
-		return fmt.Errorf("docker info: %w", err)
-	}
-	driver, root, _ := strings.Cut(strings.TrimSpace(string(out)), "|")
-	var st unix.Statfs_t
-	onOverlay := unix.Statfs(root, &st) == nil && st.Type == unix.OVERLAYFS_SUPER_MAGIC
-	return nestingProblem(image, snapshots, driver, root, onOverlay)
-}
-
-func nestingProblem(image, snapshots, driver, root string, rootOnOverlay bool) error {
-	if !rootOnOverlay || !strings.HasPrefix(driver, "overlay") {
-		return nil
-	}
-	return fmt.Errorf("node image %s keeps its images unpacked in %s, which its pods mount as overlay layers, but Docker's data root %s is itself on an overlay file system (storage driver %s): overlays nest at most two deep and every pod would fail to start; give Docker a data root on a plain file system (a volume or a host folder: dockerd --data-root)",
-		image, snapshots, root, driver)
 }

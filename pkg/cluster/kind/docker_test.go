@@ -52,34 +52,3 @@ func TestWaitDocker(t *testing.T) {
 		t.Error("daemonGone")
 	}
 }
-
-// A node image keeping its images unpacked is refused only where its pods'
-// overlays would nest too deep: an overlay driver on a data root that is
-// itself an overlay. The message names the image, the data root, the driver
-// and the way out.
-func TestNestingProblem(t *testing.T) {
-	for _, tt := range []struct {
-		driver        string
-		rootOnOverlay bool
-		refused       bool
-	}{
-		{"overlay2", false, false},
-		{"overlayfs", false, false}, // Docker's containerd image store
-		{"overlay2", true, true},
-		{"overlayfs", true, true},
-		{"vfs", true, false}, // the node's root is a plain folder: one level less
-		{"btrfs", false, false},
-	} {
-		err := nestingProblem("labrun/node:v1.36.1-lab", "/kind/snapshots", tt.driver, "/var/lib/docker", tt.rootOnOverlay)
-		if (err != nil) != tt.refused {
-			t.Errorf("driver %s, data root on an overlay %v: err %v, want refused %v", tt.driver, tt.rootOnOverlay, err, tt.refused)
-		}
-		if err != nil {
-			for _, want := range []string{"labrun/node:v1.36.1-lab", "/kind/snapshots", "/var/lib/docker", tt.driver, "--data-root"} {
-				if !strings.Contains(err.Error(), want) {
-					t.Errorf("message %q lacks %q", err, want)
-				}
-			}
-		}
-	}
-}
