@@ -103,14 +103,17 @@ func buildNode(ctx context.Context, j *job, k Kubernetes, ref string, files fs.F
 
 // plainSnapshot defines plain_snapshot DIR, which fails, naming DIR, when the
 // tree holds an overlay whiteout (a 0,0 character device) or an opaque folder
-// (a trusted.overlay.* xattr): docker commit would apply them to the image
+// (a trusted.overlay.* xattr, user.overlay.* in a user namespace), or when
+// its xattrs cannot be read: docker commit would apply them to the image
 // itself, deleting its own files. The lab's image layers have none (each is a
 // whole rootfs or added files): a snapshot that has one fails the build rather
 // than change the image silently.
 const plainSnapshot = `plain_snapshot() {
   command -v getfattr >/dev/null || { echo "getfattr is missing (Debian's attr)" >&2; return 1; }
-  if find "$1" -type c -exec stat -c '%t,%T' {} + | grep -qx '0,0' ||
-    [ -n "$(getfattr -R -P --absolute-names -m '^trusted\.overlay\.' "$1" 2>/dev/null)" ]; then
+  local xattrs
+  xattrs=$(getfattr -R -P --absolute-names -m '^(trusted|user)\.overlay\.' "$1") ||
+    { echo "getfattr could not read the xattrs of snapshot $1" >&2; return 1; }
+  if [ -n "$xattrs" ] || find "$1" -type c -exec stat -c '%t,%T' {} + | grep -qx '0,0'; then
     echo "snapshot $1 holds an overlay whiteout or opaque folder, which docker commit would apply to the node image itself" >&2
     return 1
   fi
@@ -156,6 +159,7 @@ for d in $work/snapshots/*; do
   [ -d "$d" ] && [ ! -L "$d" ] || continue
   id=${d##*/}
   plain_snapshot "$d" || exit 1
+  [ ! -e $keep/$id ] || { echo "$keep/$id exists already: the snapshotter's database and the image disagree" >&2; exit 1; }
   cp -a "$d" $keep/$id
   rm -rf "$d"
   ln -s $keep/$id "$d"

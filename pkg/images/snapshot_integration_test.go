@@ -48,6 +48,9 @@ func TestIntegrationPlainSnapshot(t *testing.T) {
 		{"an opaque folder", func(root string) error {
 			return unix.Setxattr(filepath.Join(root, "fs/etc/ssl"), "trusted.overlay.opaque", []byte("y"), 0)
 		}, false},
+		{"an opaque folder as a user namespace marks it", func(root string) error {
+			return unix.Setxattr(filepath.Join(root, "fs/etc/ssl"), "user.overlay.opaque", []byte("y"), 0)
+		}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			root := tree(t, tc.mark)

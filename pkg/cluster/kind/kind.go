@@ -81,15 +81,13 @@ failCgroupV1: false
 // (kube-proxy and labnet on a worker: nodes Ready in 14 to 17 s, not 2 to 3).
 // Nothing is lost by waiting: the node cannot register without the
 // certificate either. A lab cluster lives hours; the certificate, a year.
-// kubeadm.k8s.io/v1beta4 (kind's from Kubernetes v1.36): a patch no config
-// matches is not applied.
-var joinKubeletPatch = v1alpha4.PatchJSON6902{
-	Group: "kubeadm.k8s.io", Version: "v1beta4", Kind: "JoinConfiguration",
-	Patch: `- op: add
-  path: /nodeRegistration/kubeletExtraArgs/-
-  value: {name: rotate-certificates, value: "false"}
-`,
-}
+// No apiVersion: kind merges kubeletExtraArgs by name into any kubeadm
+// version's join configuration (a map before v1beta4, a list from it).
+const joinKubeletPatch = `kind: JoinConfiguration
+nodeRegistration:
+  kubeletExtraArgs:
+    rotate-certificates: "false"
+`
 
 // clusterPatch (kind uses kubeadm.k8s.io/v1beta4 from Kubernetes v1.36, the
 // lab's oldest; an older version would ignore the field and keep RSA):
@@ -122,8 +120,7 @@ func kindConfig(s cluster.Spec) *v1alpha4.Cluster {
 			cfg.Networking.PodSubnet = sub
 		}
 	}
-	cfg.KubeadmConfigPatches = []string{kubeletPatch, clusterPatch}
-	cfg.KubeadmConfigPatchesJSON6902 = []v1alpha4.PatchJSON6902{joinKubeletPatch}
+	cfg.KubeadmConfigPatches = []string{kubeletPatch, clusterPatch, joinKubeletPatch}
 	v1alpha4.SetDefaultsCluster(cfg)
 	return cfg
 }

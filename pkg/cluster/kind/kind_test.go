@@ -4,7 +4,6 @@ import (
 	"strings"
 	"testing"
 
-	jsonpatch "github.com/evanphx/json-patch/v5"
 	"sigs.k8s.io/kind/pkg/apis/config/v1alpha4"
 	"sigs.k8s.io/yaml"
 
@@ -45,9 +44,25 @@ func TestKindConfigForEachKubeProxyMode(t *testing.T) {
 		if cp != 1 || workers != 2 {
 			t.Errorf("%s: %d control planes, %d workers; want 1, 2", mode, cp, workers)
 		}
-		if len(cfg.KubeadmConfigPatches) != 2 || !strings.Contains(cfg.KubeadmConfigPatches[0], "failCgroupV1: false") ||
+		if len(cfg.KubeadmConfigPatches) != 3 || !strings.Contains(cfg.KubeadmConfigPatches[0], "failCgroupV1: false") ||
 			!strings.Contains(cfg.KubeadmConfigPatches[1], "encryptionAlgorithm: ECDSA-P256") {
-			t.Errorf("%s: kubeadm patches %q: want kubelet's failCgroupV1: false and kubeadm's ECDSA keys", mode, cfg.KubeadmConfigPatches)
+			t.Errorf("%s: kubeadm patches %q: want kubelet's failCgroupV1: false, kubeadm's ECDSA keys and the joining kubelets' flag", mode, cfg.KubeadmConfigPatches)
+		}
+		// Joining kubelets wait for their certificate: a merge patch of the
+		// join configuration, for every kubeadm API version (no apiVersion).
+		var join struct {
+			APIVersion       string `json:"apiVersion"`
+			Kind             string `json:"kind"`
+			NodeRegistration struct {
+				KubeletExtraArgs map[string]string `json:"kubeletExtraArgs"`
+			} `json:"nodeRegistration"`
+		}
+		if err := yaml.UnmarshalStrict([]byte(cfg.KubeadmConfigPatches[2]), &join); err != nil {
+			t.Fatalf("%s: join patch: %v", mode, err)
+		}
+		if join.Kind != "JoinConfiguration" || join.APIVersion != "" || len(join.NodeRegistration.KubeletExtraArgs) != 1 ||
+			join.NodeRegistration.KubeletExtraArgs["rotate-certificates"] != "false" {
+			t.Errorf("%s: join patch %q: want JoinConfiguration, no apiVersion, kubelet's rotate-certificates=false only", mode, cfg.KubeadmConfigPatches[2])
 		}
 
 		// The configuration survives kind's own file format, strictly.
@@ -110,62 +125,5 @@ func TestKindConfigCellWorkers(t *testing.T) {
 		if want := map[bool]int{false: 0, true: 4}[cellWorkers]; tainted != want {
 			t.Errorf("cellWorkers %v: %d tainted workers, want %d", cellWorkers, tainted, want)
 		}
-	}
-}
-
-// joinKubeletPatch applies, as kind applies it (JSON 6902), to a join
-// configuration shaped as kind v0.33 writes it for kubeadm.k8s.io/v1beta4:
-// kind's own kubelet arguments stay and --rotate-certificates=false is added.
-func TestJoinKubeletPatch(t *testing.T) {
-	const join = `apiVersion: kubeadm.k8s.io/v1beta4
-kind: JoinConfiguration
-nodeRegistration:
-  criSocket: unix:///run/containerd/containerd.sock
-  kubeletExtraArgs:
-    - name: "node-ip"
-      value: "172.18.0.3"
-    - name: "provider-id"
-      value: "kind://docker/labrun/labrun-worker"
-    - name: "node-labels"
-      value: ""
-`
-	cfg := kindConfig(cluster.DefaultSpec())
-	if len(cfg.KubeadmConfigPatchesJSON6902) != 1 {
-		t.Fatalf("JSON 6902 patches %+v: want joinKubeletPatch", cfg.KubeadmConfigPatchesJSON6902)
-	}
-	p := cfg.KubeadmConfigPatchesJSON6902[0]
-	if p.Group != "kubeadm.k8s.io" || p.Version != "v1beta4" || p.Kind != "JoinConfiguration" {
-		t.Errorf("patch targets %s/%s %s: want kubeadm.k8s.io/v1beta4 JoinConfiguration", p.Group, p.Version, p.Kind)
-	}
-	ops, err := yaml.YAMLToJSON([]byte(p.Patch))
-	if err != nil {
-		t.Fatal(err)
-	}
-	patch, err := jsonpatch.DecodePatch(ops)
-	if err != nil {
-		t.Fatal(err)
-	}
-	doc, err := yaml.YAMLToJSON([]byte(join))
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := patch.Apply(doc)
-	if err != nil {
-		t.Fatalf("patch %s on kind's join configuration: %v", p.Patch, err)
-	}
-	var got struct {
-		NodeRegistration struct {
-			KubeletExtraArgs []struct{ Name, Value string } `json:"kubeletExtraArgs"`
-		} `json:"nodeRegistration"`
-	}
-	if err := yaml.Unmarshal(out, &got); err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, a := range got.NodeRegistration.KubeletExtraArgs {
-		names = append(names, a.Name+"="+a.Value)
-	}
-	if want := "node-ip=172.18.0.3 provider-id=kind://docker/labrun/labrun-worker node-labels= rotate-certificates=false"; strings.Join(names, " ") != want {
-		t.Errorf("kubelet arguments %q: want %q", strings.Join(names, " "), want)
 	}
 }
