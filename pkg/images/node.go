@@ -111,7 +111,7 @@ func buildNode(ctx context.Context, j *job, k Kubernetes, ref string, files fs.F
 const plainSnapshot = `plain_snapshot() {
   command -v getfattr >/dev/null || { echo "getfattr is missing (Debian's attr)" >&2; return 1; }
   local xattrs
-  xattrs=$(getfattr -R -P --absolute-names -m '^(trusted|user)\.overlay\.' "$1") ||
+  xattrs=$(getfattr -R -P -h --absolute-names -m '^(trusted|user)\.overlay\.' "$1") ||
     { echo "getfattr could not read the xattrs of snapshot $1" >&2; return 1; }
   if [ -n "$xattrs" ] || find "$1" -type c -exec stat -c '%t,%T' {} + | grep -qx '0,0'; then
     echo "snapshot $1 holds an overlay whiteout or opaque folder, which docker commit would apply to the node image itself" >&2

@@ -11,8 +11,9 @@ import (
 )
 
 // plain_snapshot (importScript) tells the snapshots docker commit would keep
-// from those it would change: real trees with a whiteout (mknod 0,0) and an
-// opaque folder (trusted.overlay.opaque), which need root.
+// from those it would change: real trees (with a dangling link, as Debian's
+// alternatives leave) and a whiteout (mknod 0,0) or an opaque folder
+// (trusted.overlay.opaque), which need root.
 func TestIntegrationPlainSnapshot(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: mknod and trusted.* xattrs")
@@ -23,6 +24,10 @@ func TestIntegrationPlainSnapshot(t *testing.T) {
 			t.Fatal(err)
 		}
 		if err := os.WriteFile(filepath.Join(root, "fs/etc/hostname"), []byte("node\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		// Debian's alternatives: links to files the tree may not have.
+		if err := os.Symlink("/usr/share/man/man1/labrun-absent.1.gz", filepath.Join(root, "fs/etc/which.1.gz")); err != nil {
 			t.Fatal(err)
 		}
 		if err := mark(root); err != nil {
