@@ -117,7 +117,7 @@ func rewriteCoreDNS(ctx context.Context, cs kubernetes.Interface, edit func(stri
 	if corefile == cm.Data["Corefile"] {
 		// No restart: CoreDNS as it is must be ready (a new cluster's
 		// first pods are not waited for: cluster.Spec.DNSRewired).
-		return cluster.WaitDeployment(ctx, cs, namespace, "coredns", timeout)
+		return cluster.WaitCoreDNS(ctx, cs, timeout)
 	}
 	cm.Data["Corefile"] = corefile
 	if _, err := cms.Update(ctx, cm, metav1.UpdateOptions{}); err != nil {
@@ -143,5 +143,5 @@ func rewriteCoreDNS(ctx context.Context, cs kubernetes.Interface, edit func(stri
 	if _, err := deploys.Update(ctx, d, metav1.UpdateOptions{}); err != nil {
 		return fmt.Errorf("restart coredns: %w", err)
 	}
-	return cluster.WaitDeployment(ctx, cs, namespace, "coredns", timeout)
+	return cluster.WaitCoreDNS(ctx, cs, timeout)
 }

@@ -10,6 +10,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
@@ -56,7 +57,7 @@ func WaitReady(ctx context.Context, c *Cluster, replicas int, rewired bool, prog
 	if rewired {
 		return nil // the caller's restart waits for CoreDNS (Spec.DNSRewired)
 	}
-	if err := WaitDeployment(ctx, cs, "kube-system", "coredns", readyTimeout); err != nil {
+	if err := WaitCoreDNS(ctx, cs, readyTimeout); err != nil {
 		return fmt.Errorf("cluster %s: %w", c.Name, err)
 	}
 	fmt.Fprintf(progress, "cluster %s: CoreDNS Ready with %d replicas (%s)\n", c.Name, replicas, time.Since(start).Round(time.Second))
@@ -70,6 +71,53 @@ func nodeReady(n corev1.Node) bool {
 		}
 	}
 	return false
+}
+
+// WaitCoreDNS waits until CoreDNS's pods are all updated and ready and the
+// DNS Service (kube-dns) has as many ready endpoints: the Deployment's status
+// and the Service's EndpointSlices are written by different controllers, and a
+// pod counted ready may not be behind the DNS address yet (seen once: a
+// cluster "ready" with 1 of 2 CoreDNS endpoints ready).
+func WaitCoreDNS(ctx context.Context, cs kubernetes.Interface, timeout time.Duration) error {
+	start := time.Now()
+	if err := WaitDeployment(ctx, cs, "kube-system", "coredns", timeout); err != nil {
+		return err
+	}
+	d, err := cs.AppsV1().Deployments("kube-system").Get(ctx, "coredns", metav1.GetOptions{})
+	if err != nil {
+		return fmt.Errorf("coredns deployment: %w", err)
+	}
+	want := 1
+	if d.Spec.Replicas != nil {
+		want = int(*d.Spec.Replicas)
+	}
+	return WaitServiceEndpoints(ctx, cs, "kube-system", "kube-dns", want, timeout-time.Since(start))
+}
+
+// WaitServiceEndpoints waits until the Service's EndpointSlices list want
+// ready endpoints (distinct addresses).
+func WaitServiceEndpoints(ctx context.Context, cs kubernetes.Interface, ns, service string, want int, timeout time.Duration) error {
+	ready := 0
+	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, max(timeout, time.Second), true, func(ctx context.Context) (bool, error) {
+		list, err := cs.DiscoveryV1().EndpointSlices(ns).List(ctx, metav1.ListOptions{LabelSelector: discoveryv1.LabelServiceName + "=" + service})
+		if err != nil {
+			return false, nil
+		}
+		addrs := map[string]bool{}
+		for _, sl := range list.Items {
+			for _, e := range sl.Endpoints {
+				if e.Conditions.Ready != nil && *e.Conditions.Ready && len(e.Addresses) > 0 {
+					addrs[e.Addresses[0]] = true
+				}
+			}
+		}
+		ready = len(addrs)
+		return ready >= want, nil
+	})
+	if err != nil {
+		return fmt.Errorf("service %s/%s: %d of %d endpoints ready after %s: %w", ns, service, ready, want, timeout, err)
+	}
+	return nil
 }
 
 // WaitDeployment waits until a deployment's pods are all updated and ready.

@@ -9,7 +9,9 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/fake"
 )
 
@@ -126,6 +128,47 @@ func TestWaitReadyRewired(t *testing.T) {
 		d, _ := cs.AppsV1().Deployments("kube-system").Get(context.Background(), "coredns", metav1.GetOptions{})
 		if *d.Spec.Replicas != 2 {
 			t.Errorf("rewired %v: coredns replicas %d, want 2", rewired, *d.Spec.Replicas)
+		}
+	}
+}
+
+// CoreDNS counts as ready once its Deployment says so and the DNS Service's
+// EndpointSlices list as many ready endpoints (terminating, unready and
+// repeated addresses do not count).
+func TestWaitCoreDNSWaitsForEndpoints(t *testing.T) {
+	ready, unready := true, false
+	ep := func(addr string, r *bool) discoveryv1.Endpoint {
+		return discoveryv1.Endpoint{Addresses: []string{addr}, Conditions: discoveryv1.EndpointConditions{Ready: r}}
+	}
+	for _, tc := range []struct {
+		name      string
+		endpoints []discoveryv1.Endpoint
+		ok        bool
+	}{
+		{"both new pods behind the address", []discoveryv1.Endpoint{ep("10.244.1.3", &ready), ep("10.244.2.3", &ready), ep("10.244.0.2", &unready)}, true},
+		{"one of two", []discoveryv1.Endpoint{ep("10.244.1.3", &ready), ep("10.244.2.3", &unready), ep("10.244.0.2", &unready)}, false},
+		{"one address twice", []discoveryv1.Endpoint{ep("10.244.1.3", &ready), ep("10.244.1.3", &ready)}, false},
+		{"no slice yet", nil, false},
+	} {
+		two := int32(2)
+		objs := []runtime.Object{&appsv1.Deployment{
+			ObjectMeta: metav1.ObjectMeta{Name: "coredns", Namespace: "kube-system", Generation: 2},
+			Spec:       appsv1.DeploymentSpec{Replicas: &two},
+			Status:     appsv1.DeploymentStatus{ObservedGeneration: 2, Replicas: 2, UpdatedReplicas: 2, ReadyReplicas: 2},
+		}}
+		if tc.endpoints != nil {
+			objs = append(objs, &discoveryv1.EndpointSlice{
+				ObjectMeta: metav1.ObjectMeta{Name: "kube-dns-x", Namespace: "kube-system",
+					Labels: map[string]string{discoveryv1.LabelServiceName: "kube-dns"}},
+				Endpoints: tc.endpoints,
+			})
+		}
+		err := WaitCoreDNS(context.Background(), fake.NewSimpleClientset(objs...), 1500*time.Millisecond)
+		if tc.ok != (err == nil) {
+			t.Errorf("%s: err = %v, want ok %v", tc.name, err, tc.ok)
+		}
+		if err != nil && !strings.Contains(err.Error(), "kube-system/kube-dns") {
+			t.Errorf("%s: %v: want the service named", tc.name, err)
 		}
 	}
 }
