@@ -91,14 +91,15 @@ func WaitCoreDNS(ctx context.Context, cs kubernetes.Interface, timeout time.Dura
 	if d.Spec.Replicas != nil {
 		want = int(*d.Spec.Replicas)
 	}
-	return WaitServiceEndpoints(ctx, cs, "kube-system", "kube-dns", want, timeout-time.Since(start))
+	return waitServiceEndpoints(ctx, cs, "kube-system", "kube-dns", want, timeout-time.Since(start))
 }
 
-// WaitServiceEndpoints waits until the Service's EndpointSlices list want
-// ready endpoints (distinct addresses).
-func WaitServiceEndpoints(ctx context.Context, cs kubernetes.Interface, ns, service string, want int, timeout time.Duration) error {
+// waitServiceEndpoints waits until the Service's EndpointSlices list want
+// ready endpoints (distinct addresses), for at least a second.
+func waitServiceEndpoints(ctx context.Context, cs kubernetes.Interface, ns, service string, want int, timeout time.Duration) error {
+	timeout = max(timeout, time.Second)
 	ready := 0
-	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, max(timeout, time.Second), true, func(ctx context.Context) (bool, error) {
+	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
 		list, err := cs.DiscoveryV1().EndpointSlices(ns).List(ctx, metav1.ListOptions{LabelSelector: discoveryv1.LabelServiceName + "=" + service})
 		if err != nil {
 			return false, nil
